@@ -1,0 +1,1 @@
+"""GSFM network, checkpoints, losses and the training step."""

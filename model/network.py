@@ -1,0 +1,114 @@
+"""The GSFM network: one set of weights with the training verbs and the inference verbs.
+
+Training (reference ``model/network.py``): ``encode_key`` over flattened clips,
+``encode_value``, ``segment`` (full-softmax memory read, two objects per sample).
+Inference (reference ``model/eval_network.py``): ``encode_key`` on one frame,
+``encode_value_objects`` for the K objects of that frame, ``decode_objects`` on a memory
+readout. Parameter and buffer names equal the released checkpoints.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from model.memory_util import affinity_logits, aggregate, softmax_full
+from model.modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
+from model.spectral import LFM
+
+KEY_DIM = 64
+VALUE_DIM = 512
+
+
+class KeyFeatures(NamedTuple):
+    k16: torch.Tensor  # (N, 64, H/16, W/16) memory/query key
+    f16_thin: torch.Tensor  # (N, 512, H/16, W/16) query value
+    f16: torch.Tensor  # (N, 1024, H/16, W/16) after LFM, fed to the value encoder
+    f8: torch.Tensor
+    f4: torch.Tensor
+
+
+class SegmentOutput(NamedTuple):
+    logits: torch.Tensor  # (B, K+1, H, W) aggregated logits, background first
+    prob: torch.Tensor  # (B, K, H, W) object probabilities after aggregation
+    boundary: torch.Tensor  # (B, K, H, W) boundary logits (times the selector)
+
+
+class GSFM(nn.Module):
+    def __init__(self, single_object: bool = False, imagenet: tuple[dict, dict] | None = None):
+        """``imagenet``: (ResNet-50 state dict, ResNet-18 state dict) from torchvision, or
+        None for the reference's fresh initialisation."""
+        super().__init__()
+        self.single_object = single_object
+        resnet50_state, resnet18_state = imagenet if imagenet is not None else (None, None)
+        # Registration order fixes the checkpoint key order; keep it.
+        self.key_encoder = KeyEncoder(resnet50_state)
+        self.value_encoder = ValueEncoder(1 if single_object else 2, resnet18_state)
+        self.key_proj = KeyProjection(1024, KEY_DIM)
+        self.key_comp = nn.Conv2d(1024, 512, kernel_size=3, padding=1)
+        self.decoder = Decoder()
+        self.lfm = LFM(1024)
+
+    # ---- shared verbs -------------------------------------------------------------
+    def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
+        """frame (N, 3, H, W) normalised, H and W multiples of 16."""
+        f16, f8, f4 = self.key_encoder(frame)
+        f16 = self.lfm(f16)  # before key_proj and key_comp; also what the value encoder sees
+        return KeyFeatures(self.key_proj(f16), self.key_comp(f16), f16, f8, f4)
+
+    def encode_value(self, frame: torch.Tensor, key_f16: torch.Tensor, mask: torch.Tensor,
+                     other_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 512, H/16, W/16) memory value of one object per batch entry."""
+        if not self.single_object and other_mask is None:
+            raise ValueError("the multi-object network needs the other objects' mask")
+        return self.value_encoder(frame, key_f16, mask, None if self.single_object else other_mask)
+
+    def decode(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
+               with_boundary: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mask (and boundary) logits from a memory readout (N, 512, h, w) and the query."""
+        return self.decoder(torch.cat([readout, f16_thin], 1), f8, f4, with_boundary)
+
+    # ---- training verbs -----------------------------------------------------------
+    def segment(self, qk16: torch.Tensor, qv16: torch.Tensor, qf8: torch.Tensor, qf4: torch.Tensor,
+                mk16: torch.Tensor, mv16: torch.Tensor, selector: torch.Tensor | None = None) -> SegmentOutput:
+        """Training segmentation of one query frame per sample.
+
+        qk16 (B, 64, h, w); mk16 (B, 64, T, h, w); mv16 (B, 512, T, h, w) for one object or
+        (B, 2, 512, T, h, w) for two; selector (B, 2) marks which objects exist.
+        """
+        b, _, h, w = qk16.shape
+        affinity = softmax_full(affinity_logits(mk16.flatten(2), qk16.flatten(2)))
+        values = mv16.unsqueeze(1) if self.single_object else mv16
+        mask_logits, boundaries = [], []
+        for obj in range(values.shape[1]):
+            readout = torch.bmm(values[:, obj].flatten(2), affinity).view(b, VALUE_DIM, h, w)
+            mask_logit, boundary = self.decode(readout, qv16, qf8, qf4)
+            mask_logits.append(mask_logit)
+            boundaries.append(boundary)
+        prob = torch.sigmoid(torch.cat(mask_logits, 1))
+        boundary = torch.cat(boundaries, 1)
+        if not self.single_object:
+            prob = prob * selector[:, :, None, None]
+            boundary = boundary * selector[:, :, None, None]
+        logits = aggregate(prob, dim=1)
+        return SegmentOutput(logits, torch.softmax(logits, dim=1)[:, 1:], boundary)
+
+    # ---- inference verbs ----------------------------------------------------------
+    def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Values of K objects of one frame: frame (1, 3, H, W), key_f16 (1, 1024, h, w),
+        masks (K, 1, H, W) -> (K, 512, h, w). "Others" = sum of the other objects' masks."""
+        k = masks.shape[0]
+        if k > 1:  # summed explicitly (not total - own) to match the reference bit for bit
+            others = torch.stack([masks[[j for j in range(k) if j != i]].sum(0) for i in range(k)])
+        else:
+            others = torch.zeros_like(masks)
+        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks, others)
+
+    def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
+                       f4: torch.Tensor) -> torch.Tensor:
+        """Object probabilities (K, 1, H, W) from K readouts of one query frame."""
+        k = readout.shape[0]
+        mask_logit, _ = self.decode(readout, f16_thin.expand(k, -1, -1, -1), f8.expand(k, -1, -1, -1),
+                                    f4.expand(k, -1, -1, -1), with_boundary=False)
+        return torch.sigmoid(mask_logit)

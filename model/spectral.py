@@ -1,0 +1,65 @@
+"""GSFM's spectral filter modules: LFM (encoder side) and HFM (decoder side).
+
+Both filter the un-shifted 2-D spectrum with a Gaussian centred at (H//2, W//2), which in
+an un-shifted spectrum is where the HIGHEST frequencies sit: HFM keeps that region (g),
+LFM keeps the rest (1 - g). The filtered real and imaginary parts go through two 1x1
+convs, back through the inverse FFT, and the real part is added to the input.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SIGMA = 7.0
+
+
+def gaussian_window(height: int, width: int, device: torch.device, sigma: float = SIGMA) -> torch.Tensor:
+    """g(i, j) = exp(-((i - H//2)^2 + (j - W//2)^2) / (2 sigma^2)), float32, shape (H, W)."""
+    ys = torch.arange(height, device=device, dtype=torch.float32) - height // 2
+    xs = torch.arange(width, device=device, dtype=torch.float32) - width // 2
+    return torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma ** 2))
+
+
+class SpectralFilterModule(nn.Module):
+    """x + Re(ifft2(conv2(relu(conv1([Re, Im](fft2(x) * filter)))))).
+
+    ``keep_high`` selects HFM (filter g) or LFM (filter 1 - g). Always computed in
+    float32, also under autocast: half-precision FFTs only support power-of-two sizes and
+    the reference casts the input to float.
+    """
+
+    def __init__(self, num_channels: int, keep_high: bool):
+        super().__init__()
+        self.keep_high = keep_high
+        self.conv1 = nn.Conv2d(num_channels * 2, num_channels * 2, kernel_size=1)
+        self.conv2 = nn.Conv2d(num_channels * 2, num_channels * 2, kernel_size=1)
+        self._window_cache: dict[tuple, torch.Tensor] = {}
+
+    def _filter(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        key = (height, width, device)
+        if key not in self._window_cache:
+            g = gaussian_window(height, width, device)
+            self._window_cache[key] = g if self.keep_high else 1 - g
+        return self._window_cache[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            h, w = x.shape[-2:]
+            spectrum = torch.fft.fft2(x) * self._filter(h, w, x.device)
+            z = torch.cat([spectrum.real, spectrum.imag], dim=1)
+            z = self.conv2(F.relu(self.conv1(z)))
+            real, imag = torch.chunk(z, 2, dim=1)
+            y = torch.fft.ifft2(torch.complex(real, imag), s=(h, w)).real
+            return x + y
+
+
+class LFM(SpectralFilterModule):
+    def __init__(self, num_channels: int):
+        super().__init__(num_channels, keep_high=False)
+
+
+class HFM(SpectralFilterModule):
+    def __init__(self, num_channels: int):
+        super().__init__(num_channels, keep_high=True)

@@ -1,0 +1,96 @@
+"""The inference network's pieces against ../shared/golden/eval_network.npz."""
+import pytest
+import torch
+
+from model.memory_util import affinity_logits, aggregate_prob, softmax_full, topk_dense
+from model.network import GSFM
+from tests.golden import assert_features, assert_prob, golden_state_dict, key_shapes, load
+
+
+@pytest.fixture(scope="module")
+def net():
+    net = GSFM().eval()
+    net.load_state_dict(golden_state_dict("eval"), strict=True)
+    return net
+
+
+@pytest.fixture(scope="module")
+def g():
+    return load("eval_network")
+
+
+def t(g, name):
+    return torch.from_numpy(g[name])
+
+
+@pytest.mark.parametrize("single_object,key_list", [(False, "eval"), (False, "train_mo"), (True, "train_so")])
+def test_state_dict_names_and_shapes_equal_reference(single_object, key_list):
+    ours = {k: list(v.shape) for k, v in GSFM(single_object).state_dict().items()}
+    ref = key_shapes(key_list)
+    assert list(ours) == list(ref)  # order too: the reference's gradient list follows it
+    assert ours == ref
+
+
+@torch.no_grad()
+def test_key_encoder(net, g):
+    f16_backbone, f8, f4 = net.key_encoder(t(g, "frame"))
+    assert_features(f16_backbone, g["f16_backbone"], "f16_backbone")
+    assert_features(f8, g["f8"], "f8")
+    assert_features(f4, g["f4"], "f4")
+    keys = net.encode_key(t(g, "frame"))
+    for name in ("k16", "f16_thin", "f16", "f8", "f4"):
+        assert_features(getattr(keys, name), g[name], name)
+
+
+@torch.no_grad()
+def test_spectral_modules_alone(net, g):
+    assert_features(net.lfm(t(g, "lfm_in")), g["lfm_out"], "lfm_out")
+    assert_features(net.decoder.hfm(t(g, "hfm_in")), g["hfm_out"], "hfm_out")
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("k", [2, 3])
+def test_value_encoder(net, g, k):
+    value = net.encode_value_objects(t(g, "frame"), t(g, "f16"), t(g, f"masks{k}"))
+    assert_features(value.unsqueeze(2), g[f"value{k}"], f"value{k}")
+
+
+@torch.no_grad()
+def test_memory_read(net, g):
+    logits = affinity_logits(t(g, "mem_k"), t(g, "k16").flatten(2))
+    assert_features(logits, g["affinity_logits"], "affinity_logits")
+    assert_prob(topk_dense(t(g, "affinity_logits"), int(g["top_k"])), g["affinity_topk"], "affinity_topk")
+    assert_prob(softmax_full(t(g, "affinity_logits")), g["affinity_full"], "affinity_full")
+    readout = torch.bmm(t(g, "mem_v"), t(g, "affinity_topk").expand(2, -1, -1)).view(2, 512, 6, 10)
+    assert_features(readout, g["readout"], "readout")
+
+
+@torch.no_grad()
+def test_decoder_and_aggregation(net, g):
+    expand = lambda name: t(g, name).expand(2, -1, -1, -1)  # noqa: E731
+    mask_logit, boundary = net.decode(t(g, "readout"), expand("f16_thin"), expand("f8"), expand("f4"))
+    assert_features(mask_logit, g["decoder_logits"], "decoder_logits")
+    assert_features(boundary, g["decoder_boundary"], "decoder_boundary")
+    prob = net.decode_objects(t(g, "readout"), t(g, "f16_thin"), t(g, "f8"), t(g, "f4"))
+    assert_prob(prob, g["seg_prob"], "seg_prob")
+    assert_prob(aggregate_prob(t(g, "seg_prob")), g["seg_prob_aggregated"], "seg_prob_aggregated")
+
+
+@torch.no_grad()
+def test_end_to_end_frame(net, g):
+    """Key encoding -> value encoding -> read -> decode from the frame alone."""
+    keys = net.encode_key(t(g, "frame"))
+    value = net.encode_value_objects(t(g, "frame"), keys.f16, t(g, "masks2"))
+    assert_features(value.unsqueeze(2), g["value2"], "value2")
+    affinity = topk_dense(affinity_logits(t(g, "mem_k"), keys.k16.flatten(2)), int(g["top_k"]))
+    readout = torch.bmm(t(g, "mem_v"), affinity.expand(2, -1, -1)).view(2, 512, 6, 10)
+    prob = net.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4)
+    assert_prob(prob, g["seg_prob"], "seg_prob")
+
+
+def test_spectral_window_is_high_pass_for_hfm():
+    """g peaks at (H//2, W//2): in an un-shifted spectrum that is the highest frequency."""
+    from model.spectral import gaussian_window
+    w = gaussian_window(7, 11, torch.device("cpu"))
+    assert w[3, 5] == 1.0 and w.argmax() == 3 * 11 + 5
+    assert torch.isclose(w[0, 0], torch.exp(torch.tensor(-(3.0 ** 2 + 5.0 ** 2) / (2 * 7.0 ** 2))))
