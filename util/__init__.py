@@ -1,0 +1,1 @@
+"""Shared utilities: configuration, distributed helpers, I/O, palettes, metrics, logging."""
