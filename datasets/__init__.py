@@ -1,0 +1,1 @@
+"""Training datasets, benchmark readers, and the synthetic benchmark generator."""

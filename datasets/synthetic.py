@@ -1,0 +1,257 @@
+"""Deterministic synthetic benchmark data in the real on-disk layouts.
+
+Small videos of textured objects that move, scale, rotate and occlude each other over a
+textured background, with palette annotations, written as
+- DAVIS 2017 (``DAVIS/2017/trainval`` with ``ImageSets/2017/{train,val}.txt`` and
+  ``ImageSets/2016/val.txt``, ``DAVIS/2017/test-dev``) and DAVIS 2016 (``DAVIS/2016``),
+- YouTube-VOS (``YouTube/train_480p``, ``YouTube/valid`` with ``meta.json``, objects that
+  enter later, annotations every 5th frame, and ``all_frames/valid_all_frames``),
+- static-image folders (``static/DUTS-TR``, ... and FSS-style class folders).
+Used by the demo and by every test that needs data on disk.
+
+    python -m datasets.synthetic data/synthetic --videos 6 --frames 12 --size 96 160
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from util.palette import davis_palette
+
+PALETTE = davis_palette()
+
+
+@dataclass
+class SyntheticConfig:
+    root: Path
+    seed: int = 0
+    height: int = 96
+    width: int = 160
+    frames: int = 12
+    train_videos: int = 6
+    val_videos: int = 3
+    max_objects: int = 3
+    static_images: int = 12
+
+
+def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale: int) -> np.ndarray:
+    """Smooth random colour texture around a base colour, with stripes."""
+    noise = rng.rand(max(2, h // scale), max(2, w // scale), 3)
+    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    freq = rng.uniform(0.1, 0.5)
+    angle = rng.uniform(0, np.pi)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = 0.5 + 0.5 * np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)))
+    tex = base[None, None] * (0.6 + 0.4 * stripes[..., None]) + 80 * (noise - 0.5)
+    return np.clip(tex, 0, 255)
+
+
+class _Object:
+    def __init__(self, rng: np.random.RandomState, h: int, w: int, frames: int, start: int):
+        self.start = start
+        self.base = rng.uniform(30, 255, 3)
+        self.tex = _texture(rng, h, w, self.base, 6)
+        self.size0 = rng.uniform(0.12, 0.22) * min(h, w)
+        self.scale_rate = rng.uniform(-0.02, 0.03)
+        self.pos0 = np.array([rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h])
+        self.vel = rng.uniform(-1, 1, 2) * min(h, w) * 0.025
+        self.angle0, self.spin = rng.uniform(0, 180), rng.uniform(-8, 8)
+        self.aspect = rng.uniform(0.5, 1.0)
+        self.kind = rng.randint(3)  # ellipse, rectangle, triangle
+
+    def mask(self, t: int, h: int, w: int) -> np.ndarray:
+        canvas = np.zeros((h, w), np.uint8)
+        if t < self.start:
+            return canvas.astype(bool)
+        dt = t - self.start
+        pos = self.pos0 + self.vel * dt
+        # bounce inside the frame so objects stay visible
+        for i, lim in enumerate((w, h)):
+            period = 2 * lim
+            p = pos[i] % period
+            pos[i] = p if p < lim else period - p
+        size = self.size0 * (1 + self.scale_rate * dt)
+        angle = self.angle0 + self.spin * dt
+        centre = (int(pos[0]), int(pos[1]))
+        axes = (max(3, int(size)), max(3, int(size * self.aspect)))
+        if self.kind == 0:
+            cv2.ellipse(canvas, centre, axes, angle, 0, 360, 1, -1)
+        else:
+            n = 4 if self.kind == 1 else 3
+            pts = [(centre[0] + axes[0] * np.cos(np.radians(angle + k * 360 / n)),
+                    centre[1] + axes[1] * np.sin(np.radians(angle + k * 360 / n))) for k in range(n)]
+            cv2.fillPoly(canvas, [np.array(pts, np.int32)], 1)
+        return canvas.astype(bool)
+
+
+def make_video(rng: np.random.RandomState, h: int, w: int, frames: int, num_objects: int,
+               late_objects: bool, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W, 3) uint8 frames and (T, H, W) uint8 labels 0..num_objects.
+
+    With ``late_objects`` every object but the first enters on a later frame, a multiple
+    of ``step`` (YouTube-VOS annotates every 5th frame).
+    """
+    background = _texture(rng, h, w, rng.uniform(60, 200, 3), 12)
+    drift = rng.uniform(-1, 1, 2)
+    late_starts = list(range(step, max(step + 1, frames // 2 + 1), step))
+    starts = [0] + [int(rng.choice(late_starts)) if late_objects else 0 for _ in range(num_objects - 1)]
+    objects = [_Object(rng, h, w, frames, s) for s in starts]
+    images, labels = [], []
+    for t in range(frames):
+        shift = np.float32([[1, 0, drift[0] * t], [0, 1, drift[1] * t]])
+        img = cv2.warpAffine(background, shift, (w, h), borderMode=cv2.BORDER_REFLECT)
+        lab = np.zeros((h, w), np.uint8)
+        for label, obj in enumerate(objects, start=1):  # later objects occlude earlier ones
+            m = obj.mask(t, h, w)
+            img[m] = obj.tex[m]
+            lab[m] = label
+        images.append(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
+        labels.append(lab)
+    return np.stack(images), np.stack(labels)
+
+
+def _save_png(labels: np.ndarray, path: Path, binary: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if binary:
+        Image.fromarray(((labels > 0) * 255).astype(np.uint8), mode="L").save(path)
+    else:
+        img = Image.fromarray(labels, mode="P")
+        img.putpalette(PALETTE)
+        img.save(path)
+
+
+def _save_jpg(image: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path, quality=95)
+
+
+def _write_list(path: Path, names: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(n + "\n" for n in names))
+
+
+def generate(cfg: SyntheticConfig) -> Path:
+    """Write every layout under ``cfg.root``; returns the root. Skips when already complete."""
+    root = Path(cfg.root)
+    done = root / ".complete"
+    if done.exists() and json.loads(done.read_text()) == _describe(cfg):
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    rng = np.random.RandomState(cfg.seed)
+    h, w, n = cfg.height, cfg.width, cfg.frames
+
+    # DAVIS 2017 trainval + DAVIS 2016
+    trainval = root / "DAVIS" / "2017" / "trainval"
+    davis16 = root / "DAVIS" / "2016"
+    train_names = [f"train{i:02d}" for i in range(cfg.train_videos)]
+    val_names = [f"val{i:02d}" for i in range(cfg.val_videos)]
+    for name in train_names + val_names:
+        k = rng.randint(1, cfg.max_objects + 1) if name.startswith("train") else max(2, cfg.max_objects)
+        images, labels = make_video(rng, h, w, n, k, late_objects=False)
+        for t in range(n):
+            _save_jpg(images[t], trainval / "JPEGImages" / "480p" / name / f"{t:05d}.jpg")
+            _save_png(labels[t], trainval / "Annotations" / "480p" / name / f"{t:05d}.png")
+            if name in val_names:  # DAVIS 2016: the union of the objects, 0/255
+                _save_jpg(images[t], davis16 / "JPEGImages" / "480p" / name / f"{t:05d}.jpg")
+                _save_png(labels[t], davis16 / "Annotations" / "480p" / name / f"{t:05d}.png", binary=True)
+    _write_list(trainval / "ImageSets" / "2017" / "train.txt", train_names)
+    _write_list(trainval / "ImageSets" / "2017" / "val.txt", val_names)
+    _write_list(trainval / "ImageSets" / "2016" / "val.txt", val_names)
+    _write_list(root / "davis_subset.txt", train_names)
+
+    # DAVIS 2017 test-dev: first-frame annotations only
+    testdev = root / "DAVIS" / "2017" / "test-dev"
+    test_names = [f"test{i:02d}" for i in range(max(1, cfg.val_videos // 2))]
+    for name in test_names:
+        images, labels = make_video(rng, h, w, n, 2, late_objects=False)
+        for t in range(n):
+            _save_jpg(images[t], testdev / "JPEGImages" / "480p" / name / f"{t:05d}.jpg")
+        _save_png(labels[0], testdev / "Annotations" / "480p" / name / "00000.png")
+    _write_list(testdev / "ImageSets" / "2017" / "test-dev.txt", test_names)
+
+    # YouTube-VOS: train (annotations every 5th frame, "480p" already) and valid
+    yv = root / "YouTube"
+    yv_train_names = [f"yvtrain{i:02d}" for i in range(cfg.train_videos)]
+    for name in yv_train_names:
+        images, labels = make_video(rng, h, w, n * 5 // 2, rng.randint(1, cfg.max_objects + 1), late_objects=True)
+        for t in range(0, len(images), 5):
+            _save_jpg(images[t], yv / "train_480p" / "JPEGImages" / name / f"{t:05d}.jpg")
+            _save_png(labels[t], yv / "train_480p" / "Annotations" / name / f"{t:05d}.png")
+    _write_list(root / "yv_subset.txt", yv_train_names)
+    meta = {"videos": {}}
+    for i in range(cfg.val_videos):
+        name = f"yvval{i:02d}"
+        # label ids need not be consecutive on YouTube-VOS
+        images, labels = make_video(rng, h, w, n, max(2, cfg.max_objects), late_objects=True, step=5)
+        ids = sorted(rng.choice(np.arange(1, 8), size=labels.max(), replace=False))
+        labels = np.array([0] + list(ids), np.uint8)[labels]
+        objects = {}
+        for label in ids:
+            present = [t for t in range(n) if (labels[t] == label).any()]
+            first = present[0]
+            objects[str(label)] = {"category": "thing", "frames": [f"{t:05d}" for t in range(first, n, 5)]}
+        # annotations: on each object's first frame, only the objects that appear there
+        first_frames = {}
+        for label in ids:
+            first_frames.setdefault(min(t for t in range(n) if (labels[t] == label).any()), []).append(label)
+        for t in range(n):
+            _save_jpg(images[t], yv / "all_frames" / "valid_all_frames" / "JPEGImages" / name / f"{t:05d}.jpg")
+            if t % 5 == 0:
+                _save_jpg(images[t], yv / "valid" / "JPEGImages" / name / f"{t:05d}.jpg")
+        for t, labs in first_frames.items():
+            ann = np.where(np.isin(labels[t], labs), labels[t], 0).astype(np.uint8)
+            _save_png(ann, yv / "valid" / "Annotations" / name / f"{t:05d}.png")
+        meta["videos"][name] = {"objects": objects}
+        np.save(root / f"{name}_labels.npy", labels)  # full ground truth, for tests
+    (yv / "valid").mkdir(parents=True, exist_ok=True)
+    (yv / "valid" / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    # Static images (stage 0): flat X.jpg/X.png folders and FSS-style class folders
+    static = root / "static"
+    for folder in ("DUTS-TR", "DUTS-TE", "ecssd", "BIG_small", "HRSOD_small"):
+        for i in range(max(1, cfg.static_images // 5)):
+            images, labels = make_video(rng, h, w, 1, 1, late_objects=False)
+            _save_jpg(images[0], static / folder / f"im{i:03d}.jpg")
+            _save_png(labels[0], static / folder / f"im{i:03d}.png", binary=True)
+    for c in range(2):
+        for i in range(max(1, cfg.static_images // 5)):
+            images, labels = make_video(rng, h, w, 1, 1, late_objects=False)
+            _save_jpg(images[0], static / "fss" / f"class{c}" / f"{i + 1}.jpg")
+            _save_png(labels[0], static / "fss" / f"class{c}" / f"{i + 1}.png", binary=True)
+
+    done.write_text(json.dumps(_describe(cfg)))
+    return root
+
+
+def _describe(cfg: SyntheticConfig) -> dict:
+    d = dict(cfg.__dict__)
+    d["root"] = str(d["root"])
+    return d
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("root", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, nargs=2, default=(96, 160), metavar=("H", "W"))
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--videos", type=int, default=6, help="training videos per dataset")
+    p.add_argument("--val_videos", type=int, default=3)
+    p.add_argument("--max_objects", type=int, default=3)
+    args = p.parse_args(argv)
+    generate(SyntheticConfig(args.root, args.seed, args.size[0], args.size[1], args.frames, args.videos,
+                             args.val_videos, args.max_objects))
+    print(f"synthetic datasets written to {args.root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The one evaluation loop behind eval_davis.py, eval_davis_2016.py, eval_youtube.py and
+eval_generic.py: frames stream from a reader through the engine into PNGs.
+
+Each video is written into a hidden temporary folder and moved into place when complete,
+so an interrupted run never leaves a folder that looks finished; a rerun skips finished
+videos (``--overwrite`` recomputes them). Frames/s and peak memory are printed and written
+to ``eval_stats.json``; with ground truth, J&F to ``jf_results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from datasets.eval_datasets import DatasetError, EvalVideo
+from inference_core import InferenceCore, prob_to_mask
+from model.checkpoint import CheckpointError, load_network_file
+from model.network import GSFM
+from util.atomic import atomic_save, check_writable, publish_dir
+from util.metrics import evaluate_folders, format_results
+from util.palette import write_indexed_png
+
+
+@dataclass
+class EvalSettings:
+    top_k: int = 50
+    mem_every: int = 3
+    include_last: bool = False
+    amp: bool = False
+    overwrite: bool = False
+    binary_output: bool = False  # DAVIS 2016: 0/255 greyscale instead of palette PNGs
+
+
+def add_common_args(parser: argparse.ArgumentParser, top_k: int = 50) -> None:
+    parser.add_argument("--model", required=True, help="network weights (.pth)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--top", type=int, default=top_k, help="top-k memory entries per query pixel")
+    parser.add_argument("--mem_every", type=int, default=3, help="a permanent memory frame every N frames")
+    parser.add_argument("--include_last", action="store_true", help="also keep the last frame as temporary memory")
+    parser.add_argument("--amp", action="store_true",
+                        help="autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--overwrite", action="store_true", help="recompute videos already in the output folder")
+
+
+def settings_from_args(args: argparse.Namespace, **extra) -> EvalSettings:
+    if args.top < 1:
+        raise SystemExit(f"error: --top must be >= 1, got {args.top}")
+    if args.mem_every < 1:
+        raise SystemExit(f"error: --mem_every must be >= 1, got {args.mem_every}")
+    return EvalSettings(args.top, args.mem_every, args.include_last, args.amp, args.overwrite, **extra)
+
+
+def load_eval_network(path: str | Path, device: torch.device) -> GSFM:
+    network = GSFM(single_object=False)
+    report = load_network_file(network, path, for_training=False)
+    if report.kind != "gsfm":
+        print(f"{path}: {report.describe()}", file=sys.stderr)
+    return network.to(device).eval()
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _writer(settings: EvalSettings, palette: list[int]) -> Callable[[np.ndarray, Path], None]:
+    if settings.binary_output:
+        return lambda labels, path: Image.fromarray(((labels > 0) * 255).astype(np.uint8), mode="L").save(path)
+    return lambda labels, path: write_indexed_png(labels, palette, path)
+
+
+def segment_video(network: GSFM, video: EvalVideo, settings: EvalSettings, device: torch.device,
+                  on_mask: Callable[[int, str, np.ndarray], None]) -> int:
+    """Propagate through one video, calling ``on_mask(index, frame name, labels)`` for each
+    frame the benchmark wants. Returns the number of frames the network processed."""
+    core = InferenceCore(network, video.num_objects, settings.top_k, settings.mem_every, settings.include_last,
+                         video.required_frames)
+    processed = 0
+    autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    for frame in video.read_frames():
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=settings.amp):
+            mask = None if frame.mask is None else frame.mask.to(device)
+            prob = core.step(frame.image.to(device), mask, frame.new_objects, end=frame.index == video.num_frames - 1)
+        if prob is not None:
+            processed += 1
+        if frame.write:
+            if prob is None:
+                prob = core.initial_prob(frame.image.shape[-2:], device)
+                core_pad = (0, 0, 0, 0)
+            else:
+                core_pad = core.pad
+            indices = prob_to_mask(prob.float(), core_pad, video.output_size).cpu().numpy()
+            on_mask(frame.index, frame.name, video.mapping.to_labels(indices))
+    return processed
+
+
+def run_evaluation(network: GSFM, videos: list[EvalVideo], palette: list[int], out_root: Path,
+                   settings: EvalSettings, device: torch.device, masks_subdir: str = "") -> dict:
+    """Segment every video into ``out_root/masks_subdir/<video>/<frame>.png``; returns stats."""
+    check_writable(out_root)
+    mask_root = out_root / masks_subdir
+    write = _writer(settings, palette)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    total_frames, total_time, done, skipped = 0, 0.0, 0, 0
+    progress = tqdm(videos, desc="videos", unit="video")
+    for video in progress:
+        final_dir = mask_root / video.name
+        if final_dir.is_dir() and not settings.overwrite:
+            skipped += 1
+            continue
+        tmp_dir = mask_root / f".tmp_{video.name}"
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir(parents=True)
+        progress.set_postfix(video=video.name)
+        _sync(device)
+        start = time.perf_counter()
+        frames = segment_video(network, video, settings, device,
+                               lambda i, name, labels: write(labels, tmp_dir / f"{name}.png"))
+        _sync(device)
+        total_time += time.perf_counter() - start
+        total_frames += frames
+        publish_dir(tmp_dir, final_dir)
+        done += 1
+    stats = {"videos_processed": done, "videos_skipped": skipped, "frames": total_frames,
+             "seconds": round(total_time, 3), "fps": round(total_frames / total_time, 3) if total_time else None,
+             "peak_memory_mb": round(peak_memory_mb(device), 1), "device": str(device),
+             "settings": settings.__dict__}
+    print(f"{done} videos ({skipped} already done), {total_frames} frames, "
+          f"{stats['fps']} frames/s, peak memory {stats['peak_memory_mb']} MB ({device})")
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
+    return stats
+
+
+def score_if_ground_truth(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:
+    """J&F when every video has full ground truth (DAVIS val); written to jf_results.json."""
+    if not videos or any(v.gt_dir is None for v in videos):
+        return None
+    gt_root = videos[0].gt_dir.parent
+    results = evaluate_folders(out_root, gt_root, [v.name for v in videos], binary)
+    print(format_results(results))
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
+    return results
+
+
+def cli_main(main: Callable[[], None]) -> None:
+    """Run a script's main with one-line errors for bad data, checkpoints and arguments."""
+    try:
+        main()
+    except (DatasetError, CheckpointError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
