@@ -102,17 +102,22 @@ def first_frame_labels(path: Path, labels: np.ndarray, binary: bool = False) -> 
         if stray:
             warnings.warn(f"{path}: {stray} pixels with values between 0 and 255 (anti-aliased edges?); "
                           f"thresholded at 128")
-        return (labels >= 128).astype(np.uint8)
+        labels = (labels >= 128).astype(np.uint8)
+    else:
+        labels = _checked_indexed_labels(path, labels, values, counts)
+    if not labels.any():
+        raise DatasetError(f"{path}: the first-frame mask contains no object")
+    return labels
+
+
+def _checked_indexed_labels(path: Path, labels: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ids = [int(v) for v in values if v not in (0, VOID_LABEL)]
     tiny = [int(v) for v, c in zip(values, counts) if v not in (0, VOID_LABEL) and c < 0.0005 * labels.size]
     if len(ids) > 20 or len(tiny) > 2:
         warnings.warn(f"{path}: {len(ids)} object ids, {len(tiny)} of them covering almost no pixels "
                       f"({tiny[:10]}): anti-aliased edges? Masks must be indexed PNGs with one id per object; "
                       f"every id is treated as an object")
-    labels = np.where(labels == VOID_LABEL, 0, labels).astype(np.uint8)
-    if not labels.any():
-        raise DatasetError(f"{path}: the first-frame mask contains no object")
-    return labels
+    return np.where(labels == VOID_LABEL, 0, labels).astype(np.uint8)
 
 
 def read_image_set(path: Path) -> list[str]:
