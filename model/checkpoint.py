@@ -103,3 +103,22 @@ def load_weights(net: nn.Module, state: dict[str, torch.Tensor], for_training: b
 def load_network_file(net: nn.Module, path: str | os.PathLike, for_training: bool = False) -> LoadReport:
     """Read a weights file (or a full training checkpoint) and load its network weights."""
     return load_weights(net, network_state(read_checkpoint(path)), for_training, source=str(path))
+
+
+def save_file(obj: dict, path: str | os.PathLike) -> None:
+    """torch.save through a temporary file and a rename: a crash keeps the previous file."""
+    from util.atomic import atomic_save
+    atomic_save(lambda tmp: torch.save(obj, tmp), path)
+
+
+def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest readable full checkpoint of a run (by iteration); broken ones are skipped."""
+    best, best_it = None, -1
+    for path in sorted(Path(run_dir).glob("*_checkpoint*.pth")):
+        try:
+            it = int(read_checkpoint(path).get("it", -1))
+        except CheckpointError:
+            continue
+        if it > best_it:
+            best, best_it = path, it
+    return best

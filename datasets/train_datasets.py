@@ -1,0 +1,301 @@
+"""Training data: static images turned into 3-frame pseudo-videos (stage 0) and 3-frame
+samples of annotated videos (DAVIS, YouTube-VOS, BL30K; stages 1-3).
+
+Augmentations are the reference's. Randomness: every sample draws from its own seed,
+derived from (run seed, epoch, sample index), instead of the process-global generators the
+reference uses; the distribution is the same, and the data is then identical whatever
+the number of workers, and exactly reproducible after a resume.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+
+from datasets.tps import random_tps_warp
+from util.palette import image_files
+from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
+
+FILL = (124, 116, 104)  # the ImageNet mean as a colour, for padding
+MAX_BAD_FILES = 20
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Seed python, numpy and torch for one sample, restoring the previous states after."""
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+
+
+def reseed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class SeededDataset(Dataset):
+    """Per-sample seeds, skipping (with a count) files that cannot be read."""
+
+    def __init__(self):
+        self.seed, self.epoch = 0, 0
+        self.bad_files: set[str] = set()
+
+    def set_epoch(self, seed: int, epoch: int) -> None:
+        self.seed, self.epoch = seed, epoch
+
+    def sample_seed(self, index: int) -> int:
+        return (self.seed * 1_000_003 + self.epoch * 7_919 + index * 104_729) % (2 ** 31 - 1)
+
+    def __getitem__(self, index: int) -> dict:
+        attempt = 0
+        while True:
+            try:
+                with seeded(self.sample_seed(index) + attempt):
+                    return self.load(index)
+            except (OSError, SyntaxError, ValueError) as e:
+                self.bad_files.add(str(getattr(e, "filename", None) or e))
+                warnings.warn(f"skipping unreadable training sample {index}: {e}")
+                if len(self.bad_files) > MAX_BAD_FILES:
+                    raise RuntimeError(f"more than {MAX_BAD_FILES} unreadable training files, last: {e}") from None
+                index = (index + 1) % len(self)
+                attempt += 1
+
+    def load(self, index: int) -> dict:
+        raise NotImplementedError
+
+
+def _final():
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+class StaticTransformDataset(SeededDataset):
+    """Images with a saliency mask -> 3 frames of the same image under different warps.
+
+    ``method`` 0: FSS-1000 class folders; 1: flat folders of X.jpg / X.png.
+    """
+
+    def __init__(self, root: Path, method: int, crop_size: int = 384):
+        super().__init__()
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: static image folder not found")
+        folders = sorted(p for p in root.iterdir() if p.is_dir()) if method == 0 else [root]
+        self.images = [p for f in folders for p in image_files(f) if p.suffix.lower() == ".jpg"]
+        self.crop = crop_size
+        c = crop_size
+        self.pair_im_lone = transforms.ColorJitter(0.1, 0.05, 0.05, 0)
+        self.pair_im_dual = transforms.Compose([
+            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL),
+            transforms.Resize(c, InterpolationMode.BICUBIC),
+            transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL)])
+        self.pair_gt_dual = transforms.Compose([
+            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.NEAREST, fill=0),
+            transforms.Resize(c, InterpolationMode.NEAREST),
+            transforms.RandomCrop((c, c), pad_if_needed=True, fill=0)])
+        self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.05, 0.05, 0.05),
+                                               transforms.RandomGrayscale(0.05)])
+        self.all_im_dual = transforms.Compose([transforms.RandomAffine(0, scale=(0.8, 1.5), fill=FILL),
+                                               transforms.RandomHorizontalFlip()])
+        self.all_gt_dual = transforms.Compose([transforms.RandomAffine(0, scale=(0.8, 1.5), fill=0),
+                                               transforms.RandomHorizontalFlip()])
+        self.final_im = _final()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, index: int) -> dict:
+        path = self.images[index]
+        im = Image.open(path).convert("RGB")
+        gt = Image.open(path.with_suffix(".png")).convert("L")
+        sequence_seed = np.random.randint(2 ** 31 - 1)
+        images, masks = [], []
+        for _ in range(3):
+            reseed(sequence_seed)
+            this_im = self.all_im_lone(self.all_im_dual(im))
+            reseed(sequence_seed)
+            this_gt = self.all_gt_dual(gt)
+            pair_seed = np.random.randint(2 ** 31 - 1)
+            reseed(pair_seed)
+            this_im = self.pair_im_lone(self.pair_im_dual(this_im))
+            reseed(pair_seed)
+            this_gt = self.pair_gt_dual(this_gt)
+            if np.random.rand() < 0.33:
+                im_arr, gt_arr = random_tps_warp(np.asarray(this_im), np.asarray(this_gt), 0.02, np.random)
+                this_im, this_gt = Image.fromarray(im_arr), Image.fromarray(gt_arr)
+            images.append(self.final_im(this_im))
+            masks.append(torch.from_numpy((np.asarray(this_gt) > 127).astype(np.float32))[None])
+        masks = torch.stack(masks)
+        return {"rgb": torch.stack(images), "gt": masks, "cls_gt": (masks[:, 0] > 0.5).long(),
+                "info": {"name": str(path)}}
+
+
+class VOSDataset(SeededDataset):
+    """3 frames of an annotated video within ``max_jump``, one or two target objects."""
+
+    def __init__(self, im_root: Path, gt_root: Path, max_jump: int, is_bl: bool, subset: set[str] | None = None,
+                 crop_size: int = 384):
+        super().__init__()
+        self.im_root, self.gt_root = Path(im_root), Path(gt_root)
+        for folder in (self.im_root, self.gt_root):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: training video folder not found")
+        self.max_jump, self.is_bl = max_jump, is_bl
+        self.videos, self.frames = [], {}
+        for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir()):
+            if subset is not None and video not in subset:
+                continue
+            frames = [p.stem for p in image_files(self.im_root / video)]
+            if len(frames) < 3:
+                continue
+            self.frames[video] = frames
+            self.videos.append(video)
+        c = crop_size
+        scale = (0.25, 1.0) if is_bl else (0.36, 1.0)
+        self.pair_im_lone = transforms.ColorJitter(0.01, 0.01, 0.01, 0)
+        self.pair_im_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL)
+        self.pair_gt_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.NEAREST, fill=0)
+        self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.03, 0.03, 0),
+                                               transforms.RandomGrayscale(0.05)])
+        self.all_im_dual = transforms.Compose([transforms.RandomHorizontalFlip(),
+                                               transforms.RandomResizedCrop((c, c), scale=scale,
+                                                                            interpolation=InterpolationMode.BICUBIC)])
+        self.all_gt_dual = transforms.Compose([transforms.RandomHorizontalFlip(),
+                                               transforms.RandomResizedCrop((c, c), scale=scale,
+                                                                            interpolation=InterpolationMode.NEAREST)])
+        self.final_im = _final()
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def _pick_frames(self, n: int) -> list[int]:
+        jump = min(n, self.max_jump)
+        start = np.random.randint(n - jump + 1)
+        f1 = min(start + np.random.randint(jump + 1) + 1, n - jump, n - 1)
+        f2 = min(f1 + np.random.randint(jump + 1) + 1, n - jump // 2, n - 1)
+        order = [start, f1, f2]
+        return order[::-1] if np.random.rand() < 0.5 else order
+
+    def load(self, index: int) -> dict:
+        video = self.videos[index]
+        frames = self.frames[video]
+        for _trial in range(5):
+            picked = self._pick_frames(len(frames))
+            sequence_seed = np.random.randint(2 ** 31 - 1)
+            images, masks = [], []
+            for f in picked:
+                reseed(sequence_seed)
+                im = Image.open(self.im_root / video / f"{frames[f]}.jpg").convert("RGB")
+                im = self.all_im_lone(self.all_im_dual(im))
+                reseed(sequence_seed)
+                gt = self.all_gt_dual(Image.open(self.gt_root / video / f"{frames[f]}.png").convert("P"))
+                pair_seed = np.random.randint(2 ** 31 - 1)
+                reseed(pair_seed)
+                im = self.pair_im_lone(self.pair_im_dual(im))
+                reseed(pair_seed)
+                gt = self.pair_gt_dual(gt)
+                images.append(self.final_im(im))
+                masks.append(np.array(gt))
+            labels = [int(v) for v in np.unique(masks[0]) if v != 0]
+            if self.is_bl:  # BL30K: objects large enough, or small throughout
+                labels = [v for v in labels if (masks[0] == v).sum() > 30 * 30 or (
+                    (masks[0] == v).sum() > 10 * 10 and max((masks[1] == v).sum(), (masks[2] == v).sum()) < 20 * 20)]
+            if labels:
+                break
+        masks = np.stack(masks)
+        target = int(np.random.choice(labels)) if labels else -1
+        others = [v for v in labels if v != target]
+        second = int(np.random.choice(others)) if others else None
+        tar = torch.from_numpy((masks == target).astype(np.float32))[:, None]
+        sec = torch.from_numpy((masks == second).astype(np.float32))[:, None] if second is not None \
+            else torch.zeros_like(tar)
+        cls_gt = torch.zeros(tar.shape[0], *tar.shape[2:], dtype=torch.long)
+        cls_gt[tar[:, 0] > 0.5] = 1
+        cls_gt[sec[:, 0] > 0.5] = 2
+        return {"rgb": torch.stack(images), "gt": tar, "sec_gt": sec, "cls_gt": cls_gt,
+                "selector": torch.tensor([1.0, 1.0 if second is not None else 0.0]),
+                "info": {"name": video, "frames": [frames[f] for f in picked]}}
+
+
+def read_subset(path: str) -> set[str] | None:
+    if path == "all":
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: video subset list not found (use 'all' for every video)")
+    return {line.strip() for line in file.read_text().splitlines() if line.strip()}
+
+
+class ConcatTrainSet(torch.utils.data.ConcatDataset):
+    """ConcatDataset that forwards the per-epoch seed to its parts."""
+
+    def set_epoch(self, seed: int, epoch: int) -> None:
+        for d in self.datasets:
+            d.set_epoch(seed, epoch)
+
+
+def build_train_set(config: dict, max_skip: int) -> ConcatTrainSet:
+    """The reference's mix for the configured stage (``max_skip`` ignored for stage 0)."""
+    crop = config["crop_size"]
+    stage = config["stage"]
+    if stage == 0:
+        root = Path(config["static_root"])
+        parts = [StaticTransformDataset(root / "fss", 0, crop)] + [
+            StaticTransformDataset(root / name, 1, crop) for name in ("DUTS-TR", "DUTS-TE", "ecssd")]
+        hq = [StaticTransformDataset(root / name, 1, crop) for name in ("BIG_small", "HRSOD_small")]
+        dataset = ConcatTrainSet(parts + hq * 5)  # the higher-quality sets are used more
+    elif stage == 1:
+        root = Path(config["bl_root"])
+        dataset = ConcatTrainSet([VOSDataset(root / "JPEGImages", root / "Annotations", max_skip, True,
+                                             crop_size=crop)])
+    else:
+        yv = Path(config["yv_root"]) / "train_480p"
+        davis = Path(config["davis_root"]) / "2017" / "trainval"
+        # YouTube-VOS is annotated every 5th frame: its skip counts annotated frames
+        yv_set = VOSDataset(yv / "JPEGImages", yv / "Annotations", max_skip // 5, False,
+                            read_subset(config["yv_subset"]), crop)
+        davis_set = VOSDataset(davis / "JPEGImages" / "480p", davis / "Annotations" / "480p", max_skip, False,
+                               read_subset(config["davis_subset"]), crop)
+        dataset = ConcatTrainSet([davis_set] * 5 + [yv_set])
+    if len(dataset) == 0:
+        raise FileNotFoundError(f"stage {stage}: the training set is empty (check the dataset roots and the "
+                                f"subset lists)")
+    return dataset
+
+
+class ResumableSampler(torch.utils.data.Sampler):
+    """DistributedSampler's shuffle and rank split, able to start mid-epoch on resume."""
+
+    def __init__(self, size: int, num_replicas: int, rank: int, seed: int):
+        self.size, self.num_replicas, self.rank, self.seed = size, num_replicas, rank, seed
+        self.num_samples = -(-size // num_replicas)
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def _indices(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        indices = torch.randperm(self.size, generator=g).tolist()
+        indices += indices[:self.num_samples * self.num_replicas - len(indices)]
+        return indices[self.rank::self.num_replicas]
+
+    def __iter__(self):
+        return iter(self._indices()[self.start:])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start

@@ -1,0 +1,74 @@
+"""The training engine: optimiser, schedule, AMP, one step, and the full checkpoint."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from model.losses import LossComputer
+from model.network import GSFM
+from model.train_forward import clip_forward
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN/inf loss: training stops; the last checkpoint on disk stays the good one."""
+
+
+class ClipModel(nn.Module):
+    """The module DistributedDataParallel wraps: one forward call per training step, so
+    gradient synchronisation hooks see every parameter exactly once."""
+
+    def __init__(self, network: GSFM):
+        super().__init__()
+        self.network = network
+
+    def forward(self, rgb, gt, sec_gt=None, selector=None) -> dict:
+        return clip_forward(self.network, rgb, gt, sec_gt, selector)
+
+
+class Trainer:
+    def __init__(self, network: GSFM, config: dict, device: torch.device, distributed: bool = False):
+        self.network = network.to(device)
+        # BatchNorm is frozen: the network stays in eval mode during training (its running
+        # statistics never change; weights and biases still learn).
+        self.network.eval()
+        self.device = device
+        model = ClipModel(self.network)
+        self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+            if distributed else model
+        self.optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, self.network.parameters()),
+                                          lr=config["lr"], weight_decay=config["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, config["steps"], config["gamma"])
+        self.amp = bool(config["amp"]) and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.loss_computer = LossComputer(config["start_warm"], config["end_warm"])
+
+    def step(self, data: dict, it: int) -> tuple[dict, dict]:
+        """One optimisation step at iteration ``it``; returns (network outputs, losses)."""
+        tensors = {k: v.to(self.device, non_blocking=True) for k, v in data.items() if isinstance(v, torch.Tensor)}
+        multi = not self.network.single_object
+        with torch.autocast(self.device.type, enabled=self.amp):
+            out = self.model(tensors["rgb"], tensors["gt"], tensors.get("sec_gt") if multi else None,
+                             tensors.get("selector") if multi else None)
+            losses = self.loss_computer.compute({**tensors, **out}, it)
+        total = losses["total_loss"]
+        if not torch.isfinite(total):
+            names = data.get("info", {}).get("name", [])
+            raise NonFiniteLossError(f"non-finite loss {total.item()} at iteration {it} (samples: {names}); "
+                                     f"stopping, the last saved checkpoint is kept")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return out, losses
+
+    def state_dict(self) -> dict:
+        return {"network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
