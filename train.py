@@ -28,20 +28,22 @@ from util.logger import Logger
 
 
 def rng_state() -> dict:
-    """This process's generator states, in a form torch.load(weights_only=True) accepts."""
+    """This process's generator states as plain Python values (gatherable across ranks and
+    loadable with torch.load(weights_only=True))."""
     np_state = np.random.get_state()
-    return {"torch": torch.random.get_rng_state(), "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()),
-                                                             *np_state[2:]), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    return {"torch": torch.random.get_rng_state().tolist(),
+            "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]], "python": random.getstate(),
+            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
 
 
 def set_rng_state(state: dict) -> None:
-    torch.random.set_rng_state(state["torch"])
+    torch.random.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
     name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy(), *rest))
-    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
 
 
 def skip_for_epoch(stage: int, epoch: int, total_epochs: int) -> int:
@@ -109,7 +111,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     logger = Logger(run_dir / "logs" if (run_dir is not None and main_process) else None)
 
     def save(final: bool = False) -> None:
-        states = distributed.all_gather_object(rng_state())
+        # every rank's generators, and a checksum of its weights (replicas must agree)
+        gathered = distributed.all_gather_object(
+            (rng_state(), float(sum(p.detach().double().sum() for p in network.parameters()))))
         if not main_process or run_dir is None:
             return
         if final or it % config["save_network_interval"] == 0:
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> Path | None:
             current = run_dir / f"{run_name}_checkpoint.pth"
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(run_dir / f"{run_name}_checkpoint_prev.pth")
-            save_file({**trainer.state_dict(), "it": it, "config": config, "rng": states}, current)
+            save_file({**trainer.state_dict(), "it": it, "config": config, "rng": [g[0] for g in gathered],
+                       "rank_weight_sums": [g[1] for g in gathered]}, current)
 
     skip = skip_for_epoch(config["stage"], 0, 1)
     dataset = build_train_set(config, skip)

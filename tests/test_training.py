@@ -1,0 +1,132 @@
+"""Training: every stage starts on generated data; resume is exact; DDP ranks agree; errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from datasets.tps import random_tps_warp, tps_apply, tps_fit
+from model.checkpoint import CheckpointError, read_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def args_for(root, save_root, stage=3, iterations=4, extra=()):
+    return ["--stage", str(stage), "--id", "t", "--no_imagenet", "-b", "1", "-i", str(iterations),
+            "--crop_size", "48", "--num_workers", "0", "--device", "cpu", "--no_amp",
+            "--static_root", str(root / "static"), "--davis_root", str(root / "DAVIS"),
+            "--yv_root", str(root / "YouTube"), "--davis_subset", str(root / "davis_subset.txt"),
+            "--yv_subset", str(root / "yv_subset.txt"), "--save_root", str(save_root),
+            "--log_text_interval", "1", "--log_image_interval", "2",
+            "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
+
+
+def test_stage0_and_stage3_chain(synthetic_root, tmp_path):
+    run0 = train.main(args_for(synthetic_root, tmp_path, stage=0, iterations=2))
+    weights = run0 / f"{run0.name}_2.pth"
+    assert weights.exists() and (run0 / f"{run0.name}_checkpoint.pth").exists()
+    assert read_checkpoint(weights)["value_encoder.conv1.weight"].shape[1] == 4
+    run3 = train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=2, extra=["--load_network", str(weights)]))
+    assert read_checkpoint(run3 / f"{run3.name}_2.pth")["value_encoder.conv1.weight"].shape[1] == 5
+    assert run3 != run0
+    # a stage-0 checkpoint cannot resume stage 3
+    with pytest.raises(CheckpointError, match="cannot resume stage 3"):
+        train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=4,
+                            extra=["--load_model", str(run0 / f"{run0.name}_checkpoint.pth")]))
+
+
+def test_resume_is_exact(synthetic_root, tmp_path):
+    straight = train.main(args_for(synthetic_root, tmp_path / "a", iterations=4))
+    half = train.main(args_for(synthetic_root, tmp_path / "b", iterations=2))
+    resumed = train.main(args_for(synthetic_root, tmp_path / "b", iterations=4,
+                                  extra=["--load_model", str(half / f"{half.name}_checkpoint.pth")]))
+    assert resumed == half
+    a = read_checkpoint(straight / f"{straight.name}_checkpoint.pth")
+    b = read_checkpoint(resumed / f"{resumed.name}_checkpoint.pth")
+    assert a["it"] == b["it"] == 4
+    for k in a["network"]:
+        assert torch.equal(a["network"][k], b["network"][k]), k
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 4
+    # --load_model with the run folder picks its newest readable checkpoint
+    assert (resumed / f"{resumed.name}_checkpoint_prev.pth").exists()
+
+
+def test_two_process_gloo_ranks_agree(synthetic_root, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           str(REPO / "train.py"), *args_for(synthetic_root, tmp_path, iterations=2)]
+    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 per process x 2 processes = 2 global" in result.stdout
+    run = next(tmp_path.iterdir())
+    ckpt = read_checkpoint(run / f"{run.name}_checkpoint.pth")
+    assert len(ckpt["rng"]) == 2  # both ranks' generator states
+    sums = ckpt["rank_weight_sums"]
+    assert len(sums) == 2 and sums[0] == sums[1]  # both replicas hold the same weights
+
+
+def test_global_batch_size_must_divide():
+    with pytest.raises(SystemExit, match="does not divide"):
+        train.resolve_batch_size({"global_batch_size": 5, "batch_size": 8}, 2)
+    assert train.resolve_batch_size({"global_batch_size": 8, "batch_size": 1}, 2) == 4
+
+
+def test_missing_dataset_root_is_named(synthetic_root, tmp_path):
+    args = args_for(synthetic_root, tmp_path, iterations=1)
+    args[args.index("--davis_root") + 1] = str(tmp_path / "noDAVIS")
+    with pytest.raises(FileNotFoundError, match="noDAVIS/2017/trainval/JPEGImages/480p"):
+        train.main(args)
+
+
+def test_empty_dataset_after_subset(synthetic_root, tmp_path):
+    (tmp_path / "empty.txt").write_text("nothing\n")
+    args = args_for(synthetic_root, tmp_path, iterations=1)
+    args[args.index("--davis_subset") + 1] = str(tmp_path / "empty.txt")
+    args[args.index("--yv_subset") + 1] = str(tmp_path / "empty.txt")
+    with pytest.raises(FileNotFoundError, match="training set is empty"):
+        train.main(args)
+
+
+def test_nan_loss_stops_and_keeps_checkpoint(synthetic_root, tmp_path, monkeypatch):
+    run = train.main(args_for(synthetic_root, tmp_path, iterations=2))
+    ckpt = run / f"{run.name}_checkpoint.pth"
+    before = ckpt.read_bytes()
+    from model import losses
+    monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
+    with pytest.raises(SystemExit, match="non-finite loss nan at iteration 2"):
+        train.main(args_for(synthetic_root, tmp_path, iterations=4, extra=["--load_model", str(ckpt)]))
+    assert ckpt.read_bytes() == before
+
+
+def test_curriculum():
+    assert [train.skip_for_epoch(3, e, 10) for e in range(10)] == [5, 10, 15, 20, 25, 25, 25, 25, 25, 5]
+    assert train.skip_for_epoch(0, 5, 10) == 5
+
+
+def test_tps_warp_is_smooth_and_hits_control_points():
+    rng = np.random.RandomState(0)
+    dst = rng.rand(12, 2)
+    src = dst + rng.normal(0, 0.02, dst.shape)
+    coef = tps_fit(dst, src)
+    assert np.allclose(tps_apply(coef, dst, dst), src, atol=1e-8)
+    ys, xs = np.mgrid[0:40, 0:40] / 40
+    grid = np.stack([xs.ravel(), ys.ravel()], 1)
+    mapped = tps_apply(coef, dst, grid).reshape(40, 40, 2)
+    # positive Jacobian determinant everywhere: locally invertible, orientation kept
+    dx = np.diff(mapped, axis=1)[:-1]
+    dy = np.diff(mapped, axis=0)[:, :-1]
+    det = dx[..., 0] * dy[..., 1] - dx[..., 1] * dy[..., 0]
+    assert (det > 0).all()
+    assert np.abs(mapped - np.stack([xs, ys], -1)).max() < 0.2  # a small deformation
+    image = (rng.rand(40, 40, 3) * 255).astype(np.uint8)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[10:30, 10:30] = 1
+    warped_im, warped_mask = random_tps_warp(image, mask, 0.02, rng)
+    assert set(np.unique(warped_mask)) <= {0, 1}  # nearest keeps labels
+    assert abs(int(warped_mask.sum()) - 400) < 120
