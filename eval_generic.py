@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from datasets.eval_datasets import generic_video
 from util.atomic import atomic_save
@@ -29,7 +30,6 @@ def write_overlays(frames_source: Path, mask_dir: Path, palette: list[int]) -> P
             rgb = _video_frame(frames_source, int(mask_path.stem))
         picture = overlay(rgb, read_mask(mask_path), palette)
         frames.append(picture)
-        from PIL import Image
         atomic_save(lambda tmp: Image.fromarray(picture).save(tmp, format="JPEG", quality=90),
                     out_dir / f"{mask_path.stem}.jpg")
     write_mp4(frames, out_dir)

@@ -104,7 +104,7 @@ def copy_davis(synthetic_root, tmp_path):
     return dst / "2017"
 
 
-def expect_error(capsys_or_none, main, *args, match):
+def expect_error(main, *args, match):
     with pytest.raises(SystemExit) as e:
         cli_main(lambda: main([str(a) for a in args] + ["--device", "cpu"]))
     assert match in str(e.value), str(e.value)
@@ -112,21 +112,21 @@ def expect_error(capsys_or_none, main, *args, match):
 
 
 def test_missing_dataset_folder(golden_weights_file, tmp_path):
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path", tmp_path / "nowhere",
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", tmp_path / "nowhere",
                  "--output", tmp_path / "o", match="nowhere/trainval/JPEGImages/480p: DAVIS JPEGImages folder not found")
 
 
 def test_missing_image_set(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "ImageSets" / "2017" / "val.txt").unlink()
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
                  "--output", tmp_path / "o", match="val.txt: image set file not found")
 
 
 def test_missing_davis_2016_image_set_names_paths(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "ImageSets" / "2016" / "val.txt").unlink()
-    msg = expect_error(None, eval_davis_2016.main, "--model", golden_weights_file, "--davis_path",
+    msg = expect_error(eval_davis_2016.main, "--model", golden_weights_file, "--davis_path",
                        davis.parent / "2016", "--output", tmp_path / "o", match="DAVIS 2016 image set not found")
     assert "2017/trainval/ImageSets/2016/val.txt" in msg
 
@@ -134,7 +134,7 @@ def test_missing_davis_2016_image_set_names_paths(synthetic_root, golden_weights
 def test_frame_and_annotation_counts_disagree(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "Annotations" / "480p" / "val00" / "00004.png").unlink()
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
                  "--output", tmp_path / "o", match="val00: 6 annotations for 7 frames")
 
 
@@ -143,7 +143,7 @@ def test_corrupt_jpeg_is_named(synthetic_root, golden_weights_file, tmp_path):
     bad = davis / "trainval" / "JPEGImages" / "480p" / "val00" / "00002.jpg"
     bad.write_bytes(bad.read_bytes()[:100])
     out = tmp_path / "o"
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
                  "--output", out, match="00002.jpg: unreadable image")
     assert not (out / "val00").exists()  # nothing half-written passed off as complete
 
@@ -155,7 +155,7 @@ def test_first_mask_without_object(synthetic_root, golden_weights_file, tmp_path
     empty = Image.fromarray(np.zeros_like(np.array(img)), mode="P")
     empty.putpalette(img.getpalette())
     empty.save(path)
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
                  "--output", tmp_path / "o", match="val01/00000.png: the first-frame mask contains no object")
 
 
@@ -176,20 +176,20 @@ def test_checkpoint_that_does_not_fit(synthetic_root, tmp_path):
     import torch
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, path)
-    expect_error(None, eval_davis.main, "--model", path, "--davis_path", synthetic_root / "DAVIS" / "2017",
+    expect_error(eval_davis.main, "--model", path, "--davis_path", synthetic_root / "DAVIS" / "2017",
                  "--output", tmp_path / "o", match="other.pth: does not fit the GSFM network")
 
 
 def test_unwritable_output(synthetic_root, golden_weights_file, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path",
+    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path",
                  synthetic_root / "DAVIS" / "2017", "--output", blocker / "out", match="is not writable")
 
 
 def test_bad_arguments(synthetic_root, golden_weights_file, tmp_path):
     for flag, value in (("--mem_every", "0"), ("--top", "0")):
-        expect_error(None, eval_davis.main, "--model", golden_weights_file, "--davis_path",
+        expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path",
                      synthetic_root / "DAVIS" / "2017", "--output", tmp_path / "o", flag, value, match=flag)
 
 
