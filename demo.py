@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 
 import eval_davis
 import train
@@ -81,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     copy_first_mask_baseline(trainval, videos, out / "baseline")
     model_jf = json.loads((masks / "jf_results.json").read_text())["overall"]["J&F-Mean"]
     baseline_jf = evaluate_folders(out / "baseline", trainval / "Annotations" / "480p", videos)["overall"]["J&F-Mean"]
-    print(f"[4/4] overlays")
+    print("[4/4] overlays")
     rows = []
     for video in videos:
         frames = image_files(trainval / "JPEGImages" / "480p" / video)

@@ -28,9 +28,11 @@ INITIAL_BACKGROUND = 1e-7  # probability the reference gives the background of a
 
 class InferenceCore:
     def __init__(self, network: GSFM, num_objects: int, top_k: int = 50, mem_every: int = 3,
-                 include_last: bool = False, required_frames: Container[int] | None = None):
+                 include_last: bool = False, required_frames: Container[int] | None = None,
+                 num_frames: int | None = None):
         """``num_objects`` K; ``required_frames`` the frame indices whose output is needed
-        (None: all)."""
+        (None: all); ``num_frames`` the video length when known, so the memory storage is
+        allocated once at the size the DAVIS schedule needs (it grows if that is exceeded)."""
         if mem_every < 1:
             raise ValueError(f"mem_every must be >= 1, got {mem_every}")
         if top_k < 1:
@@ -41,6 +43,8 @@ class InferenceCore:
         self.include_last = include_last
         self.required_frames = required_frames
         self.memory = MemoryBank(num_objects, top_k)
+        if num_frames is not None:
+            self.memory.reserved_frames = num_frames // mem_every + 2  # first frame + every mem_every-th + temp
         self.enabled: list[int] = []  # 1-based object indices that have memory
         self.last_mem_frame = 0
         self.frame_index = -1
@@ -109,10 +113,16 @@ class InferenceCore:
         return prob
 
 
-def prob_to_mask(prob: torch.Tensor, pad: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
-    """Padded (K+1, 1, H', W') probabilities -> (H, W) uint8 indices at ``size``: crop the
-    padding, resize bilinearly, argmax (ties to the lowest index)."""
+def output_prob(prob: torch.Tensor, pad: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Padded (K+1, 1, H', W') probabilities -> (K+1, 1, H, W) at the output ``size``: crop the
+    padding, resize bilinearly."""
     prob = unpad(prob, pad)
     if tuple(prob.shape[-2:]) != tuple(size):
         prob = F.interpolate(prob, size, mode="bilinear", align_corners=False)
-    return torch.argmax(prob[:, 0], dim=0).to(torch.uint8)
+    return prob
+
+
+def prob_to_mask(prob: torch.Tensor, pad: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Padded (K+1, 1, H', W') probabilities -> (H, W) uint8 indices at ``size`` (argmax after
+    ``output_prob``; ties go to the lowest index)."""
+    return torch.argmax(output_prob(prob, pad, size)[:, 0], dim=0).to(torch.uint8)

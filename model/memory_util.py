@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -26,23 +27,38 @@ def softmax_full(logits: torch.Tensor) -> torch.Tensor:
     return x_exp / x_exp.sum(dim=1, keepdim=True)
 
 
-def topk_softmax(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inference affinity in sparse form: per query column the top_k largest logits,
-    softmax over them. Returns (weights, indices), both (B, k, HW).
+def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torch.Tensor, top_k: int,
+                 max_elements: int = 2 ** 25) -> torch.Tensor:
+    """Inference memory read: query_key (HW, CK), mem_key (N, CK), mem_value (N, D) ->
+    readout (HW, D), equal to ``mem_value^T @ topk_dense_affinity`` of the reference.
 
-    ``top_k`` larger than the memory is clamped to the memory size (the reference would
-    raise inside torch.topk). Subtracting the max before exp() gives the same result as the
-    reference's plain exp() and cannot overflow.
+    Only the top_k weights of each query pixel are used: they form a sparse (HW, N) matrix
+    with top_k entries per row, multiplied with the values (k * D instead of N * D
+    multiply-adds per pixel). Query rows are processed in chunks so the logits matrix
+    never exceeds ``max_elements``. With CK = 64 the logits are bit-identical to
+    ``affinity_logits`` (the scalings are powers of two).
     """
-    k = min(top_k, logits.shape[1])
-    values, indices = torch.topk(logits, k=k, dim=1)
-    return torch.softmax(values, dim=1), indices
-
-
-def topk_dense(logits: torch.Tensor, top_k: int) -> torch.Tensor:
-    """The top-k affinity as the dense (B, N, HW) matrix the reference builds."""
-    weights, indices = topk_softmax(logits, top_k)
-    return torch.zeros_like(logits).scatter_(1, indices, weights.to(logits.dtype))
+    n, ck = mem_key.shape
+    k = min(top_k, n)
+    scale = 1 / math.sqrt(ck)
+    neg_sq = mem_key.pow(2).sum(1).unsqueeze(0) * -scale  # (1, N)
+    mem_key_t = mem_key.t()
+    mem_value = mem_value.float()
+    out = mem_value.new_empty(query_key.shape[0], mem_value.shape[1])
+    rows = max(1, max_elements // n)
+    for first in range(0, query_key.shape[0], rows):
+        query = query_key[first:first + rows]
+        logits = torch.addmm(neg_sq.to(query.dtype), query, mem_key_t.to(query.dtype), alpha=2 * scale)
+        values, indices = torch.topk(logits, k=k, dim=1)
+        weights = torch.softmax(values.float(), dim=1)
+        count = query.shape[0]
+        crow = torch.arange(0, count * k + 1, k, device=query.device)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            affinity = torch.sparse_csr_tensor(crow, indices.reshape(-1), weights.reshape(-1), size=(count, n),
+                                               check_invariants=False)
+            out[first:first + count] = torch.sparse.mm(affinity, mem_value)
+    return out
 
 
 def aggregate(prob: torch.Tensor, dim: int = 0) -> torch.Tensor:

@@ -133,9 +133,14 @@ class UpsampleBlock(nn.Module):
         self.out_conv = ResBlock(up_c, out_c)
 
     def forward(self, skip_f: torch.Tensor, up_f: torch.Tensor) -> torch.Tensor:
+        """skip_f (N, ...) and up_f (N, ...), or up_f (O * N, ...) object-major for O objects
+        of the same N query frames: the skip conv then runs once per frame, not per object
+        (the same numbers as repeating skip_f O times)."""
         x = self.skip_conv(skip_f)
-        x = x + F.interpolate(up_f, scale_factor=2, mode="bilinear", align_corners=False)
-        return self.out_conv(x)
+        up = F.interpolate(up_f, scale_factor=2, mode="bilinear", align_corners=False)
+        if up.shape[0] != x.shape[0]:
+            return self.out_conv((up.view(-1, *x.shape) + x).flatten(0, 1))
+        return self.out_conv(x + up)
 
 
 class KeyProjection(nn.Module):
@@ -180,6 +185,9 @@ class Decoder(nn.Module):
     def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
                 with_boundary: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (mask logit, boundary logit) at the padded frame size.
+
+        f16 (O * N, 1024, ...) for O objects of N query frames (object-major); f8 and f4 the
+        N frames' skip features, shared by the objects (see ``UpsampleBlock``).
 
         ``with_boundary=False`` skips the boundary head, whose output inference discards;
         the mask logit is unchanged by it.

@@ -79,15 +79,16 @@ class GSFM(nn.Module):
         """
         b, _, h, w = qk16.shape
         affinity = softmax_full(affinity_logits(mk16.flatten(2), qk16.flatten(2)))
-        values = mv16.unsqueeze(1) if self.single_object else mv16
-        mask_logits, boundaries = [], []
-        for obj in range(values.shape[1]):
-            readout = torch.bmm(values[:, obj].flatten(2), affinity).view(b, VALUE_DIM, h, w)
-            mask_logit, boundary = self.decode(readout, qv16, qf8, qf4)
-            mask_logits.append(mask_logit)
-            boundaries.append(boundary)
-        prob = torch.sigmoid(torch.cat(mask_logits, 1))
-        boundary = torch.cat(boundaries, 1)
+        values = mv16.unsqueeze(1) if self.single_object else mv16  # B, O, C, T, h, w
+        num_objects = values.shape[1]
+        # All objects in one batch, object-major; the same affinity reads each object's values
+        # and the decoder shares the query's skip features (the reference loops over objects).
+        values = values.transpose(0, 1).flatten(3).flatten(0, 1)  # O*B, C, T*h*w
+        affinity = affinity.repeat(num_objects, 1, 1)
+        readout = torch.bmm(values, affinity).view(num_objects * b, VALUE_DIM, h, w)
+        mask_logit, boundary = self.decode(readout, qv16.repeat(num_objects, 1, 1, 1), qf8, qf4)
+        prob = torch.sigmoid(mask_logit.view(num_objects, b, *mask_logit.shape[-2:]).transpose(0, 1))
+        boundary = boundary.view(num_objects, b, *boundary.shape[-2:]).transpose(0, 1)
         if not self.single_object:
             prob = prob * selector[:, :, None, None]
             boundary = boundary * selector[:, :, None, None]
@@ -108,7 +109,6 @@ class GSFM(nn.Module):
     def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
                        f4: torch.Tensor) -> torch.Tensor:
         """Object probabilities (K, 1, H, W) from K readouts of one query frame."""
-        k = readout.shape[0]
-        mask_logit, _ = self.decode(readout, f16_thin.expand(k, -1, -1, -1), f8.expand(k, -1, -1, -1),
-                                    f4.expand(k, -1, -1, -1), with_boundary=False)
+        mask_logit, _ = self.decode(readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4,
+                                    with_boundary=False)
         return torch.sigmoid(mask_logit)

@@ -23,9 +23,10 @@ def clip_forward(net: GSFM, rgb: torch.Tensor, gt: torch.Tensor, sec_gt: torch.T
     def values_of(frame: int, mask1: torch.Tensor, mask2: torch.Tensor | None) -> torch.Tensor:
         if net.single_object:
             return net.encode_value(rgb[:, frame], f16[:, frame], mask1).unsqueeze(2)
-        v1 = net.encode_value(rgb[:, frame], f16[:, frame], mask1, mask2)
-        v2 = net.encode_value(rgb[:, frame], f16[:, frame], mask2, mask1)
-        return torch.stack([v1, v2], 1).unsqueeze(3)  # B, 2, C, 1, h, w
+        # both objects in one value-encoder call (the reference makes two)
+        value = net.encode_value(rgb[:, frame].repeat(2, 1, 1, 1), f16[:, frame].repeat(2, 1, 1, 1),
+                                 torch.cat([mask1, mask2]), torch.cat([mask2, mask1]))
+        return value.view(2, b, *value.shape[1:]).transpose(0, 1).unsqueeze(3)  # B, 2, C, 1, h, w
 
     out = {}
     values = values_of(0, gt[:, 0], None if net.single_object else sec_gt[:, 0])

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from model.memory_util import affinity_logits, aggregate_prob, softmax_full, topk_dense
+from model.memory_util import affinity_logits, aggregate_prob, softmax_full, topk_readout
 from model.network import GSFM
 from tests.golden import assert_features, assert_prob, golden_state_dict, key_shapes, load
 
@@ -55,14 +55,25 @@ def test_value_encoder(net, g, k):
     assert_features(value.unsqueeze(2), g[f"value{k}"], f"value{k}")
 
 
+def sparse_readout(g, query_key: torch.Tensor, max_elements: int = 2 ** 25) -> torch.Tensor:
+    """The engine's top-k readout on the golden memory, shaped like the reference's."""
+    mem_k, mem_v = t(g, "mem_k")[0].t(), t(g, "mem_v")  # (N, 64), (2, 512, N)
+    out = topk_readout(query_key.flatten(2)[0].t(), mem_k, mem_v.permute(2, 0, 1).flatten(1), int(g["top_k"]),
+                       max_elements)
+    return out.t().reshape(2, 512, 6, 10)
+
+
 @torch.no_grad()
 def test_memory_read(net, g):
     logits = affinity_logits(t(g, "mem_k"), t(g, "k16").flatten(2))
     assert_features(logits, g["affinity_logits"], "affinity_logits")
-    assert_prob(topk_dense(t(g, "affinity_logits"), int(g["top_k"])), g["affinity_topk"], "affinity_topk")
     assert_prob(softmax_full(t(g, "affinity_logits")), g["affinity_full"], "affinity_full")
     readout = torch.bmm(t(g, "mem_v"), t(g, "affinity_topk").expand(2, -1, -1)).view(2, 512, 6, 10)
     assert_features(readout, g["readout"], "readout")
+    n = g["mem_k"].shape[-1]
+    # one chunk, then chunks of 7 and of 1 query rows: the chunking must not change anything
+    for max_elements in (2 ** 25, 7 * n, 1):
+        assert_features(sparse_readout(g, t(g, "k16"), max_elements), g["readout"], f"readout/{max_elements}")
 
 
 @torch.no_grad()
@@ -82,8 +93,7 @@ def test_end_to_end_frame(net, g):
     keys = net.encode_key(t(g, "frame"))
     value = net.encode_value_objects(t(g, "frame"), keys.f16, t(g, "masks2"))
     assert_features(value.unsqueeze(2), g["value2"], "value2")
-    affinity = topk_dense(affinity_logits(t(g, "mem_k"), keys.k16.flatten(2)), int(g["top_k"]))
-    readout = torch.bmm(t(g, "mem_v"), affinity.expand(2, -1, -1)).view(2, 512, 6, 10)
+    readout = sparse_readout(g, keys.k16)
     prob = net.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4)
     assert_prob(prob, g["seg_prob"], "seg_prob")
 

@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from datasets.eval_datasets import DatasetError, EvalVideo
-from inference_core import InferenceCore, prob_to_mask
+from inference_core import InferenceCore, output_prob
 from model.checkpoint import CheckpointError, load_network_file
 from model.network import GSFM
 from util.atomic import atomic_save, check_writable, publish_dir
@@ -88,11 +88,13 @@ def _writer(settings: EvalSettings, palette: list[int]) -> Callable[[np.ndarray,
 
 
 def segment_video(network: GSFM, video: EvalVideo, settings: EvalSettings, device: torch.device,
-                  on_mask: Callable[[int, str, np.ndarray], None]) -> int:
+                  on_mask: Callable[[int, str, np.ndarray], None],
+                  on_prob: Callable[[int, torch.Tensor], None] | None = None) -> int:
     """Propagate through one video, calling ``on_mask(index, frame name, labels)`` for each
-    frame the benchmark wants. Returns the number of frames the network processed."""
+    frame the benchmark wants (and ``on_prob(index, (K+1, H, W) probabilities)`` at the
+    output size, when given). Returns the number of frames the network processed."""
     core = InferenceCore(network, video.num_objects, settings.top_k, settings.mem_every, settings.include_last,
-                         video.required_frames)
+                         video.required_frames, video.num_frames)
     processed = 0
     autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     for frame in video.read_frames():
@@ -102,12 +104,14 @@ def segment_video(network: GSFM, video: EvalVideo, settings: EvalSettings, devic
         if prob is not None:
             processed += 1
         if frame.write:
-            if prob is None:
-                prob = core.initial_prob(frame.image.shape[-2:], device)
-                core_pad = (0, 0, 0, 0)
+            if prob is None:  # skipped frame: the reference's untouched initial probabilities, unpadded
+                prob, pad = core.initial_prob(frame.image.shape[-2:], device), (0, 0, 0, 0)
             else:
-                core_pad = core.pad
-            indices = prob_to_mask(prob.float(), core_pad, video.output_size).cpu().numpy()
+                pad = core.pad
+            prob = output_prob(prob.float(), pad, video.output_size)
+            if on_prob is not None:
+                on_prob(frame.index, prob[:, 0])
+            indices = torch.argmax(prob[:, 0], dim=0).to(torch.uint8).cpu().numpy()
             on_mask(frame.index, frame.name, video.mapping.to_labels(indices))
     return processed
 
