@@ -19,11 +19,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from datasets.train_datasets import ResumableSampler, build_train_set
-from model.checkpoint import (CheckpointError, find_latest_checkpoint, load_network_file, read_checkpoint, save_file)
+from model.checkpoint import (CheckpointError, find_latest_checkpoint, find_resume_checkpoint, load_network_file,
+                              read_checkpoint, save_file)
 from model.imagenet import imagenet_state_dicts
 from model.network import GSFM
 from model.trainer import NonFiniteLossError, Trainer
 from util import configuration, distributed
+from util.atomic import check_writable
 from util.logger import Logger
 
 
@@ -89,6 +91,14 @@ def main(argv: list[str] | None = None) -> Path | None:
     trainer = Trainer(network, config, device, distributed=world_size > 1)
 
     it, run_dir, resume = 0, None, None
+    if config["resume"] == "auto":
+        if config["id"] == "NULL":
+            raise SystemExit("error: --resume auto needs the --id of the run to continue")
+        found = find_resume_checkpoint(config["save_root"], config["id"])
+        if found is not None:
+            config["load_model"] = str(found)
+        elif main_process:
+            print(f"--resume auto: no checkpoint of run '{config['id']}' under {config['save_root']}; starting fresh")
     if config["load_model"]:
         path = Path(config["load_model"])
         resume_path = find_latest_checkpoint(path) if path.is_dir() else path
@@ -108,7 +118,11 @@ def main(argv: list[str] | None = None) -> Path | None:
         long_id = f"{datetime.datetime.now().strftime('%b%d_%H.%M.%S')}_{config['id']}"
         run_dir = Path(config["save_root"]) / long_id
     run_name = run_dir.name if run_dir is not None else None
+    if run_dir is not None and main_process:
+        check_writable(run_dir)  # fail before training, not at the first checkpoint
     logger = Logger(run_dir / "logs" if (run_dir is not None and main_process) else None)
+
+    saved = {"weights": -1, "checkpoint": -1}  # the iteration each was last written at
 
     def save(final: bool = False) -> None:
         # every rank's generators, and a checksum of its weights (replicas must agree)
@@ -116,14 +130,16 @@ def main(argv: list[str] | None = None) -> Path | None:
             (rng_state(), float(sum(p.detach().double().sum() for p in network.parameters()))))
         if not main_process or run_dir is None:
             return
-        if final or it % config["save_network_interval"] == 0:
+        if (final or it % config["save_network_interval"] == 0) and saved["weights"] != it:
             save_file(network.state_dict(), run_dir / f"{run_name}_{it}.pth")
-        if final or it % config["save_checkpoint_interval"] == 0:
+            saved["weights"] = it
+        if (final or it % config["save_checkpoint_interval"] == 0) and saved["checkpoint"] != it:
             current = run_dir / f"{run_name}_checkpoint.pth"
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(run_dir / f"{run_name}_checkpoint_prev.pth")
             save_file({**trainer.state_dict(), "it": it, "config": config, "rng": [g[0] for g in gathered],
                        "rank_weight_sums": [g[1] for g in gathered]}, current)
+            saved["checkpoint"] = it
 
     skip = skip_for_epoch(config["stage"], 0, 1)
     dataset = build_train_set(config, skip)
@@ -179,5 +195,5 @@ def main(argv: list[str] | None = None) -> Path | None:
 if __name__ == "__main__":
     try:
         main()
-    except (CheckpointError, FileNotFoundError) as e:
+    except (CheckpointError, OSError) as e:  # OSError: missing files, disk full
         sys.exit(f"error: {e}")

@@ -96,7 +96,7 @@ def first_frame_labels(path: Path, labels: np.ndarray, binary: bool = False) -> 
     """
     values, counts = np.unique(labels, return_counts=True)
     with Image.open(path) as img:
-        greyscale = img.mode in ("L", "RGB", "RGBA", "LA")
+        greyscale = img.mode in ("L", "LA")  # RGB colour masks were mapped to ids by read_mask
     if binary or greyscale or set(values.tolist()) <= {0, 255}:
         stray = int(((labels > 0) & (labels < 255)).sum())
         if stray:

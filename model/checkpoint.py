@@ -112,9 +112,12 @@ def save_file(obj: dict, path: str | os.PathLike) -> None:
 
 
 def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The newest readable full checkpoint of a run (by iteration); broken ones are skipped."""
+    """The newest readable full checkpoint of a run (by iteration); broken ones and
+    unfinished temporary files are skipped."""
     best, best_it = None, -1
     for path in sorted(Path(run_dir).glob("*_checkpoint*.pth")):
+        if path.name.startswith("."):  # an atomic write that never completed
+            continue
         try:
             it = int(read_checkpoint(path).get("it", -1))
         except CheckpointError:
@@ -122,3 +125,11 @@ def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
         if it > best_it:
             best, best_it = path, it
     return best
+
+
+def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | None:
+    """``--resume auto``: the newest readable full checkpoint among the runs named
+    ``<timestamp>_<run_id>`` under ``save_root`` (None when there is none)."""
+    found = [find_latest_checkpoint(d) for d in Path(save_root).glob(f"*_{run_id}") if d.is_dir()]
+    found = [p for p in found if p is not None]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None

@@ -196,7 +196,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
         times.append(time.perf_counter() - start)
     step = float(np.mean(times[1:]))
     return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3),
-            "loss": round(float(loss), 6), "peak_memory_mb": round(peak_memory_mb(device), 1)}
+            "loss": round(loss.item(), 6), "peak_memory_mb": round(peak_memory_mb(device), 1)}
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--davis_subset", default="util/davis_subset.txt", help="video list file, or 'all'")
     p.add_argument("--yv_subset", default="util/yv_subset.txt", help="video list file, or 'all'")
     p.add_argument("--load_network", help="network weights to start from (4->5 channel extension done)")
-    p.add_argument("--load_model", help="full training checkpoint to resume")
+    p.add_argument("--load_model", help="full training checkpoint (or a run folder) to resume")
+    p.add_argument("--resume", choices=["auto"], help="auto: resume from the newest readable full checkpoint of "
+                   "the runs with this --id under --save_root (start fresh when there is none)")
     p.add_argument("--no_imagenet", action="store_true", help="fresh backbones instead of ImageNet weights")
     p.add_argument("-b", "--batch_size", type=int, help="per process (the reference's meaning)")
     p.add_argument("--global_batch_size", type=int, help="total over all processes (divided among them)")

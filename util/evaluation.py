@@ -169,5 +169,5 @@ def cli_main(main: Callable[[], None]) -> None:
     """Run a script's main with one-line errors for bad data, checkpoints and arguments."""
     try:
         main()
-    except (DatasetError, CheckpointError, FileNotFoundError) as e:
+    except (DatasetError, CheckpointError, OSError) as e:  # OSError: missing files, disk full
         sys.exit(f"error: {e}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ def read_palette(path: str | os.PathLike) -> list[int]:
 
 def write_indexed_png(mask: np.ndarray, palette: list[int], path: str | os.PathLike) -> None:
     img = Image.fromarray(mask.astype(np.uint8), mode="P")
-    img.putpalette(palette)
+    # a full 256-colour palette: with a shorter one PIL renumbers ids that have no colour
+    img.putpalette(list(palette)[:768] + [0] * (768 - len(palette)))
     atomic_save(lambda tmp: img.save(tmp, format="PNG"), path)
 
 
@@ -44,16 +46,34 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         with Image.open(path) as img:
             if img.mode in ("P", "L"):
                 arr = np.array(img)
+            elif img.mode == "LA":
+                arr = np.array(img.getchannel("L"))
             elif img.mode in ("I;16", "I;16B", "I"):
                 arr = np.array(img).astype(np.int64)
                 if arr.max() > 255:
                     raise ValueError(f"{path}: 16-bit mask with ids up to {arr.max()} (at most 255 supported)")
                 arr = arr.astype(np.uint8)
-            else:  # RGB(A) colour masks: take the palette index if possible
-                arr = np.array(img.convert("L"))
+            else:
+                arr = _colour_mask_ids(path, np.array(img.convert("RGB")))
     except (OSError, SyntaxError) as e:
         raise ValueError(f"{path}: unreadable mask ({e})") from None
     return arr.astype(np.uint8)
+
+
+def _colour_mask_ids(path: str | os.PathLike, rgb: np.ndarray) -> np.ndarray:
+    """An RGB colour mask -> ids: each colour's index in the DAVIS palette when every colour
+    is in it; otherwise black is 0 and the other colours get 1, 2, ... in sorted order."""
+    colours, inverse = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    palette = {tuple(c): i for i, c in enumerate(np.array(davis_palette()).reshape(-1, 3).tolist())}
+    ids = [palette.get(tuple(c)) for c in colours.tolist()]
+    if None in ids:
+        ids = list(range(len(colours))) if not colours[0].any() else list(range(1, len(colours) + 1))
+        if len(colours) > 20:
+            warnings.warn(f"{path}: RGB mask with {len(colours)} colours (anti-aliased edges?); save masks as "
+                          f"indexed PNGs with one id per object")
+    if max(ids) > 255:
+        raise ValueError(f"{path}: RGB mask with {len(colours)} colours (at most 255 objects supported)")
+    return np.array(ids, dtype=np.uint8)[inverse.reshape(-1)].reshape(rgb.shape[:2])
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -1,0 +1,246 @@
+"""Faults: SIGKILL mid-training (one process, and one rank of two), killed while writing a
+checkpoint, corrupted checkpoints, evaluation killed mid-video, disk full, unwritable
+output. Each restart must lose nothing and end where an uninterrupted run ends."""
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import eval_davis
+import train
+from model.checkpoint import CheckpointError, find_resume_checkpoint, read_checkpoint
+from tests.test_training import args_for
+from util.evaluation import cli_main
+
+REPO = Path(__file__).resolve().parents[1]
+ITERATIONS = 6  # full checkpoints at 3 and 6
+ENV = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(REPO))
+ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
+
+
+def fault_args(root, save_root, extra=()):
+    return args_for(root, save_root, iterations=ITERATIONS,
+                    extra=["--save_network_interval", "3", "--save_checkpoint_interval", "3",
+                           "--log_image_interval", "100", *extra])
+
+
+def train_cmd(root, save_root, extra=()):
+    return [sys.executable, str(REPO / "train.py"), *fault_args(root, save_root, extra)]
+
+
+def torchrun_cmd(root, save_root, port, extra=()):
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+            *train_cmd(root, save_root, extra)[1:]]
+
+
+def run_ok(cmd, env=ENV):
+    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def final_weights(save_root: Path) -> dict:
+    (run,) = [d for d in save_root.iterdir() if d.is_dir()]
+    return read_checkpoint(run / f"{run.name}_{ITERATIONS}.pth")
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def wait_for(predicate, process, timeout=300):
+    start = time.time()
+    while not predicate():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.time() - start < timeout
+        time.sleep(0.02)
+
+
+def checkpoint_written(save_root: Path):
+    return lambda: any(p.name.endswith("_checkpoint.pth") for p in save_root.glob("*/*.pth"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(synthetic_root, tmp_path_factory):
+    """Final weights of a single-process run that nothing interrupted."""
+    save_root = tmp_path_factory.mktemp("straight")
+    run_ok(train_cmd(synthetic_root, save_root))
+    return final_weights(save_root)
+
+
+def test_sigkill_then_resume_auto_matches_uninterrupted(synthetic_root, tmp_path, uninterrupted):
+    process = subprocess.Popen(train_cmd(synthetic_root, tmp_path), env=ENV, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(checkpoint_written(tmp_path), process)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    (run,) = list(tmp_path.iterdir())
+    assert not (run / f"{run.name}_{ITERATIONS}.pth").exists()
+    result = run_ok(train_cmd(synthetic_root, tmp_path, ["--resume", "auto"]))
+    assert "resumed" in result.stdout
+    assert list(tmp_path.iterdir()) == [run]  # continued in the same run folder
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_resume_auto_without_checkpoint_starts_fresh(synthetic_root, tmp_path):
+    config = ["--resume", "auto"]
+    run = train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config))
+    assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
+    with pytest.raises(SystemExit, match="needs the --id"):
+        train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config + ["--id", "NULL"]))
+
+
+def test_killed_rank_of_two_process_run(synthetic_root, tmp_path):
+    straight = tmp_path / "straight"
+    result = run_ok(torchrun_cmd(synthetic_root, straight, 29534), ENV_TWO_RANKS)
+    assert "1 per process x 2 processes = 2 global" in result.stdout
+    (run,) = list(straight.iterdir())
+    ckpt = read_checkpoint(run / f"{run.name}_checkpoint.pth")
+    assert len(ckpt["rng"]) == 2  # both ranks' generator states
+    assert ckpt["rank_weight_sums"][0] == ckpt["rank_weight_sums"][1]  # the replicas agree
+
+    killed = tmp_path / "killed"
+    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, killed, 29535), env=ENV_TWO_RANKS, cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(checkpoint_written(killed), launcher)
+    rank1 = [pid for pid in _children(launcher.pid) if b"RANK=1" in _environ(pid).split(b"\0")]
+    assert len(rank1) == 1
+    os.kill(rank1[0], signal.SIGKILL)
+    assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
+    run_ok(torchrun_cmd(synthetic_root, killed, 29536, ["--resume", "auto"]), ENV_TWO_RANKS)
+    assert_same_weights(final_weights(killed), final_weights(straight))
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+CRASH_DURING_SAVE = textwrap.dedent("""
+    import os, signal, sys, torch
+    import train
+    real_save, calls = torch.save, []
+    def save(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 4:  # the second full checkpoint (after weights, checkpoint, weights): half, then die
+            real_save(obj, path, *args, **kwargs)
+            data = open(path, "rb").read()
+            open(path, "wb").write(data[:len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_save(obj, path, *args, **kwargs)
+    torch.save = save
+    train.main(sys.argv[1:])
+""")
+
+
+def test_killed_while_writing_checkpoint_and_corrupted_checkpoint(synthetic_root, tmp_path, uninterrupted):
+    args = fault_args(synthetic_root, tmp_path)
+    result = subprocess.run([sys.executable, "-c", CRASH_DURING_SAVE, *args], env=ENV, cwd=REPO,
+                            capture_output=True, timeout=600)
+    assert result.returncode == -signal.SIGKILL
+    (run,) = list(tmp_path.iterdir())
+    previous = run / f"{run.name}_checkpoint_prev.pth"
+    assert read_checkpoint(previous)["it"] == 3  # the previous checkpoint is intact
+    assert [p.name for p in run.glob(".*.tmp.pth")]  # the half-written file never got the real name
+    # a corrupted newest checkpoint: named on load, skipped by --resume auto
+    current = run / f"{run.name}_checkpoint.pth"
+    current.write_bytes(previous.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match=f"{current.name}: not a readable PyTorch checkpoint"):
+        read_checkpoint(current)
+    assert find_resume_checkpoint(tmp_path, "t") == previous
+    run_ok(train_cmd(synthetic_root, tmp_path, ["--resume", "auto"]))
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
+def test_disk_full_while_saving_keeps_previous_checkpoint(synthetic_root, tmp_path, monkeypatch):
+    real_save, calls = torch.save, []
+
+    def save(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 4:
+            with open(path, "wb") as f:
+                f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, path, *args, **kwargs)
+    monkeypatch.setattr(torch, "save", save)
+    with pytest.raises(OSError, match="cannot write .*_checkpoint.pth: No space left on device"):
+        train.main(fault_args(synthetic_root, tmp_path))
+    (run,) = list(tmp_path.iterdir())
+    assert read_checkpoint(run / f"{run.name}_checkpoint_prev.pth")["it"] == 3
+    assert not list(run.glob(".*tmp*"))  # no partial file left behind
+
+
+def test_unwritable_save_root_fails_before_training(synthetic_root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit, match="is not writable"):
+        train.main(args_for(synthetic_root, blocker, iterations=1))
+
+
+CRASH_DURING_EVAL = textwrap.dedent("""
+    import os, signal, sys
+    import eval_davis, util.evaluation as evaluation
+    real_write, calls = evaluation.write_indexed_png, []
+    def write(labels, palette, path):
+        calls.append(path)
+        if len(calls) == int(os.environ["KILL_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_write(labels, palette, path)
+    evaluation.write_indexed_png = write
+    eval_davis.main(sys.argv[1:])
+""")
+
+
+def test_eval_killed_mid_video_resumes_remaining_only(synthetic_root, golden_weights_file, tmp_path):
+    out = tmp_path / "out"
+    args = ["--model", str(golden_weights_file), "--davis_path", str(synthetic_root / "DAVIS" / "2017"),
+            "--output", str(out), "--device", "cpu"]
+    result = subprocess.run([sys.executable, "-c", CRASH_DURING_EVAL, *args], env=dict(ENV, KILL_AT="10"),
+                            cwd=REPO, capture_output=True, timeout=600)
+    assert result.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [".tmp_val01", "val00"]
+    assert len(list((out / "val00").glob("*.png"))) == 7
+    first_video = {p.name: p.stat().st_mtime_ns for p in (out / "val00").iterdir()}
+    cli_main(lambda: eval_davis.main(args))
+    stats = json.loads((out / "eval_stats.json").read_text())
+    assert stats["videos_processed"] == 1 and stats["videos_skipped"] == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "val00").iterdir()} == first_video  # not recomputed
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["val00", "val01"]
+    assert len(list((out / "val01").glob("*.png"))) == 7
+    assert (out / "jf_results.json").exists()
+
+
+def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_file, tmp_path, monkeypatch):
+    from PIL import Image
+    real_save, calls = Image.Image.save, []
+
+    def save(self, fp, *args, **kwargs):
+        calls.append(fp)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+    monkeypatch.setattr(Image.Image, "save", save)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=r"error: \[Errno 28\] cannot write .*00002.png: No space left on device"):
+        cli_main(lambda: eval_davis.main(["--model", str(golden_weights_file), "--davis_path",
+                                          str(synthetic_root / "DAVIS" / "2017"), "--output", str(out),
+                                          "--device", "cpu"]))
+    assert not (out / "val00").exists()  # the unfinished video is not published
+    assert not [p for p in (out / ".tmp_val00").iterdir() if "tmp" in p.name]  # no partial PNG
