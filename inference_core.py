@@ -29,10 +29,15 @@ INITIAL_BACKGROUND = 1e-7  # probability the reference gives the background of a
 class InferenceCore:
     def __init__(self, network: GSFM, num_objects: int, top_k: int = 50, mem_every: int = 3,
                  include_last: bool = False, required_frames: Container[int] | None = None,
-                 num_frames: int | None = None):
+                 num_frames: int | None = None, max_memory_frames: int | None = None):
         """``num_objects`` K; ``required_frames`` the frame indices whose output is needed
         (None: all); ``num_frames`` the video length when known, so the memory storage is
-        allocated once at the size the DAVIS schedule needs (it grows if that is exceeded)."""
+        allocated once at the size the DAVIS schedule needs (it grows if that is exceeded).
+        ``max_memory_frames``: keep at most this many permanent memory frames (the first
+        frame and the most recent ones) so memory stays flat on long videos; this changes
+        the outputs (off by default, as in the reference)."""
+        if max_memory_frames is not None and max_memory_frames < 2:
+            raise ValueError(f"max_memory_frames must be >= 2 (the first frame and one more), got {max_memory_frames}")
         if mem_every < 1:
             raise ValueError(f"mem_every must be >= 1, got {mem_every}")
         if top_k < 1:
@@ -43,8 +48,10 @@ class InferenceCore:
         self.include_last = include_last
         self.required_frames = required_frames
         self.memory = MemoryBank(num_objects, top_k)
-        if num_frames is not None:
-            self.memory.reserved_frames = num_frames // mem_every + 2  # first frame + every mem_every-th + temp
+        self.memory.max_frames = max_memory_frames
+        if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
+            planned = num_frames // mem_every + 2
+            self.memory.reserved_frames = planned if max_memory_frames is None else min(planned, max_memory_frames + 2)
         self.enabled: list[int] = []  # 1-based object indices that have memory
         self.last_mem_frame = 0
         self.frame_index = -1

@@ -7,7 +7,7 @@ objects of a DAVIS video share the reference's single bank).
 
 Storage is position-major, keys (capacity, CK) and values (capacity, K, CV), so a read
 multiplies contiguous slices. It is reserved once when the video length is known
-(``expected_frames``) and grows by half otherwise, instead of the reference's
+(``InferenceCore(num_frames=...)``) and grows by half otherwise, instead of the reference's
 concatenation at every write; the temporary "last frame" entry sits just past the
 permanent positions, so reading it copies nothing.
 """
@@ -31,6 +31,7 @@ class MemoryBank:
         self._keys: torch.Tensor | None = None  # (capacity, CK)
         self._values: torch.Tensor | None = None  # (capacity, K, CV), zero before an object joins
         self.start: dict[int, int] = {}  # object index (0-based) -> first position it reads
+        self.max_frames: int | None = None  # bounded memory (an option that changes outputs)
 
     def _reserve(self, needed: int, key: torch.Tensor, values: torch.Tensor) -> None:
         capacity = 0 if self._keys is None else self._keys.shape[0]
@@ -65,6 +66,20 @@ class MemoryBank:
         for obj in objects:
             self.start.setdefault(obj, self.size)
         self.size += n
+        if self.max_frames is not None and self.size > self.max_frames * n:
+            self._evict_oldest(n)
+
+    def _evict_oldest(self, n: int) -> None:
+        """Bounded memory: drop the oldest frame that is no object's first frame (those stay,
+        as the reference's first frame always does)."""
+        firsts = set(self.start.values())
+        victim = next((p for p in range(0, self.size, n) if p not in firsts), None)
+        if victim is None:
+            return
+        self._keys[victim:self.size - n] = self._keys[victim + n:self.size].clone()
+        self._values[victim:self.size - n] = self._values[victim + n:self.size].clone()
+        self.size -= n
+        self.start = {obj: s - n if s > victim else s for obj, s in self.start.items()}
 
     def read(self, query_key: torch.Tensor, objects: list[int]) -> torch.Tensor:
         """Top-k memory readout (len(objects), CV, h, w) for the query key (1, CK, h, w)."""

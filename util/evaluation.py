@@ -21,9 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
-from datasets.eval_datasets import DatasetError, EvalVideo
+from datasets.eval_datasets import DatasetError, EvalVideo, resize_short_side
 from inference_core import InferenceCore, output_prob
 from model.checkpoint import CheckpointError, load_network_file
 from model.network import GSFM
@@ -40,6 +41,9 @@ class EvalSettings:
     amp: bool = False
     overwrite: bool = False
     binary_output: bool = False  # DAVIS 2016: 0/255 greyscale instead of palette PNGs
+    # options that change outputs (off by default)
+    max_memory_frames: int | None = None
+    max_size: int | None = None
 
 
 def add_common_args(parser: argparse.ArgumentParser, top_k: int = 50) -> None:
@@ -52,6 +56,10 @@ def add_common_args(parser: argparse.ArgumentParser, top_k: int = 50) -> None:
                         help="autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--overwrite", action="store_true", help="recompute videos already in the output folder")
+    parser.add_argument("--max_memory_frames", type=int, help="bounded memory: keep the first frame and the most "
+                        "recent N-1 memory frames (changes outputs; memory stays flat on long videos)")
+    parser.add_argument("--max_size", type=int, help="internal resolution cap: downscale frames whose short side "
+                        "exceeds this before the network, upscale the masks back (changes outputs; faster)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra) -> EvalSettings:
@@ -59,7 +67,12 @@ def settings_from_args(args: argparse.Namespace, **extra) -> EvalSettings:
         raise SystemExit(f"error: --top must be >= 1, got {args.top}")
     if args.mem_every < 1:
         raise SystemExit(f"error: --mem_every must be >= 1, got {args.mem_every}")
-    return EvalSettings(args.top, args.mem_every, args.include_last, args.amp, args.overwrite, **extra)
+    if args.max_memory_frames is not None and args.max_memory_frames < 2:
+        raise SystemExit(f"error: --max_memory_frames must be >= 2, got {args.max_memory_frames}")
+    if args.max_size is not None and args.max_size < 16:
+        raise SystemExit(f"error: --max_size must be >= 16, got {args.max_size}")
+    return EvalSettings(args.top, args.mem_every, args.include_last, args.amp, args.overwrite, **extra,
+                        max_memory_frames=args.max_memory_frames, max_size=args.max_size)
 
 
 def load_eval_network(path: str | Path, device: torch.device) -> GSFM:
@@ -94,18 +107,22 @@ def segment_video(network: GSFM, video: EvalVideo, settings: EvalSettings, devic
     frame the benchmark wants (and ``on_prob(index, (K+1, H, W) probabilities)`` at the
     output size, when given). Returns the number of frames the network processed."""
     core = InferenceCore(network, video.num_objects, settings.top_k, settings.mem_every, settings.include_last,
-                         video.required_frames, video.num_frames)
+                         video.required_frames, video.num_frames, settings.max_memory_frames)
     processed = 0
     autocast_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    for frame in video.read_frames():
+    for frame in tqdm(video.read_frames(), total=video.num_frames, desc=video.name, unit="frame", leave=False):
+        image, mask = frame.image, frame.mask
+        if settings.max_size is not None and min(image.shape[-2:]) > settings.max_size:
+            image = resize_short_side(image, settings.max_size, InterpolationMode.BILINEAR)
+            mask = None if mask is None else resize_short_side(mask, settings.max_size, InterpolationMode.NEAREST)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=settings.amp):
-            mask = None if frame.mask is None else frame.mask.to(device)
-            prob = core.step(frame.image.to(device), mask, frame.new_objects, end=frame.index == video.num_frames - 1)
+            mask = None if mask is None else mask.to(device)
+            prob = core.step(image.to(device), mask, frame.new_objects, end=frame.index == video.num_frames - 1)
         if prob is not None:
             processed += 1
         if frame.write:
             if prob is None:  # skipped frame: the reference's untouched initial probabilities, unpadded
-                prob, pad = core.initial_prob(frame.image.shape[-2:], device), (0, 0, 0, 0)
+                prob, pad = core.initial_prob(image.shape[-2:], device), (0, 0, 0, 0)
             else:
                 pad = core.pad
             prob = output_prob(prob.float(), pad, video.output_size)

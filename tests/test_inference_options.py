@@ -1,0 +1,79 @@
+"""Inference options that change outputs (off by default): bounded memory, resolution cap."""
+import numpy as np
+import pytest
+import torch
+
+import eval_generic
+from inference_core import InferenceCore
+from inference_memory_bank import MemoryBank
+from tests.test_bad_inputs import user_video
+from util.evaluation import cli_main
+from util.palette import read_mask
+
+
+def frame_key(value: float, objects: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 2x2 frame whose key and values are all ``value`` (to see which frames stay)."""
+    return torch.full((1, 4, 2, 2), value), torch.full((objects, 3, 2, 2), value)
+
+
+def stored_frames(bank: MemoryBank) -> list[float]:
+    return bank._keys[:bank.size:4, 0].tolist()
+
+
+def test_bounded_memory_keeps_first_and_most_recent_frames():
+    bank = MemoryBank(2, top_k=3)
+    bank.max_frames = 3
+    for t in range(6):
+        bank.add_memory(*frame_key(t), objects=[0, 1])
+    assert stored_frames(bank) == [0, 4, 5]
+    assert bank._values[:bank.size:4, 1, 0].tolist() == [0, 4, 5]
+
+
+def test_bounded_memory_keeps_each_objects_first_frame():
+    bank = MemoryBank(2, top_k=3)
+    bank.max_frames = 3
+    key, values = frame_key(0)
+    bank.add_memory(key, values[:1], objects=[0])
+    for t in (1, 2):
+        key, values = frame_key(t)
+        bank.add_memory(key, values[:1], objects=[0])
+    key, values = frame_key(3)
+    bank.add_memory(key, values, objects=[0, 1])  # object 1 joins at frame 3
+    key, values = frame_key(4)
+    bank.add_memory(key, values, objects=[0, 1])
+    assert stored_frames(bank) == [0, 3, 4]
+    assert bank.start == {0: 0, 1: 4}  # object 1 still starts at its first frame
+
+
+def test_max_memory_frames_at_least_video_memory_changes_nothing():
+    from tests.golden import golden_state_dict
+    from model.network import GSFM
+    net = GSFM().eval()
+    net.load_state_dict(golden_state_dict("eval"))
+    torch.manual_seed(0)
+    frames, mask = torch.randn(8, 3, 64, 64), torch.zeros(1, 64, 64)
+    mask[0, 8:40, 8:40] = 1
+    results = []
+    for bound in (None, 10, 2):
+        core = InferenceCore(net, 1, top_k=20, mem_every=2, max_memory_frames=bound)
+        results.append(torch.stack([core.step(frames[t], mask if t == 0 else None, [1] if t == 0 else [],
+                                              end=t == 7) for t in range(8)]))
+        assert core.memory.size <= (bound or 10) * 16
+    assert torch.equal(results[0], results[1])
+    assert not torch.equal(results[0], results[2])  # frames 2 and 4 were dropped from memory
+    with pytest.raises(ValueError, match="max_memory_frames must be >= 2"):
+        InferenceCore(net, 1, max_memory_frames=1)
+
+
+def test_resolution_cap_writes_full_size_masks(golden_weights_file, synthetic_root, tmp_path):
+    frames, mask = user_video(synthetic_root, tmp_path)
+    out = tmp_path / "out"
+    cli_main(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
+                                        str(mask), "--output", str(out), "--device", "cpu", "--max_size", "32"]))
+    first = read_mask(out / "frames" / "00000.png")
+    given = read_mask(mask)
+    assert first.shape == given.shape == (64, 96)
+    assert np.mean((first > 0) == (given > 0)) > 0.95  # the given mask survives the round trip at half size
+    with pytest.raises(SystemExit, match="--max_size must be >= 16"):
+        eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask", str(mask),
+                           "--output", str(out), "--max_size", "8"])
