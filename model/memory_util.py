@@ -36,12 +36,15 @@ def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torc
     with top_k entries per row, multiplied with the values (k * D instead of N * D
     multiply-adds per pixel). Query rows are processed in chunks so the logits matrix
     never exceeds ``max_elements``. With CK = 64 the logits are bit-identical to
-    ``affinity_logits`` (the scalings are powers of two).
+    ``affinity_logits`` (the scalings are powers of two), so near-ties in the top-k pick
+    the same memory entries as the reference.
     """
     n, ck = mem_key.shape
     k = min(top_k, n)
     scale = 1 / math.sqrt(ck)
-    neg_sq = mem_key.pow(2).sum(1).unsqueeze(0) * -scale  # (1, N)
+    # |mk|^2 summed over a channel-major (1, CK, N) copy, exactly as the reference lays it
+    # out: the reduction order (and so the last bit) depends on the layout
+    neg_sq = mem_key.t().contiguous().unsqueeze(0).pow(2).sum(1) * -scale  # (1, N)
     mem_key_t = mem_key.t()
     mem_value = mem_value.float()
     out = mem_value.new_empty(query_key.shape[0], mem_value.shape[1])

@@ -70,6 +70,18 @@ class GSFM(nn.Module):
         return self.decoder(torch.cat([readout, f16_thin], 1), f8, f4, with_boundary)
 
     # ---- training verbs -----------------------------------------------------------
+    def encode_memory_values(self, frame: torch.Tensor, key_f16: torch.Tensor, mask1: torch.Tensor,
+                             mask2: torch.Tensor | None = None) -> torch.Tensor:
+        """Memory values of one clip frame: (B, 512, 1, h, w) for the single-object network,
+        (B, 2, 512, 1, h, w) for two objects (object 1 with object 2 as "other", and vice
+        versa). Both objects go through one value-encoder call (the reference makes two)."""
+        if self.single_object:
+            return self.encode_value(frame, key_f16, mask1).unsqueeze(2)
+        b = frame.shape[0]
+        value = self.encode_value(frame.repeat(2, 1, 1, 1), key_f16.repeat(2, 1, 1, 1), torch.cat([mask1, mask2]),
+                                  torch.cat([mask2, mask1]))
+        return value.view(2, b, *value.shape[1:]).transpose(0, 1).unsqueeze(3)
+
     def segment(self, qk16: torch.Tensor, qv16: torch.Tensor, qf8: torch.Tensor, qf4: torch.Tensor,
                 mk16: torch.Tensor, mv16: torch.Tensor, selector: torch.Tensor | None = None) -> SegmentOutput:
         """Training segmentation of one query frame per sample.

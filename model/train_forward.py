@@ -19,17 +19,8 @@ def clip_forward(net: GSFM, rgb: torch.Tensor, gt: torch.Tensor, sec_gt: torch.T
     keys = net.encode_key(rgb.flatten(0, 1))
     k16 = keys.k16.view(b, t, *keys.k16.shape[-3:]).transpose(1, 2)  # B, C, T, h, w
     f16_thin, f16, f8, f4 = (x.view(b, t, *x.shape[-3:]) for x in keys[1:])
-
-    def values_of(frame: int, mask1: torch.Tensor, mask2: torch.Tensor | None) -> torch.Tensor:
-        if net.single_object:
-            return net.encode_value(rgb[:, frame], f16[:, frame], mask1).unsqueeze(2)
-        # both objects in one value-encoder call (the reference makes two)
-        value = net.encode_value(rgb[:, frame].repeat(2, 1, 1, 1), f16[:, frame].repeat(2, 1, 1, 1),
-                                 torch.cat([mask1, mask2]), torch.cat([mask2, mask1]))
-        return value.view(2, b, *value.shape[1:]).transpose(0, 1).unsqueeze(3)  # B, 2, C, 1, h, w
-
     out = {}
-    values = values_of(0, gt[:, 0], None if net.single_object else sec_gt[:, 0])
+    values = net.encode_memory_values(rgb[:, 0], f16[:, 0], gt[:, 0], None if net.single_object else sec_gt[:, 0])
     time_dim = 2 if net.single_object else 3
     for i in range(1, t):
         seg = net.segment(k16[:, :, i], f16_thin[:, i], f8[:, i], f4[:, i], k16[:, :, :i], values, selector)
@@ -39,6 +30,7 @@ def clip_forward(net: GSFM, rgb: torch.Tensor, gt: torch.Tensor, sec_gt: torch.T
         if not net.single_object:
             out[f"sec_mask_{i}"] = seg.prob[:, 1:2]
         if i < t - 1:
-            new = values_of(i, seg.prob[:, 0:1], None if net.single_object else seg.prob[:, 1:2])
+            new = net.encode_memory_values(rgb[:, i], f16[:, i], seg.prob[:, 0:1],
+                                           None if net.single_object else seg.prob[:, 1:2])
             values = torch.cat([values, new], time_dim)
     return out

@@ -12,8 +12,8 @@ encoding, writing), peak memory (RSS on CPU, max allocated on CUDA), and the agr
 the two outputs (equal mask pixels; largest probability difference on sampled frames).
 
 Training (``--train``): iterations/s of one optimisation step at ``--crop`` (384 as the
-reference) for each ``--train_batch``, ``model.train_forward.clip_forward`` against the
-reference's formulation in ``tests/reference_training.py``.
+reference) for each ``--train_batch``: ``model.train_forward.clip_forward`` on ``GSFM`` against
+the reference's training verbs (``tests/reference_training.py``).
 
     python scripts/benchmark.py                      # 60 frames, 1 and 3 objects, + oracle
     python scripts/benchmark.py --frames 60 200 --train
@@ -171,10 +171,10 @@ def run_oracle(video_dir: Path, out_dir: Path, device: torch.device, timer: Stag
 def run_training(implementation: str, batch: int, crop: int, iterations: int, device: torch.device) -> dict:
     from model.losses import LossComputer
     from model.train_forward import clip_forward
-    from tests.reference_training import reference_clip_forward
-    forward = clip_forward if implementation == "engine" else reference_clip_forward
+    from tests.reference_training import ReferenceGSFM
     torch.manual_seed(0)
-    network = GSFM(single_object=False).to(device).eval()  # frozen BatchNorm, as in training
+    network_class = GSFM if implementation == "engine" else ReferenceGSFM
+    network = network_class(single_object=False).to(device).eval()  # frozen BatchNorm, as in training
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-5)
     losses = LossComputer(0, 1)
     generator = torch.Generator().manual_seed(0)
@@ -186,7 +186,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     times = []
     for it in range(iterations + 1):  # the first iteration warms up
         start = time.perf_counter()
-        out = forward(network, rgb, gt, sec_gt, data["selector"])
+        out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
         loss = losses.compute({**data, **out}, 0)["total_loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -224,6 +224,9 @@ def worker(args: argparse.Namespace) -> None:
 # ---- driver --------------------------------------------------------------------------
 
 def launch(args: argparse.Namespace, role: str, result: Path, extra: list[str]) -> dict:
+    if args.reuse and result.exists():
+        print(f"  reusing {result}")
+        return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", role, "--result", str(result),
            "--device", args.device, "--threads", str(args.threads)] + extra
@@ -271,6 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--iterations", type=int, default=3, help="timed training iterations (after 1 warm-up)")
     parser.add_argument("--output", default=str(REPO / "output" / "benchmark"))
+    parser.add_argument("--reuse", action="store_true", help="reuse finished runs found in --output (delete a "
+                        "run's folder under runs/ to redo it)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

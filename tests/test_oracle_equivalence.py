@@ -15,7 +15,7 @@ from model.network import GSFM
 from model.train_forward import clip_forward
 from tests.golden import assert_argmax, golden_state_dict
 from tests.reference_inference import ReferenceInferenceCore
-from tests.reference_training import reference_clip_forward
+from tests.reference_training import ReferenceGSFM
 from util.tensor_util import normalise_rgb
 
 
@@ -77,23 +77,23 @@ def test_memory_layout_options_do_not_change_results(net, video):
 
 def test_batched_training_forward_equals_reference():
     torch.manual_seed(1)
-    net = GSFM().eval()
-    net.load_state_dict(golden_state_dict("train_mo"))
     rgb = torch.randn(2, 3, 3, 64, 64)
     gt = (torch.rand(2, 3, 1, 64, 64) > 0.6).float()
     sec_gt = (torch.rand(2, 3, 1, 64, 64) > 0.6).float() * (1 - gt)
     selector = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     results = []
-    for forward in (clip_forward, reference_clip_forward):
-        net.zero_grad()
-        out = forward(net, rgb, gt, sec_gt, selector)
+    for network_class in (GSFM, ReferenceGSFM):
+        net = network_class().eval()
+        net.load_state_dict(golden_state_dict("train_mo"))
+        out = clip_forward(net, rgb, gt, sec_gt, selector)
         loss = sum(out[f"logits_{i}"].square().mean() + out[f"boundary_{i}"].square().mean() for i in (1, 2))
         loss.backward()
-        results.append((out, {n: p.grad.clone() for n, p in net.named_parameters()}))
+        results.append((out, {n: p.grad for n, p in net.named_parameters()}))
     (fast, fast_grads), (ref, ref_grads) = results
     assert fast.keys() == ref.keys()
     for name in ref:
         assert (fast[name] - ref[name]).abs().max() <= 1e-5 * (1 + ref[name].abs().max()), name
     for name, grad in ref_grads.items():
         scale = grad.abs().max()
-        assert (fast_grads[name] - grad).abs().max() <= 1e-4 * scale + 1e-9, name
+        # + 1e-8: key_proj.bias has a zero true gradient (the |qk|^2 term cancels); only rounding noise is left
+        assert (fast_grads[name] - grad).abs().max() <= 1e-4 * scale + 1e-8, name
