@@ -56,8 +56,9 @@ def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torc
         weights = torch.softmax(values.float(), dim=1)
         count = query.shape[0]
         crow = torch.arange(0, count * k + 1, k, device=query.device)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
+        # float32 even under autocast (sparse kernels have no half-precision CPU version)
+        with warnings.catch_warnings(), torch.autocast(query.device.type, enabled=False):
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             affinity = torch.sparse_csr_tensor(crow, indices.reshape(-1), weights.reshape(-1), size=(count, n),
                                                check_invariants=False)
             out[first:first + count] = torch.sparse.mm(affinity, mem_value)

@@ -8,8 +8,10 @@ its own) with fixed deterministic weights and the default settings (top 50, mem_
 - ``oracle``: ``tests/reference_inference.py``, the reference's DAVIS inference (whole
   video in memory, concatenated memory, dense top-k affinity, boundary head computed).
 Reported: frames/s, per-stage seconds (key encoding, memory read, decoding, value
-encoding, writing), peak memory (RSS on CPU, max allocated on CUDA), and the agreement of
-the two outputs (equal mask pixels; largest probability difference on sampled frames).
+encoding, writing), peak memory while the video is processed (peak RSS on CPU, max
+allocated on CUDA; measured from when the weights are loaded) and the working memory (that
+peak minus what was in use at that point: the libraries and weights both implementations
+share), and the agreement of the two outputs (equal mask pixels; largest probability difference on sampled frames).
 
 Training (``--train``): iterations/s of one optimisation step at ``--crop`` (384 as the
 reference) for each ``--train_batch``: ``model.train_forward.clip_forward`` on ``GSFM`` against
@@ -58,6 +60,7 @@ def benchmark_network(device: torch.device, single_object: bool = False) -> tupl
         try:
             from tests.golden import golden_state_dict
             network.load_state_dict(golden_state_dict("eval"))
+            golden_state_dict.cache_clear()  # keep one copy of the weights, not two
             source = "golden synthetic weights"
         except FileNotFoundError:
             pass
@@ -86,6 +89,7 @@ class StageTimer:
     def __init__(self, device: torch.device):
         self.device = device
         self.seconds: dict[str, float] = defaultdict(float)
+        self.baseline_mb = 0.0  # memory in use once the network is loaded
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -104,10 +108,36 @@ class StageTimer:
         setattr(owner, name, timed)
 
 
+def reset_peak_memory(device: torch.device) -> float:
+    """Start measuring the peak from now (after the weights are loaded, so the loading
+    transient does not count); returns the memory in use now, the baseline."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2 ** 20
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the process's peak RSS (VmHWM)
+    except OSError:
+        pass
+    return _proc_status_mb("VmRSS")
+
+
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak since the last reset: max allocated on CUDA, peak RSS (VmHWM) on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _proc_status_mb("VmHWM")
+
+
+def _proc_status_mb(field: str) -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the lifetime peak
 
 
 # ---- workers (one process each) ----------------------------------------------------
@@ -116,10 +146,11 @@ def _sampled(num_frames: int) -> set[int]:
     return set(range(1, num_frames, max(1, num_frames // 6)))
 
 
-def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer) -> int:
+def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer, amp: bool = False) -> int:
     import inference_memory_bank
     from util.evaluation import EvalSettings, segment_video
     network, _ = benchmark_network(device)
+    timer.baseline_mb = reset_peak_memory(device)
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     sampled = _sampled(video.num_frames)
     timer.wrap(network, "encode_key", "key encoding")
@@ -136,7 +167,7 @@ def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: Stag
         if index in sampled:
             np.save(out_dir / f"prob_{index:05d}.npy", prob.cpu().numpy())
 
-    segment_video(network, video, EvalSettings(), device, on_mask, on_prob)
+    segment_video(network, video, EvalSettings(amp=amp), device, on_mask, on_prob)
     return video.num_frames
 
 
@@ -144,6 +175,7 @@ def run_oracle(video_dir: Path, out_dir: Path, device: torch.device, timer: Stag
     from inference_core import output_prob
     from tests.reference_inference import ReferenceInferenceCore, ReferenceMemoryBank
     network, _ = benchmark_network(device)
+    timer.baseline_mb = reset_peak_memory(device)
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     frames = list(video.read_frames())  # the reference loads the whole video
     images = torch.stack([f.image for f in frames]).unsqueeze(0).to(device)
@@ -209,15 +241,18 @@ def worker(args: argparse.Namespace) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         timer = StageTimer(device)
         start = time.perf_counter()
-        run = run_engine if args.worker == "engine" else run_oracle
         with torch.inference_mode():
-            frames = run(Path(args.video), out_dir, device, timer)
+            if args.worker == "oracle":
+                frames = run_oracle(Path(args.video), out_dir, device, timer)
+            else:
+                frames = run_engine(Path(args.video), out_dir, device, timer, amp=args.worker == "engine_amp")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
         result = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
                   "stages": {s: round(timer.seconds.get(s, 0.0), 3) for s in STAGES},
-                  "peak_memory_mb": round(peak_memory_mb(device), 1)}
+                  "peak_memory_mb": round(peak_memory_mb(device), 1),
+                  "working_memory_mb": round(peak_memory_mb(device) - timer.baseline_mb, 1)}
     Path(args.result).write_text(json.dumps(result))
 
 
@@ -268,6 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--no_oracle", action="store_true", help="only this implementation")
+    parser.add_argument("--amp", action="store_true", help="also this implementation with --amp (bfloat16 "
+                        "autocast on CPU, float16 on CUDA: changes outputs; agreement reported)")
     parser.add_argument("--no_inference", action="store_true", help="skip the inference benchmark")
     parser.add_argument("--train", action="store_true", help="also the training-step benchmark")
     parser.add_argument("--train_batch", type=int, nargs="+", default=[1, 4])
@@ -292,14 +329,19 @@ def main(argv: list[str] | None = None) -> dict:
         for objects in args.objects:
             video = make_benchmark_video(out / "videos", frames, objects, args.height, args.width)
             row = {"frames": frames, "objects": objects}
-            for role in roles:
+            video_roles = roles + (["engine_amp"] if args.amp else [])
+            for role in video_roles:
                 run_dir = out / "runs" / f"{video.name}_{role}"
                 row[role] = launch(args, role, run_dir / "result.json", ["--video", str(video)])
             if "oracle" in row:
-                row["speedup"] = round(row["engine"]["fps"] / row["oracle"]["fps"], 2)
-                row["memory_ratio"] = round(row["engine"]["peak_memory_mb"] / row["oracle"]["peak_memory_mb"], 3)
-                row.update(agreement(out / "runs" / f"{video.name}_engine" / "masks",
-                                     out / "runs" / f"{video.name}_oracle" / "masks"))
+                oracle = row["oracle"]
+                for role in [r for r in video_roles if r != "oracle"]:
+                    mine = row[role]
+                    mine["speedup"] = round(mine["fps"] / oracle["fps"], 2)
+                    mine["memory_ratio"] = round(mine["peak_memory_mb"] / oracle["peak_memory_mb"], 3)
+                    mine["working_memory_ratio"] = round(mine["working_memory_mb"] / oracle["working_memory_mb"], 3)
+                    mine.update(agreement(out / "runs" / f"{video.name}_{role}" / "masks",
+                                          out / "runs" / f"{video.name}_oracle" / "masks"))
             report["inference"].append(row)
             print_row(row)
     for batch in args.train_batch if args.train else []:
@@ -320,17 +362,20 @@ def main(argv: list[str] | None = None) -> dict:
 
 def print_row(row: dict) -> None:
     print(f"{row['frames']} frames, {row['objects']} object(s):")
-    print(f"  {'':8s} {'fps':>7s} {'peak MB':>8s} " + " ".join(f"{s:>14s}" for s in STAGES))
-    for role in ("engine", "oracle"):
-        if role in row:
-            r = row[role]
-            print(f"  {role:8s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} "
-                  + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES))
-    if "speedup" in row:
-        print(f"  speed-up {row['speedup']}x, memory ratio {row['memory_ratio']}, pixel agreement "
-              f"{row['pixel_agreement']:.6f} ({row['decided_pixel_agreement']:.6f} where not a near-tie), "
-              f"max prob difference {row['max_prob_difference']:.2e} "
-              f"({row['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)", flush=True)
+    print(f"  {'':10s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} " + " ".join(f"{s:>14s}" for s in STAGES))
+    roles = [r for r in ("engine", "engine_amp", "oracle") if r in row]
+    for role in roles:
+        r = row[role]
+        print(f"  {role:10s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
+              + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES))
+    for role in roles:
+        r = row[role]
+        if "speedup" in r:
+            print(f"  {role}: speed-up {r['speedup']}x, memory ratio {r['memory_ratio']} (working memory "
+                  f"{r['working_memory_ratio']}), pixel agreement {r['pixel_agreement']:.6f} "
+                  f"({r['decided_pixel_agreement']:.6f} where not a near-tie), max prob difference "
+                  f"{r['max_prob_difference']:.2e} ({r['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)",
+                  flush=True)
 
 
 if __name__ == "__main__":
