@@ -11,7 +11,9 @@ What loads, and how:
 """
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +110,14 @@ def load_network_file(net: nn.Module, path: str | os.PathLike, for_training: boo
 def save_file(obj: dict, path: str | os.PathLike) -> None:
     """torch.save through a temporary file and a rename: a crash keeps the previous file."""
     from util.atomic import atomic_save
-    atomic_save(lambda tmp: torch.save(obj, tmp), path)
+
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # torch reports a failed write (e.g. a full disk) as RuntimeError
+            free = shutil.disk_usage(tmp.parent).free / 2 ** 20
+            raise OSError(errno.EIO, f"write failed ({e}); {free:.0f} MB free on that disk") from e
+    atomic_save(write, path)
 
 
 def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:

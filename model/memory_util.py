@@ -37,7 +37,9 @@ def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torc
     multiply-adds per pixel). Query rows are processed in chunks so the logits matrix
     never exceeds ``max_elements``. With CK = 64 the logits are bit-identical to
     ``affinity_logits`` (the scalings are powers of two), so near-ties in the top-k pick
-    the same memory entries as the reference.
+    the same memory entries as the reference. ``top_k`` larger than the memory is clamped
+    (the reference would raise in torch.topk); the softmax subtracts the max first (the
+    reference's plain exp() gives the same result but can overflow).
     """
     n, ck = mem_key.shape
     k = min(top_k, n)
