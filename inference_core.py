@@ -47,11 +47,12 @@ class InferenceCore:
         self.mem_every = mem_every
         self.include_last = include_last
         self.required_frames = required_frames
-        self.memory = MemoryBank(num_objects, top_k)
-        self.memory.max_frames = max_memory_frames
+        reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
-            planned = num_frames // mem_every + 2
-            self.memory.reserved_frames = planned if max_memory_frames is None else min(planned, max_memory_frames + 2)
+            reserved = num_frames // mem_every + 2
+            if max_memory_frames is not None:
+                reserved = min(reserved, max_memory_frames + 2)
+        self.memory = MemoryBank(num_objects, top_k, reserved_frames=reserved, max_frames=max_memory_frames)
         self.enabled: list[int] = []  # 1-based object indices that have memory
         self.last_mem_frame = 0
         self.frame_index = -1

@@ -19,19 +19,22 @@ from model.memory_util import topk_readout
 
 
 class MemoryBank:
-    def __init__(self, num_objects: int, top_k: int = 50, max_affinity_elements: int = 2 ** 25):
+    def __init__(self, num_objects: int, top_k: int = 50, max_affinity_elements: int = 2 ** 25,
+                 reserved_frames: int = 0, max_frames: int | None = None):
         """``max_affinity_elements`` bounds the logits matrix of one read (memory positions x
-        query pixels per chunk); it changes memory use and speed, not results."""
+        query pixels per chunk); it changes memory use and speed, not results.
+        ``reserved_frames``: frames to allocate at the first write; ``max_frames``: bounded
+        memory (an option that changes outputs)."""
         self.num_objects = num_objects
         self.top_k = top_k
         self.max_affinity_elements = max_affinity_elements
         self.size = 0  # permanent memory positions in use
         self.temp_size = 0  # positions of the temporary entry, stored at [size, size + temp_size)
-        self.reserved_frames = 0  # planned permanent + temporary frames, for the first allocation
+        self.reserved_frames = reserved_frames  # planned permanent + temporary frames
         self._keys: torch.Tensor | None = None  # (capacity, CK)
         self._values: torch.Tensor | None = None  # (capacity, K, CV), zero before an object joins
         self.start: dict[int, int] = {}  # object index (0-based) -> first position it reads
-        self.max_frames: int | None = None  # bounded memory (an option that changes outputs)
+        self.max_frames = max_frames
 
     def _reserve(self, needed: int, key: torch.Tensor, values: torch.Tensor) -> None:
         capacity = 0 if self._keys is None else self._keys.shape[0]

@@ -21,8 +21,7 @@ def stored_frames(bank: MemoryBank) -> list[float]:
 
 
 def test_bounded_memory_keeps_first_and_most_recent_frames():
-    bank = MemoryBank(2, top_k=3)
-    bank.max_frames = 3
+    bank = MemoryBank(2, top_k=3, max_frames=3)
     for t in range(6):
         bank.add_memory(*frame_key(t), objects=[0, 1])
     assert stored_frames(bank) == [0, 4, 5]
@@ -30,8 +29,7 @@ def test_bounded_memory_keeps_first_and_most_recent_frames():
 
 
 def test_bounded_memory_keeps_each_objects_first_frame():
-    bank = MemoryBank(2, top_k=3)
-    bank.max_frames = 3
+    bank = MemoryBank(2, top_k=3, max_frames=3)
     key, values = frame_key(0)
     bank.add_memory(key, values[:1], objects=[0])
     for t in (1, 2):
