@@ -22,6 +22,7 @@ from datasets.train_datasets import ResumableSampler, build_train_set
 from model.checkpoint import (CheckpointError, find_latest_checkpoint, find_resume_checkpoint, load_network_file,
                               read_checkpoint, save_file)
 from model.imagenet import imagenet_state_dicts
+from model.resnet import zero_init_residual_scales
 from model.network import GSFM
 from model.trainer import NonFiniteLossError, Trainer
 from util import configuration, distributed
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     torch.backends.cudnn.benchmark = config["benchmark"]
 
     network = GSFM(config["single_object"], imagenet=None if config["no_imagenet"] else imagenet_state_dicts())
+    from_scratch = config["no_imagenet"] and not config["load_network"]
+    if from_scratch:
+        zero_init_residual_scales(network)
     if config["load_network"]:
         report = load_network_file(network, config["load_network"], for_training=True)
         if main_process:
@@ -151,6 +155,13 @@ def main(argv: list[str] | None = None) -> Path | None:
     total_epochs = math.ceil(config["iterations"] / batches_per_epoch)
     if resume is not None:
         set_rng_state(resume["rng"][rank] if rank < len(resume["rng"]) else resume["rng"][0])
+    elif from_scratch:  # keys at a useful scale from the start (see Trainer.scale_keys)
+        dataset.set_epoch(config["seed"], 0)
+        sampler.set_epoch(0)
+        first = next(iter(DataLoader(dataset, batch_size, sampler=sampler, num_workers=0, drop_last=True)))
+        factor = trainer.scale_keys(first)
+        if main_process:
+            print(f"training from scratch: key projection scaled by {factor:.3g} (unit-scale keys)")
     progress = tqdm(total=config["iterations"], initial=it, disable=not main_process, unit="it", dynamic_ncols=True)
     try:
         for epoch in range(it // batches_per_epoch, total_epochs):

@@ -39,10 +39,16 @@ class SyntheticConfig:
     val_videos: int = 3
     max_objects: int = 3
     static_images: int = 12
+    # Difficulty: object radius as a fraction of the short side, and how strongly the
+    # background's texture varies around its mean colour (1: as strong as the objects').
+    object_size: tuple[float, float] = (0.12, 0.22)
+    background_contrast: float = 1.0
 
 
-def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale: int) -> np.ndarray:
-    """Smooth random colour texture around a base colour, with stripes."""
+def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale: int,
+             contrast: float = 1.0) -> np.ndarray:
+    """Smooth random colour texture around a base colour, with stripes; ``contrast``
+    scales its variation around the mean."""
     noise = rng.rand(max(2, h // scale), max(2, w // scale), 3)
     noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
     freq = rng.uniform(0.1, 0.5)
@@ -50,15 +56,18 @@ def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale
     yy, xx = np.mgrid[0:h, 0:w]
     stripes = 0.5 + 0.5 * np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)))
     tex = base[None, None] * (0.6 + 0.4 * stripes[..., None]) + 80 * (noise - 0.5)
+    if contrast != 1.0:
+        tex = tex.mean((0, 1)) + contrast * (tex - tex.mean((0, 1)))
     return np.clip(tex, 0, 255)
 
 
 class _Object:
-    def __init__(self, rng: np.random.RandomState, h: int, w: int, frames: int, start: int):
+    def __init__(self, rng: np.random.RandomState, h: int, w: int, start: int,
+                 size: tuple[float, float] = (0.12, 0.22)):
         self.start = start
         self.base = rng.uniform(30, 255, 3)
         self.tex = _texture(rng, h, w, self.base, 6)
-        self.size0 = rng.uniform(0.12, 0.22) * min(h, w)
+        self.size0 = rng.uniform(*size) * min(h, w)
         self.scale_rate = rng.uniform(-0.02, 0.03)
         self.pos0 = np.array([rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h])
         self.vel = rng.uniform(-1, 1, 2) * min(h, w) * 0.025
@@ -92,17 +101,18 @@ class _Object:
 
 
 def make_video(rng: np.random.RandomState, h: int, w: int, frames: int, num_objects: int,
-               late_objects: bool, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+               late_objects: bool, step: int = 1, object_size: tuple[float, float] = (0.12, 0.22),
+               background_contrast: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(T, H, W, 3) uint8 frames and (T, H, W) uint8 labels 0..num_objects.
 
     With ``late_objects`` every object but the first enters on a later frame, a multiple
     of ``step`` (YouTube-VOS annotates every 5th frame).
     """
-    background = _texture(rng, h, w, rng.uniform(60, 200, 3), 12)
+    background = _texture(rng, h, w, rng.uniform(60, 200, 3), 12, background_contrast)
     drift = rng.uniform(-1, 1, 2)
     late_starts = list(range(step, max(step + 1, frames // 2 + 1), step))
     starts = [0] + [int(rng.choice(late_starts)) if late_objects else 0 for _ in range(num_objects - 1)]
-    objects = [_Object(rng, h, w, frames, s) for s in starts]
+    objects = [_Object(rng, h, w, s, object_size) for s in starts]
     images, labels = [], []
     for t in range(frames):
         shift = np.float32([[1, 0, drift[0] * t], [0, 1, drift[1] * t]])
@@ -147,6 +157,7 @@ def generate(cfg: SyntheticConfig) -> Path:
         shutil.rmtree(root)
     rng = np.random.RandomState(cfg.seed)
     h, w, n = cfg.height, cfg.width, cfg.frames
+    style = dict(object_size=cfg.object_size, background_contrast=cfg.background_contrast)
 
     # DAVIS 2017 trainval + DAVIS 2016
     trainval = root / "DAVIS" / "2017" / "trainval"
@@ -154,8 +165,8 @@ def generate(cfg: SyntheticConfig) -> Path:
     train_names = [f"train{i:02d}" for i in range(cfg.train_videos)]
     val_names = [f"val{i:02d}" for i in range(cfg.val_videos)]
     for name in train_names + val_names:
-        k = rng.randint(1, cfg.max_objects + 1) if name.startswith("train") else max(2, cfg.max_objects)
-        images, labels = make_video(rng, h, w, n, k, late_objects=False)
+        k = rng.randint(1, cfg.max_objects + 1) if name.startswith("train") else cfg.max_objects
+        images, labels = make_video(rng, h, w, n, k, late_objects=False, **style)
         for t in range(n):
             _save_jpg(images[t], trainval / "JPEGImages" / "480p" / name / f"{t:05d}.jpg")
             _save_png(labels[t], trainval / "Annotations" / "480p" / name / f"{t:05d}.png")
@@ -171,7 +182,7 @@ def generate(cfg: SyntheticConfig) -> Path:
     testdev = root / "DAVIS" / "2017" / "test-dev"
     test_names = [f"test{i:02d}" for i in range(max(1, cfg.val_videos // 2))]
     for name in test_names:
-        images, labels = make_video(rng, h, w, n, 2, late_objects=False)
+        images, labels = make_video(rng, h, w, n, 2, late_objects=False, **style)
         for t in range(n):
             _save_jpg(images[t], testdev / "JPEGImages" / "480p" / name / f"{t:05d}.jpg")
         _save_png(labels[0], testdev / "Annotations" / "480p" / name / "00000.png")
@@ -181,7 +192,8 @@ def generate(cfg: SyntheticConfig) -> Path:
     yv = root / "YouTube"
     yv_train_names = [f"yvtrain{i:02d}" for i in range(cfg.train_videos)]
     for name in yv_train_names:
-        images, labels = make_video(rng, h, w, n * 5 // 2, rng.randint(1, cfg.max_objects + 1), late_objects=True)
+        images, labels = make_video(rng, h, w, n * 5 // 2, rng.randint(1, cfg.max_objects + 1), late_objects=True,
+                                    **style)
         for t in range(0, len(images), 5):
             _save_jpg(images[t], yv / "train_480p" / "JPEGImages" / name / f"{t:05d}.jpg")
             _save_png(labels[t], yv / "train_480p" / "Annotations" / name / f"{t:05d}.png")
@@ -190,7 +202,7 @@ def generate(cfg: SyntheticConfig) -> Path:
     for i in range(cfg.val_videos):
         name = f"yvval{i:02d}"
         # label ids need not be consecutive on YouTube-VOS
-        images, labels = make_video(rng, h, w, n, max(2, cfg.max_objects), late_objects=True, step=5)
+        images, labels = make_video(rng, h, w, n, max(2, cfg.max_objects), late_objects=True, step=5, **style)
         ids = sorted(rng.choice(np.arange(1, 8), size=labels.max(), replace=False))
         labels = np.array([0] + list(ids), np.uint8)[labels]
         objects = {}
@@ -218,12 +230,12 @@ def generate(cfg: SyntheticConfig) -> Path:
     static = root / "static"
     for folder in ("DUTS-TR", "DUTS-TE", "ecssd", "BIG_small", "HRSOD_small"):
         for i in range(max(1, cfg.static_images // 5)):
-            images, labels = make_video(rng, h, w, 1, 1, late_objects=False)
+            images, labels = make_video(rng, h, w, 1, 1, late_objects=False, **style)
             _save_jpg(images[0], static / folder / f"im{i:03d}.jpg")
             _save_png(labels[0], static / folder / f"im{i:03d}.png", binary=True)
     for c in range(2):
         for i in range(max(1, cfg.static_images // 5)):
-            images, labels = make_video(rng, h, w, 1, 1, late_objects=False)
+            images, labels = make_video(rng, h, w, 1, 1, late_objects=False, **style)
             _save_jpg(images[0], static / "fss" / f"class{c}" / f"{i + 1}.jpg")
             _save_png(labels[0], static / "fss" / f"class{c}" / f"{i + 1}.png", binary=True)
 
@@ -234,7 +246,7 @@ def generate(cfg: SyntheticConfig) -> Path:
 def _describe(cfg: SyntheticConfig) -> dict:
     d = dict(cfg.__dict__)
     d["root"] = str(d["root"])
-    return d
+    return json.loads(json.dumps(d))  # tuples as lists, as read back from the file
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,6 +102,22 @@ def resnet18_trunk(extra_chan: int) -> ResNetTrunk:
     return ResNetTrunk(BasicBlock, (2, 2, 2), extra_chan)
 
 
+def zero_init_residual_scales(module: nn.Module) -> None:
+    """Zero the scale of the last BatchNorm of every residual branch (torchvision's
+    ``zero_init_residual``), so each block starts as its shortcut.
+
+    For training from scratch only. BatchNorm stays frozen during training (the reference's
+    rule, made for ImageNet statistics); with fresh statistics (mean 0, variance 1) it does
+    not normalise, activations grow ~90x through the ResNet-50 trunk and the key-similarity
+    softmax saturates to one-hot attention that gives the keys no gradient.
+    """
+    for block in module.modules():
+        if isinstance(block, Bottleneck):
+            nn.init.zeros_(block.bn3.weight)
+        elif isinstance(block, BasicBlock):
+            nn.init.zeros_(block.bn2.weight)
+
+
 def load_imagenet_weights(target: nn.Module, source: Mapping[str, torch.Tensor]) -> list[str]:
     """Copy torchvision ImageNet tensors into ``target`` by name (the reference's rule).
 

@@ -43,13 +43,37 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.loss_computer = LossComputer(config["start_warm"], config["end_warm"])
 
-    def step(self, data: dict, it: int) -> tuple[dict, dict]:
-        """One optimisation step at iteration ``it``; returns (network outputs, losses)."""
+    def _inputs(self, data: dict) -> tuple:
         tensors = {k: v.to(self.device, non_blocking=True) for k, v in data.items() if isinstance(v, torch.Tensor)}
         multi = not self.network.single_object
+        return tensors, (tensors["rgb"], tensors["gt"], tensors.get("sec_gt") if multi else None,
+                         tensors.get("selector") if multi else None)
+
+    @torch.no_grad()
+    def scale_keys(self, data: dict, target_std: float = 1.0) -> float:
+        """Scale the key projection so that the keys of ``data``'s frames have standard
+        deviation ``target_std``; returns the factor applied.
+
+        For training from scratch only: BatchNorm is frozen during training (the reference's
+        rule, made for ImageNet statistics). Fresh statistics do not normalise, so the keys
+        start 100x too large (one-hot similarity softmax) or, with the residual branches
+        zeroed, 10x too small (uniform attention: the readout cannot tell objects apart).
+        """
+        _, inputs = self._inputs(data)
+        std = self.network.encode_key(inputs[0].flatten(0, 1)).k16.std()
+        if torch.distributed.is_initialized():  # one factor for all replicas
+            torch.distributed.all_reduce(std)
+            std = std / torch.distributed.get_world_size()
+        factor = target_std / float(std)
+        self.network.key_proj.key_proj.weight.mul_(factor)
+        self.network.key_proj.key_proj.bias.mul_(factor)
+        return factor
+
+    def step(self, data: dict, it: int) -> tuple[dict, dict]:
+        """One optimisation step at iteration ``it``; returns (network outputs, losses)."""
+        tensors, inputs = self._inputs(data)
         with torch.autocast(self.device.type, enabled=self.amp):
-            out = self.model(tensors["rgb"], tensors["gt"], tensors.get("sec_gt") if multi else None,
-                             tensors.get("selector") if multi else None)
+            out = self.model(*inputs)
             losses = self.loss_computer.compute({**tensors, **out}, it)
         total = losses["total_loss"]
         if not torch.isfinite(total):

@@ -19,12 +19,14 @@ def args_for(root, save_root, stage=3, iterations=4, extra=()):
             "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
 
 
-def test_stage0_and_stage3_chain(synthetic_root, tmp_path):
+def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
     run0 = train.main(args_for(synthetic_root, tmp_path, stage=0, iterations=2))
+    assert "key projection scaled by" in capsys.readouterr().out  # from scratch
     weights = run0 / f"{run0.name}_2.pth"
     assert weights.exists() and (run0 / f"{run0.name}_checkpoint.pth").exists()
     assert read_checkpoint(weights)["value_encoder.conv1.weight"].shape[1] == 4
     run3 = train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=2, extra=["--load_network", str(weights)]))
+    assert "key projection scaled" not in capsys.readouterr().out  # starts from stage 0's weights
     assert read_checkpoint(run3 / f"{run3.name}_2.pth")["value_encoder.conv1.weight"].shape[1] == 5
     assert run3 != run0
     # a stage-0 checkpoint cannot resume stage 3
@@ -110,3 +112,43 @@ def test_tps_warp_is_smooth_and_hits_control_points():
     warped_im, warped_mask = random_tps_warp(image, mask, 0.02, rng)
     assert set(np.unique(warped_mask)) <= {0, 1}  # nearest keeps labels
     assert abs(int(warped_mask.sum()) - 400) < 120
+
+
+def test_training_from_scratch_starts_residual_blocks_as_shortcuts():
+    """BatchNorm is frozen (the reference's rule); with fresh statistics it does not
+    normalise, so --no_imagenet zero-initialises each residual branch's last BN scale."""
+    from model.network import GSFM
+    from model.resnet import zero_init_residual_scales
+    torch.manual_seed(0)
+    net = GSFM().eval()
+    frame = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        fresh_keys = net.encode_key(frame).k16
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        zero_init_residual_scales(net)
+        keys = net.encode_key(frame).k16
+    assert fresh_keys.std() > 5  # the similarity softmax would be one-hot
+    assert keys.std() < 1
+    changed = sorted(k for k, v in net.state_dict().items() if not torch.equal(v, before[k]))
+    assert "key_encoder.layer3.5.bn3.weight" in changed and "value_encoder.layer1.0.bn2.weight" in changed
+    assert all(k.endswith((".bn3.weight", ".bn2.weight")) for k in changed)
+    assert not any(k.startswith("value_encoder") and k.endswith("bn3.weight") for k in changed)
+    assert all((net.state_dict()[k] == 0).all() for k in changed)
+
+
+def test_training_from_scratch_scales_keys_to_unit_std():
+    from model.network import GSFM
+    from model.trainer import Trainer
+    torch.manual_seed(0)
+    config = dict(lr=1e-4, weight_decay=0, steps=[10], gamma=0.1, amp=False, start_warm=0, end_warm=1)
+    trainer = Trainer(GSFM(single_object=True), config, torch.device("cpu"))
+    first = {"rgb": torch.randn(2, 3, 3, 32, 32), "gt": (torch.rand(2, 3, 1, 32, 32) > 0.5).float()}
+    other = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        before = trainer.network.encode_key(other).k16
+        factor = trainer.scale_keys(first)
+        after = trainer.network.encode_key(other).k16
+        assert trainer.network.encode_key(first["rgb"].flatten(0, 1)).k16.std() == pytest.approx(1.0, rel=1e-4)
+    assert factor > 1.5 or factor < 0.67  # the fresh network's keys are far from unit scale
+    assert torch.allclose(after, before * factor, rtol=1e-4, atol=1e-6)  # only the projection changed
+
