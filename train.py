@@ -22,8 +22,8 @@ from datasets.train_datasets import ResumableSampler, build_train_set
 from model.checkpoint import (CheckpointError, find_latest_checkpoint, find_resume_checkpoint, load_network_file,
                               read_checkpoint, save_file)
 from model.imagenet import imagenet_state_dicts
-from model.resnet import zero_init_residual_scales
 from model.network import GSFM
+from model.resnet import zero_init_residual_scales
 from model.trainer import NonFiniteLossError, Trainer
 from util import configuration, distributed
 from util.atomic import check_writable

@@ -56,8 +56,9 @@ class Trainer:
 
         For training from scratch only: BatchNorm is frozen during training (the reference's
         rule, made for ImageNet statistics). Fresh statistics do not normalise, so the keys
-        start 100x too large (one-hot similarity softmax) or, with the residual branches
-        zeroed, 10x too small (uniform attention: the readout cannot tell objects apart).
+        start ~10x too large (std ~11: a one-hot similarity softmax) or, with the residual
+        branches zeroed, ~10x too small (near-uniform attention: the readout cannot tell
+        places apart).
         """
         _, inputs = self._inputs(data)
         std = self.network.encode_key(inputs[0].flatten(0, 1)).k16.std()
