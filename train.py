@@ -153,13 +153,18 @@ def main(argv: list[str] | None = None) -> Path | None:
         raise SystemExit(f"error: {len(dataset)} training samples over {world_size} processes give no full batch "
                          f"of {batch_size}")
     total_epochs = math.ceil(config["iterations"] / batches_per_epoch)
+
+    def epoch_loader(epoch: int, start: int = 0, num_workers: int = config["num_workers"]) -> DataLoader:
+        """The batches of ``epoch`` from sample ``start`` on (the same on a resume)."""
+        dataset.set_epoch(config["seed"], epoch)
+        sampler.set_epoch(epoch, start=start)
+        return DataLoader(dataset, batch_size, sampler=sampler, num_workers=num_workers, drop_last=True,
+                          pin_memory=device.type == "cuda")
+
     if resume is not None:
         set_rng_state(resume["rng"][rank] if rank < len(resume["rng"]) else resume["rng"][0])
     elif from_scratch:  # keys at a useful scale from the start (see Trainer.scale_keys)
-        dataset.set_epoch(config["seed"], 0)
-        sampler.set_epoch(0)
-        first = next(iter(DataLoader(dataset, batch_size, sampler=sampler, num_workers=0, drop_last=True)))
-        factor = trainer.scale_keys(first)
+        factor = trainer.scale_keys(next(iter(epoch_loader(0, num_workers=0))))  # no workers for one batch
         if main_process:
             print(f"training from scratch: key projection scaled by {factor:.3g} (unit-scale keys)")
     progress = tqdm(total=config["iterations"], initial=it, disable=not main_process, unit="it", dynamic_ncols=True)
@@ -171,12 +176,8 @@ def main(argv: list[str] | None = None) -> Path | None:
                 dataset = build_train_set(config, skip)
                 if main_process:
                     progress.write(f"epoch {epoch}: max skip {skip}")
-            dataset.set_epoch(config["seed"], epoch)
-            sampler.set_epoch(epoch, start=(it % batches_per_epoch) * batch_size
-                              if epoch == it // batches_per_epoch else 0)
-            loader = DataLoader(dataset, batch_size, sampler=sampler, num_workers=config["num_workers"],
-                                drop_last=True, pin_memory=device.type == "cuda")
-            for data in loader:
+            start = (it % batches_per_epoch) * batch_size if epoch == it // batches_per_epoch else 0
+            for data in epoch_loader(epoch, start):
                 out, losses = trainer.step(data, it)
                 it += 1
                 progress.update(1)
