@@ -132,15 +132,14 @@ class UpsampleBlock(nn.Module):
         self.skip_conv = nn.Conv2d(skip_c, up_c, kernel_size=3, padding=1)
         self.out_conv = ResBlock(up_c, out_c)
 
-    def forward(self, skip_f: torch.Tensor, up_f: torch.Tensor) -> torch.Tensor:
-        """skip_f (N, ...) and up_f (N, ...), or up_f (O * N, ...) object-major for O objects
-        of the same N query frames: the skip conv then runs once per frame, not per object
-        (the same numbers as repeating skip_f O times)."""
-        x = self.skip_conv(skip_f)
+    def forward(self, skip: torch.Tensor, up_f: torch.Tensor) -> torch.Tensor:
+        """``skip``: ``skip_conv`` of the skip features, which the decoder computes once per
+        query frame. skip (N, ...) and up_f (N, ...), or up_f (O * N, ...) object-major for O
+        objects of the same N frames (the same numbers as repeating skip O times)."""
         up = F.interpolate(up_f, scale_factor=2, mode="bilinear", align_corners=False)
-        if up.shape[0] != x.shape[0]:
-            return self.out_conv((up.view(-1, *x.shape) + x).flatten(0, 1))
-        return self.out_conv(x + up)
+        if up.shape[0] != skip.shape[0]:
+            return self.out_conv((up.view(-1, *skip.shape) + skip).flatten(0, 1))
+        return self.out_conv(skip + up)
 
 
 class KeyProjection(nn.Module):
@@ -182,19 +181,31 @@ class Decoder(nn.Module):
         self.predict_mask = conv3(256, 256)
         self.hfm = HFM(256)
 
-    def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
-                with_boundary: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, with_boundary: bool = True,
+                objects_per_pass: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (mask logit, boundary logit) at the padded frame size.
 
         f16 (O * N, 1024, ...) for O objects of N query frames (object-major); f8 and f4 the
-        N frames' skip features, shared by the objects (see ``UpsampleBlock``).
+        N frames' skip features, whose convolutions run once and serve every object.
 
         ``with_boundary=False`` skips the boundary head, whose output inference discards;
-        the mask logit is unchanged by it.
+        the mask logit is unchanged by it. ``objects_per_pass`` decodes that many objects at
+        a time (all at once when None): the same numbers, with the decoder's temporary memory
+        (about 0.3 GB per object at 480p) bounded by that count instead of by O.
         """
+        skip8, skip4 = self.up_16_8.skip_conv(f8), self.up_8_4.skip_conv(f4)
+        step = f16.shape[0] if objects_per_pass is None else objects_per_pass * f8.shape[0]
+        outputs = [self._decode(chunk, skip8, skip4, with_boundary) for chunk in f16.split(step)]
+        if len(outputs) == 1:
+            return outputs[0]
+        mask_logit = torch.cat([o[0] for o in outputs])
+        return mask_logit, torch.cat([o[1] for o in outputs]) if with_boundary else None
+
+    def _decode(self, f16: torch.Tensor, skip8: torch.Tensor, skip4: torch.Tensor,
+                with_boundary: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.compress(f16)
-        x = self.up_16_8(f8, x)
-        x = self.up_8_4(f4, x)
+        x = self.up_16_8(skip8, x)
+        x = self.up_8_4(skip4, x)
         b = self.hfm(self.boundary_1(x))
         m = self.mask_1(x)
         b = b + F.relu(self.fusion_1(m))
