@@ -88,6 +88,19 @@ def test_decoder_and_aggregation(net, g):
 
 
 @torch.no_grad()
+def test_decoding_objects_one_pass_each_equals_one_batch(net, g):
+    """objects_per_pass bounds the decoder's memory; the two objects' logits and boundaries
+    stay those of one batch (one frame's skip features shared by both either way)."""
+    args = (t(g, "readout"), t(g, "f16_thin").expand(2, -1, -1, -1), t(g, "f8"), t(g, "f4"))
+    batch_logit, batch_boundary = net.decode(*args)
+    logit, boundary = net.decode(*args, objects_per_pass=1)
+    assert logit.shape == batch_logit.shape == (2, 1, *t(g, "frame").shape[-2:])
+    torch.testing.assert_close(logit, batch_logit, rtol=0, atol=1e-5)
+    torch.testing.assert_close(boundary, batch_boundary, rtol=0, atol=1e-5)
+    assert (logit[0] - logit[1]).abs().max() > 1e-2  # two different objects, not one repeated
+
+
+@torch.no_grad()
 def test_end_to_end_frame(net, g):
     """Key encoding -> value encoding -> read -> decode from the frame alone."""
     keys = net.encode_key(t(g, "frame"))
