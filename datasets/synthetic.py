@@ -28,6 +28,10 @@ from util.palette import davis_palette
 PALETTE = davis_palette()
 
 
+# Object radius range, as a fraction of the frame's short side (the generator's default).
+OBJECT_SIZE = (0.12, 0.22)
+
+
 @dataclass
 class SyntheticConfig:
     root: Path
@@ -41,7 +45,7 @@ class SyntheticConfig:
     static_images: int = 12
     # Difficulty: object radius as a fraction of the short side, and how strongly the
     # background's texture varies around its mean colour (1: as strong as the objects').
-    object_size: tuple[float, float] = (0.12, 0.22)
+    object_size: tuple[float, float] = OBJECT_SIZE
     background_contrast: float = 1.0
 
 
@@ -63,7 +67,7 @@ def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale
 
 class _Object:
     def __init__(self, rng: np.random.RandomState, h: int, w: int, start: int,
-                 size: tuple[float, float] = (0.12, 0.22)):
+                 size: tuple[float, float] = OBJECT_SIZE):
         self.start = start
         self.base = rng.uniform(30, 255, 3)
         self.tex = _texture(rng, h, w, self.base, 6)
@@ -101,7 +105,7 @@ class _Object:
 
 
 def make_video(rng: np.random.RandomState, h: int, w: int, frames: int, num_objects: int,
-               late_objects: bool, step: int = 1, object_size: tuple[float, float] = (0.12, 0.22),
+               late_objects: bool, step: int = 1, object_size: tuple[float, float] = OBJECT_SIZE,
                background_contrast: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(T, H, W, 3) uint8 frames and (T, H, W) uint8 labels 0..num_objects.
 

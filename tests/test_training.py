@@ -151,4 +151,3 @@ def test_training_from_scratch_scales_keys_to_unit_std():
         assert trainer.network.encode_key(first["rgb"].flatten(0, 1)).k16.std() == pytest.approx(1.0, rel=1e-4)
     assert factor > 1.5 or factor < 0.67  # the fresh network's keys are far from unit scale
     assert torch.allclose(after, before * factor, rtol=1e-4, atol=1e-6)  # only the projection changed
-
