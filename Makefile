@@ -20,7 +20,7 @@ test: venv
 	$(PY) -m pytest -q tests $(TEST_ARGS)
 
 benchmark: venv
-	$(PY) scripts/benchmark.py $(BENCH_ARGS)
+	$(PY) -m scripts.benchmark $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -45,7 +45,7 @@ class SpectralFilterModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
+            x = x if x.dtype == torch.float64 else x.float()
             h, w = x.shape[-2:]
             # In-place filter and ReLU, and each spectrum dropped once used: at 480p every
             # temporary here is 53 MB per object; the numbers are the same.

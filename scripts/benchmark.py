@@ -5,7 +5,7 @@ Inference: a synthetic 854x480 video (``--frames``, ``--objects``) is written on
 its own) with fixed deterministic weights and the default settings (top 50, mem_every 3):
 - ``engine``: the evaluation scripts' path (frames streamed from disk through
   ``util.evaluation.segment_video`` into PNGs);
-- ``oracle``: ``tests/reference_inference.py``, the reference's DAVIS inference (whole
+- ``oracle``: ``reference/inference.py``, the reference's DAVIS inference (whole
   video in memory, concatenated memory, dense top-k affinity, boundary head computed).
 Reported: frames/s, per-stage seconds (key encoding, memory read, decoding, value
 encoding, writing), peak memory while the video is processed (peak RSS on CPU, max
@@ -15,10 +15,10 @@ share), and the agreement of the two outputs (equal mask pixels; largest probabi
 
 Training (``--train``): iterations/s of one optimisation step at ``--crop`` (384 as the
 reference) for each ``--train_batch``: ``model.train_forward.clip_forward`` on ``GSFM`` against
-the reference's training verbs (``tests/reference_training.py``).
+the reference's training verbs (``reference/training.py``).
 
-    python scripts/benchmark.py                      # 60 frames, 1 and 3 objects, + oracle
-    python scripts/benchmark.py --frames 60 200 --train
+    python -m scripts.benchmark                      # 60 frames, 1 and 3 objects, + oracle
+    python -m scripts.benchmark --frames 60 200 --train
 Results: a table on stdout and ``<output>/benchmark.json``.
 """
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -37,35 +36,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from datasets.eval_datasets import generic_video
+from datasets.synthetic import make_video
+from model.network import GSFM
+from model.synthetic_weights import synthetic_state_dict
+from util.atomic import atomic_save
+from util.palette import davis_palette, read_mask, write_indexed_png
 
-from datasets.eval_datasets import generic_video  # noqa: E402
-from datasets.synthetic import make_video  # noqa: E402
-from model.network import GSFM  # noqa: E402
-from util.atomic import atomic_save  # noqa: E402
-from util.palette import davis_palette, read_mask, write_indexed_png  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 STAGES = ("key encoding", "memory read", "decoding", "value encoding", "writing")
 
 
 # ---- shared helpers ----------------------------------------------------------------
 
-def benchmark_network(device: torch.device, single_object: bool = False) -> tuple[GSFM, str]:
-    """Deterministic weights: the golden synthetic weights when ../shared/golden is there,
-    else a seeded fresh initialisation."""
-    torch.manual_seed(0)
-    network = GSFM(single_object=single_object)
-    source = "seeded init (seed 0)"
-    if not single_object:
-        try:
-            from tests.golden import golden_state_dict
-            network.load_state_dict(golden_state_dict("eval"))
-            golden_state_dict.cache_clear()  # keep one copy of the weights, not two
-            source = "golden synthetic weights"
-        except FileNotFoundError:
-            pass
-    return network.to(device).eval(), source
+def benchmark_network(device: torch.device) -> GSFM:
+    """Deterministic weights: the golden data's synthetic weights (model/synthetic_weights.py)."""
+    network = GSFM()
+    network.load_state_dict(synthetic_state_dict(network))
+    return network.to(device).eval()
 
 
 def make_benchmark_video(root: Path, frames: int, objects: int, height: int, width: int) -> Path:
@@ -154,7 +143,7 @@ def _sampled(num_frames: int) -> set[int]:
 def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer, amp: bool = False) -> int:
     import inference_memory_bank
     from util.evaluation import EvalSettings, segment_video
-    network, _ = benchmark_network(device)
+    network = benchmark_network(device)
     timer.baseline_mb = reset_peak_memory(device)
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     sampled = _sampled(video.num_frames)
@@ -178,8 +167,8 @@ def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: Stag
 
 def run_oracle(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer) -> int:
     from inference_core import output_prob
-    from tests.reference_inference import ReferenceInferenceCore, ReferenceMemoryBank
-    network, _ = benchmark_network(device)
+    from reference.inference import ReferenceInferenceCore, ReferenceMemoryBank
+    network = benchmark_network(device)
     timer.baseline_mb = reset_peak_memory(device)
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     frames = list(video.read_frames())  # the reference loads the whole video
@@ -208,7 +197,7 @@ def run_oracle(video_dir: Path, out_dir: Path, device: torch.device, timer: Stag
 def run_training(implementation: str, batch: int, crop: int, iterations: int, device: torch.device) -> dict:
     from model.losses import LossComputer
     from model.train_forward import clip_forward
-    from tests.reference_training import ReferenceGSFM
+    from reference.training import ReferenceGSFM
     torch.manual_seed(0)
     network_class = GSFM if implementation == "engine" else ReferenceGSFM
     network = network_class(single_object=False).to(device).eval()  # frozen BatchNorm, as in training
@@ -268,10 +257,10 @@ def launch(args: argparse.Namespace, role: str, result: Path, extra: list[str]) 
         print(f"  reusing {result}")
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", role, "--result", str(result),
+    cmd = [sys.executable, "-m", "scripts.benchmark", "--worker", role, "--result", str(result),
            "--device", args.device, "--threads", str(args.threads)] + extra
     print(f"  running {role} {' '.join(extra)}", flush=True)
-    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(cmd, check=True, cwd=REPO)
     return json.loads(result.read_text())
 
 
@@ -327,8 +316,8 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     out = Path(args.output)
-    _, weights = benchmark_network(torch.device("cpu"))
-    report = {"device": args.device, "torch": torch.__version__, "weights": weights, "inference": [], "training": []}
+    report = {"device": args.device, "torch": torch.__version__, "weights": "synthetic (model/synthetic_weights.py)",
+              "inference": [], "training": []}
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
     for frames in [] if args.no_inference else args.frames:
         for objects in args.objects:

@@ -1,7 +1,7 @@
 """Shrink large static images (e.g. BIG, HRSOD) so the long edge is at most --size, giving
 the ``BIG_small`` / ``HRSOD_small`` folders stage 0 reads. Images bicubic, masks nearest.
 
-    python scripts/resize_long_edge.py data/static/BIG data/static/BIG_small [--size 512]
+    python -m scripts.resize_long_edge data/static/BIG data/static/BIG_small [--size 512]
 
 Resumable: files already in the output are skipped (each is written atomically).
 """
@@ -11,9 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from datasets.preparation import flat_folder_jobs, long_edge_rule, run_jobs  # noqa: E402
+from datasets.preparation import flat_folder_jobs, long_edge_rule, run_jobs
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -1,7 +1,7 @@
 """Resize YouTube-VOS train to 480p (short side 480; frames bicubic, masks nearest), as the
 reference's ``scripts/resize_youtube.py`` does before training.
 
-    python scripts/resize_youtube.py data/YouTube/train data/YouTube/train_480p [--workers 8]
+    python -m scripts.resize_youtube data/YouTube/train data/YouTube/train_480p [--workers 8]
 
 Resumable: files already in the output are skipped (each is written atomically).
 """
@@ -12,9 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from datasets.preparation import run_jobs, short_side_rule, youtube_jobs  # noqa: E402
+from datasets.preparation import run_jobs, short_side_rule, youtube_jobs
 
 
 def main(argv: list[str] | None = None) -> dict:

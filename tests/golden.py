@@ -1,43 +1,54 @@
-"""Access to ../shared/golden: weights built with its make_weights.py and the tolerance rules."""
+"""The golden reference data in ``tests/golden_data/`` and its tolerance rules.
+
+The reference implementation's outputs for fixed synthetic weights and small inputs; the
+weights are rebuilt here with ``model.synthetic_weights`` and must match the fingerprint
+recorded in ``manifest.json`` before any comparison means something. The tolerances are
+explained in ``tests/golden_data/README.md``.
+"""
 from __future__ import annotations
 
 import functools
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN_DIR = Path(os.environ.get("GSFM_GOLDEN", REPO.parent / "shared" / "golden"))
+from model.network import GSFM
+from model.synthetic_weights import fingerprint, synthetic_state_dict
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden_data"
+# key list -> network it describes (single_object)
+KEY_LISTS = {"eval": False, "train_mo": False, "train_so": True}
 
 
-def _make_weights_module():
-    if not (GOLDEN_DIR / "make_weights.py").exists():
-        raise FileNotFoundError(f"golden data not found at {GOLDEN_DIR} (set GSFM_GOLDEN)")
-    if str(GOLDEN_DIR) not in sys.path:
-        sys.path.insert(0, str(GOLDEN_DIR))
-    import make_weights
-    return make_weights
+def golden_file(name: str) -> Path:
+    path = GOLDEN_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(f"golden fixture {path} is missing: the checkout is incomplete "
+                                f"(tests/golden_data/ is part of the repository)")
+    return path
 
 
 @functools.lru_cache(maxsize=None)
 def golden_state_dict(key_list: str) -> dict[str, torch.Tensor]:
-    """key_list: 'eval', 'train_mo' or 'train_so'."""
-    with open(GOLDEN_DIR / f"keys_{key_list}.json") as f:
-        return _make_weights_module().make_state_dict(json.load(f))
+    """The synthetic weights of the network ``key_list`` names ('eval', 'train_mo' or
+    'train_so'), checked against the fingerprint recorded with the golden data."""
+    state = synthetic_state_dict(GSFM(single_object=KEY_LISTS[key_list]))
+    recorded = json.loads(golden_file("manifest.json").read_text())["weights_sha256"][f"keys_{key_list}.json"]
+    if fingerprint(state) != recorded:
+        raise AssertionError(f"rebuilt {key_list} weights do not match the golden fingerprint {recorded}")
+    return state
 
 
-def key_shapes(key_list: str) -> dict[str, list[int]]:
-    with open(GOLDEN_DIR / f"keys_{key_list}.json") as f:
-        return {e["key"]: e["shape"] for e in json.load(f)}
+def key_list(name: str) -> list[dict]:
+    """The reference checkpoint's entries: {"key", "shape", "kind"} in checkpoint order."""
+    return json.loads(golden_file(f"keys_{name}.json").read_text())
 
 
 @functools.lru_cache(maxsize=None)
 def load(name: str) -> dict[str, np.ndarray]:
-    with np.load(GOLDEN_DIR / f"{name}.npz") as data:
+    with np.load(golden_file(f"{name}.npz")) as data:
         return {k: data[k] for k in data.files}
 
 
@@ -68,7 +79,6 @@ def assert_argmax(actual, golden: np.ndarray, golden_prob: np.ndarray, name: str
     """Equal wherever the golden top-two probability margin (channel axis 0) is > 1e-4."""
     a = as_numpy(actual)
     top2 = np.sort(golden_prob, axis=0)[-2:]
-    margin = top2[1] - top2[0]
-    decided = margin > 1e-4
+    decided = top2[1] - top2[0] > 1e-4
     mismatch = (a != golden) & decided
     assert not mismatch.any(), f"{name}: {mismatch.sum()} decided pixels differ"

@@ -1,10 +1,13 @@
-"""The inference network's pieces against ../shared/golden/eval_network.npz."""
+"""The inference network's pieces against tests/golden_data/eval_network.npz."""
 import pytest
 import torch
 
 from model.memory_util import affinity_logits, aggregate_prob, softmax_full, topk_readout
 from model.network import GSFM
-from tests.golden import assert_features, assert_prob, golden_state_dict, key_shapes, load
+from model.synthetic_weights import fingerprint, synthetic_state_dict, tensor_kinds
+from tests.golden import assert_features, assert_prob, golden_state_dict, key_list, load
+
+pytestmark = pytest.mark.golden
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +26,27 @@ def t(g, name):
     return torch.from_numpy(g[name])
 
 
-@pytest.mark.parametrize("single_object,key_list", [(False, "eval"), (False, "train_mo"), (True, "train_so")])
-def test_state_dict_names_and_shapes_equal_reference(single_object, key_list):
-    ours = {k: list(v.shape) for k, v in GSFM(single_object).state_dict().items()}
-    ref = key_shapes(key_list)
-    assert list(ours) == list(ref)  # order too: the reference's gradient list follows it
-    assert ours == ref
+@pytest.mark.parametrize("single_object,key_list_name", [(False, "eval"), (False, "train_mo"), (True, "train_so")])
+def test_state_dict_names_shapes_and_kinds_equal_reference(single_object, key_list_name):
+    network = GSFM(single_object)
+    ours = [(k, list(v.shape), kind) for (k, v), kind in zip(network.state_dict().items(),
+                                                             tensor_kinds(network).values())]
+    ref = [(e["key"], e["shape"], e["kind"]) for e in key_list(key_list_name)]
+    assert ours == ref  # order too: the reference's gradient list follows it
+
+
+def test_synthetic_weights_are_seeded_per_tensor():
+    """Each tensor has its own seed: the weights do not depend on the other tensors, and a
+    changed rule changes the fingerprint the golden data recorded."""
+    state = golden_state_dict("eval")
+    so = golden_state_dict("train_so")
+    shared = [k for k in state if k != "value_encoder.conv1.weight"]
+    assert all(torch.equal(state[k], so[k]) for k in shared)
+    assert state["key_encoder.bn1.running_var"].min() >= 0.75 and state["key_encoder.bn1.weight"].min() >= 0.5
+    tampered = dict(state)
+    tampered["key_proj.key_proj.weight"] = state["key_proj.key_proj.weight"] / 4  # without its gain
+    assert fingerprint(tampered) != fingerprint(state)
+    assert fingerprint(synthetic_state_dict(GSFM())) == fingerprint(state)
 
 
 @torch.no_grad()

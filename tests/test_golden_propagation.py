@@ -1,4 +1,4 @@
-"""The propagation engine against ../shared/golden/propagation*.npz."""
+"""The propagation engine against tests/golden_data/propagation*.npz."""
 import numpy as np
 import pytest
 import torch
@@ -7,6 +7,8 @@ from inference_core import InferenceCore, prob_to_mask
 from inference_core_yv import InferenceCoreYV, LabelMapping
 from model.network import GSFM
 from tests.golden import assert_argmax, assert_prob, golden_state_dict, load
+
+pytestmark = pytest.mark.golden
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""One training step against ../shared/golden/train.npz (forward, every loss term, gradients)."""
+"""One training step against tests/golden_data/train.npz (forward, every loss term, gradients)."""
 import numpy as np
 import pytest
 import torch
@@ -7,6 +7,8 @@ from model.losses import LossComputer, bootstrapped_ce, boundary_target, boundar
 from model.network import GSFM
 from model.train_forward import clip_forward
 from tests.golden import assert_features, assert_prob, golden_state_dict, load
+
+pytestmark = pytest.mark.golden
 
 
 @pytest.fixture(scope="module")

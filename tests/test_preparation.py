@@ -1,14 +1,9 @@
 """Dataset preparation scripts: sizes, palettes kept, resumable, clear errors."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import resize_long_edge  # noqa: E402
-import resize_youtube  # noqa: E402
+from scripts import resize_long_edge, resize_youtube
 
 
 def test_resize_youtube_short_side_keeps_palette_and_resumes(synthetic_root, tmp_path):
