@@ -19,14 +19,11 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from inference_core_yv import LabelMapping
+from util.errors import DatasetError
 from util.palette import davis_palette, image_files, read_image, read_mask, read_palette
 from util.tensor_util import normalise_rgb
 
 VOID_LABEL = 255
-
-
-class DatasetError(ValueError):
-    """A dataset file or folder that cannot be used, with the path in the message."""
 
 
 @dataclass

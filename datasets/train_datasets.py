@@ -8,7 +8,7 @@ the number of workers, and exactly reproducible after a resume.
 """
 from __future__ import annotations
 
-import contextlib
+import math
 import random
 import warnings
 from pathlib import Path
@@ -16,31 +16,27 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from datasets.tps import random_tps_warp
+from util.configuration import ImageFolders, TrainConfig, VideoFolders
+from util.errors import ConfigError, DatasetError
 from util.palette import image_files
+from util.rng import seeded
 from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
 
 FILL = (124, 116, 104)  # the ImageNet mean as a colour, for padding
-MAX_BAD_FILES = 20
-
-
-@contextlib.contextmanager
-def seeded(seed: int):
-    """Seed python, numpy and torch for one sample, restoring the previous states after."""
-    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.random.set_rng_state(states[2])
+MAX_BAD_FILES = 20  # unreadable training files tolerated (each skipped with a warning)
+CLIP_FRAMES = 3
+TPS_PROBABILITY = 0.33  # static images: share of frames given a thin-plate-spline warp
+TPS_SCALE = 0.02  # its control points move by N(0, this) of the image size
+MAX_FRAME_TRIALS = 5  # video clips: draws of frames until the first frame shows an object
+# BL30K objects: large enough in the first frame, or small there and in the other two frames
+BL30K_LARGE = 30 * 30
+BL30K_SMALL = 10 * 10
+BL30K_SMALL_LATER = 20 * 20
 
 
 def reseed(seed: int) -> None:
@@ -86,15 +82,15 @@ def _final():
 class StaticTransformDataset(SeededDataset):
     """Images with a saliency mask -> 3 frames of the same image under different warps.
 
-    ``method`` 0: FSS-1000 class folders; 1: flat folders of X.jpg / X.png.
+    ``class_folders``: FSS-1000 (one sub-folder per class); else a flat folder of X.jpg / X.png.
     """
 
-    def __init__(self, root: Path, method: int, crop_size: int = 384):
+    def __init__(self, root: Path, class_folders: bool = False, crop_size: int = 384):
         super().__init__()
         root = Path(root)
         if not root.is_dir():
-            raise FileNotFoundError(f"{root}: static image folder not found")
-        folders = sorted(p for p in root.iterdir() if p.is_dir()) if method == 0 else [root]
+            raise DatasetError(f"{root}: static image folder not found")
+        folders = sorted(p for p in root.iterdir() if p.is_dir()) if class_folders else [root]
         self.images = [p for f in folders for p in image_files(f) if p.suffix.lower() == ".jpg"]
         self.crop = crop_size
         c = crop_size
@@ -124,7 +120,7 @@ class StaticTransformDataset(SeededDataset):
         gt = Image.open(path.with_suffix(".png")).convert("L")
         sequence_seed = np.random.randint(2 ** 31 - 1)
         images, masks = [], []
-        for _ in range(3):
+        for _ in range(CLIP_FRAMES):
             reseed(sequence_seed)
             this_im = self.all_im_lone(self.all_im_dual(im))
             reseed(sequence_seed)
@@ -134,8 +130,8 @@ class StaticTransformDataset(SeededDataset):
             this_im = self.pair_im_lone(self.pair_im_dual(this_im))
             reseed(pair_seed)
             this_gt = self.pair_gt_dual(this_gt)
-            if np.random.rand() < 0.33:
-                im_arr, gt_arr = random_tps_warp(np.asarray(this_im), np.asarray(this_gt), 0.02, np.random)
+            if np.random.rand() < TPS_PROBABILITY:
+                im_arr, gt_arr = random_tps_warp(np.asarray(this_im), np.asarray(this_gt), TPS_SCALE, np.random)
                 this_im, this_gt = Image.fromarray(im_arr), Image.fromarray(gt_arr)
             images.append(self.final_im(this_im))
             masks.append(torch.from_numpy((np.asarray(this_gt) > 127).astype(np.float32))[None])
@@ -147,25 +143,25 @@ class StaticTransformDataset(SeededDataset):
 class VOSDataset(SeededDataset):
     """3 frames of an annotated video within ``max_jump``, one or two target objects."""
 
-    def __init__(self, im_root: Path, gt_root: Path, max_jump: int, is_bl: bool, subset: set[str] | None = None,
-                 crop_size: int = 384):
+    def __init__(self, im_root: Path, gt_root: Path, max_jump: int, subset: set[str] | None = None,
+                 crop_size: int = 384, crop_scale: tuple[float, float] = (0.36, 1.0),
+                 small_object_filter: bool = False):
         super().__init__()
         self.im_root, self.gt_root = Path(im_root), Path(gt_root)
         for folder in (self.im_root, self.gt_root):
             if not folder.is_dir():
-                raise FileNotFoundError(f"{folder}: training video folder not found")
-        self.max_jump, self.is_bl = max_jump, is_bl
+                raise DatasetError(f"{folder}: training video folder not found")
+        self.max_jump, self.small_object_filter = max_jump, small_object_filter
         self.videos, self.frames = [], {}
         for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir()):
             if subset is not None and video not in subset:
                 continue
             frames = [p.stem for p in image_files(self.im_root / video)]
-            if len(frames) < 3:
+            if len(frames) < CLIP_FRAMES:
                 continue
             self.frames[video] = frames
             self.videos.append(video)
-        c = crop_size
-        scale = (0.25, 1.0) if is_bl else (0.36, 1.0)
+        c, scale = crop_size, crop_scale
         self.pair_im_lone = transforms.ColorJitter(0.01, 0.01, 0.01, 0)
         self.pair_im_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL)
         self.pair_gt_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.NEAREST, fill=0)
@@ -193,7 +189,7 @@ class VOSDataset(SeededDataset):
     def load(self, index: int) -> dict:
         video = self.videos[index]
         frames = self.frames[video]
-        for _trial in range(5):
+        for _trial in range(MAX_FRAME_TRIALS):
             picked = self._pick_frames(len(frames))
             sequence_seed = np.random.randint(2 ** 31 - 1)
             images, masks = [], []
@@ -211,9 +207,10 @@ class VOSDataset(SeededDataset):
                 images.append(self.final_im(im))
                 masks.append(np.array(gt))
             labels = [int(v) for v in np.unique(masks[0]) if v != 0]
-            if self.is_bl:  # BL30K: objects large enough, or small throughout
-                labels = [v for v in labels if (masks[0] == v).sum() > 30 * 30 or (
-                    (masks[0] == v).sum() > 10 * 10 and max((masks[1] == v).sum(), (masks[2] == v).sum()) < 20 * 20)]
+            if self.small_object_filter:
+                labels = [v for v in labels if (masks[0] == v).sum() > BL30K_LARGE or (
+                    (masks[0] == v).sum() > BL30K_SMALL
+                    and max((masks[1] == v).sum(), (masks[2] == v).sum()) < BL30K_SMALL_LATER)]
             if labels:
                 break
         masks = np.stack(masks)
@@ -236,7 +233,7 @@ def read_subset(path: str) -> set[str] | None:
         return None
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{file}: video subset list not found (use 'all' for every video)")
+        raise DatasetError(f"{file}: video subset list not found (use 'all' for every video)")
     return {line.strip() for line in file.read_text().splitlines() if line.strip()}
 
 
@@ -248,32 +245,25 @@ class ConcatTrainSet(torch.utils.data.ConcatDataset):
             d.set_epoch(seed, epoch)
 
 
-def build_train_set(config: dict, max_skip: int) -> ConcatTrainSet:
-    """The reference's mix for the configured stage (``max_skip`` ignored for stage 0)."""
-    crop = config["crop_size"]
-    stage = config["stage"]
-    if stage == 0:
-        root = Path(config["static_root"])
-        parts = [StaticTransformDataset(root / "fss", 0, crop)] + [
-            StaticTransformDataset(root / name, 1, crop) for name in ("DUTS-TR", "DUTS-TE", "ecssd")]
-        hq = [StaticTransformDataset(root / name, 1, crop) for name in ("BIG_small", "HRSOD_small")]
-        dataset = ConcatTrainSet(parts + hq * 5)  # the higher-quality sets are used more
-    elif stage == 1:
-        root = Path(config["bl_root"])
-        dataset = ConcatTrainSet([VOSDataset(root / "JPEGImages", root / "Annotations", max_skip, True,
-                                             crop_size=crop)])
-    else:
-        yv = Path(config["yv_root"]) / "train_480p"
-        davis = Path(config["davis_root"]) / "2017" / "trainval"
-        # YouTube-VOS is annotated every 5th frame: its skip counts annotated frames
-        yv_set = VOSDataset(yv / "JPEGImages", yv / "Annotations", max_skip // 5, False,
-                            read_subset(config["yv_subset"]), crop)
-        davis_set = VOSDataset(davis / "JPEGImages" / "480p", davis / "Annotations" / "480p", max_skip, False,
-                               read_subset(config["davis_subset"]), crop)
-        dataset = ConcatTrainSet([davis_set] * 5 + [yv_set])
+def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip: int) -> SeededDataset:
+    if isinstance(source, ImageFolders):
+        return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders,
+                                      config.crop_size)
+    root = Path(getattr(config, source.root))
+    subset = read_subset(getattr(config, source.subset)) if source.subset else None
+    return VOSDataset(root / source.images, root / source.annotations, max_skip // source.annotated_every,
+                      subset, config.crop_size, source.crop_scale, source.small_object_filter)
+
+
+def build_train_set(config: TrainConfig, max_skip: int) -> ConcatTrainSet:
+    """The stage's data mix (``util.configuration.STAGES``) at the current max skip."""
+    parts = []
+    for group in config.stage_preset.data:
+        parts += [_dataset(source, config, max_skip) for source in group.sources] * group.repeat
+    dataset = ConcatTrainSet(parts)
     if len(dataset) == 0:
-        raise FileNotFoundError(f"stage {stage}: the training set is empty (check the dataset roots and the "
-                                f"subset lists)")
+        raise DatasetError(f"stage {config.stage}: the training set is empty (check the dataset roots and the "
+                           f"subset lists)")
     return dataset
 
 
@@ -299,3 +289,37 @@ class ResumableSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
+
+
+class TrainData:
+    """A stage's batches, epoch by epoch: the max-skip curriculum, this rank's share of
+    each epoch, and the same batches again from any iteration on a resume."""
+
+    def __init__(self, config: TrainConfig, batch_size: int, world_size: int, rank: int,
+                 pin_memory: bool = False):
+        self.config, self.batch_size, self.pin_memory = config, batch_size, pin_memory
+        self.max_skip = config.stage_preset.max_skip(0, 1)
+        self.dataset = build_train_set(config, self.max_skip)
+        self.sampler = ResumableSampler(len(self.dataset), world_size, rank, config.seed)
+        self.batches_per_epoch = len(self.sampler) // batch_size
+        if self.batches_per_epoch == 0:
+            raise ConfigError(f"{len(self.dataset)} training samples over {world_size} processes give no full "
+                              f"batch of {batch_size}")
+        self.total_epochs = math.ceil(config.iterations / self.batches_per_epoch)
+
+    def set_curriculum(self, epoch: int) -> bool:
+        """Rebuild the data if the max skip changes at ``epoch``; True when it did."""
+        skip = self.config.stage_preset.max_skip(epoch, self.total_epochs)
+        if skip == self.max_skip:
+            return False
+        self.max_skip = skip
+        self.dataset = build_train_set(self.config, skip)
+        return True
+
+    def loader(self, epoch: int, start_batch: int = 0, num_workers: int | None = None) -> DataLoader:
+        """The batches of ``epoch`` from batch ``start_batch`` on (the same ones on a resume)."""
+        self.dataset.set_epoch(self.config.seed, epoch)
+        self.sampler.set_epoch(epoch, start=start_batch * self.batch_size)
+        workers = self.config.num_workers if num_workers is None else num_workers
+        return DataLoader(self.dataset, self.batch_size, sampler=self.sampler, num_workers=workers, drop_last=True,
+                          pin_memory=self.pin_memory)

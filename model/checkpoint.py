@@ -14,20 +14,21 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from model.network import GSFM
+from util.atomic import atomic_save
+from util.errors import CheckpointError
+
 # Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
 GSFM_ONLY_PREFIXES = ("lfm.", "decoder.hfm.", "decoder.boundary_", "decoder.mask_1.", "decoder.fusion_",
                       "decoder.predict_")
 FIRST_VALUE_CONV = "value_encoder.conv1.weight"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or does not fit the network."""
 
 
 @dataclass
@@ -107,10 +108,18 @@ def load_network_file(net: nn.Module, path: str | os.PathLike, for_training: boo
     return load_weights(net, network_state(read_checkpoint(path)), for_training, source=str(path))
 
 
+def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") -> GSFM:
+    """The multi-object inference network with the weights of ``path`` (GSFM, STCN or
+    single-object checkpoints; what was converted is printed to stderr)."""
+    network = GSFM(single_object=False)
+    report = load_network_file(network, path, for_training=False)
+    if report.kind != "gsfm":
+        print(f"{path}: {report.describe()}", file=sys.stderr)
+    return network.to(device).eval()
+
+
 def save_file(obj: dict, path: str | os.PathLike) -> None:
     """torch.save through a temporary file and a rename: a crash keeps the previous file."""
-    from util.atomic import atomic_save
-
     def write(tmp: Path) -> None:
         try:
             torch.save(obj, tmp)

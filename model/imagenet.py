@@ -21,8 +21,8 @@ def imagenet_state_dicts(allow_download: bool = False) -> tuple[dict, dict]:
     for weights in (ResNet50_Weights.IMAGENET1K_V1, ResNet18_Weights.IMAGENET1K_V1):
         path = cached_weights_path(weights)
         if not allow_download and not os.path.isfile(path):
-            raise SystemExit(
-                f"error: ImageNet weights {weights} are not in torchvision's cache ({path}).\n"
+            raise FileNotFoundError(
+                f"ImageNet weights {weights} are not in torchvision's cache ({path}).\n"
                 f"  On a machine with internet access run:\n"
                 f"    python -c \"import torchvision; torchvision.models.{weights.__class__.__name__}"
                 f".IMAGENET1K_V1.get_state_dict(progress=True)\"\n"

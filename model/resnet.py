@@ -2,7 +2,8 @@
 
 Differences from torchvision's ResNet, all required by the released checkpoints:
 every convolution has a bias, the first conv may take extra input channels (masks),
-and ImageNet weights are copied by name with the missing biases left at zero.
+and ImageNet weights are copied by name with the missing biases left at zero. BatchNorm
+is frozen (``FrozenBatchNorm2d``), as the reference trains it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,20 @@ from typing import Mapping
 
 import torch
 from torch import nn
+
+
+class FrozenBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm that always uses its running statistics, which never change: ``train()``
+    leaves it in eval mode. The reference keeps the whole network in eval mode during
+    training for this (ImageNet statistics, small batches); here it is the module's own
+    invariant. Its weight and bias still learn; the checkpoint names are BatchNorm2d's."""
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features)
+        self.training = False
+
+    def train(self, mode: bool = True) -> FrozenBatchNorm2d:
+        return super().train(False)
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -23,10 +38,10 @@ class BasicBlock(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = FrozenBatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = FrozenBatchNorm2d(planes)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,11 +57,11 @@ class Bottleneck(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = FrozenBatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = FrozenBatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, kernel_size=1)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.bn3 = FrozenBatchNorm2d(planes * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -66,7 +81,7 @@ class ResNetTrunk(nn.Module):
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3 + extra_chan, 64, kernel_size=7, stride=2, padding=3)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.bn1 = FrozenBatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, 64, layers[0])
@@ -86,7 +101,7 @@ class ResNetTrunk(nn.Module):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride),
-                nn.BatchNorm2d(planes * block.expansion),
+                FrozenBatchNorm2d(planes * block.expansion),
             )
         layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * block.expansion
@@ -108,8 +123,9 @@ def zero_init_residual_scales(module: nn.Module) -> None:
 
     For training from scratch only. BatchNorm stays frozen during training (the reference's
     rule, made for ImageNet statistics); with fresh statistics (mean 0, variance 1) it does
-    not normalise: f16 reaches std ~9 through the ResNet-50 trunk and the key-similarity
-    softmax saturates to one-hot attention that gives the keys no gradient.
+    not normalise, the features grow through the trunk and the key-similarity softmax
+    saturates to one-hot attention that gives the keys no gradient (README, "Training from
+    scratch").
     """
     for block in module.modules():
         if isinstance(block, Bottleneck):

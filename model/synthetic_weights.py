@@ -45,7 +45,8 @@ def tensor_kinds(network: nn.Module) -> dict[str, str]:
     owners = {}
     for module_name, module in network.named_modules():
         for tensor_name, _ in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-            kind = _KINDS.get((type(module), tensor_name))
+            kind = next((k for (cls, name), k in _KINDS.items() if isinstance(module, cls) and name == tensor_name),
+                        None)
             if kind is None:
                 raise ValueError(f"no synthetic-weight rule for {type(module).__name__}.{tensor_name}")
             owners[f"{module_name}.{tensor_name}" if module_name else tensor_name] = kind

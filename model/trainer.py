@@ -8,9 +8,11 @@ from torch.nn.parallel import DistributedDataParallel
 from model.losses import LossComputer
 from model.network import GSFM
 from model.train_forward import clip_forward
+from util.configuration import TrainConfig
+from util.errors import GSFMError
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(GSFMError, RuntimeError):
     """A NaN/inf loss: training stops; the last checkpoint on disk stays the good one."""
 
 
@@ -27,21 +29,18 @@ class ClipModel(nn.Module):
 
 
 class Trainer:
-    def __init__(self, network: GSFM, config: dict, device: torch.device, distributed: bool = False):
-        self.network = network.to(device)
-        # BatchNorm is frozen: the network stays in eval mode during training (its running
-        # statistics never change; weights and biases still learn).
-        self.network.eval()
+    def __init__(self, network: GSFM, config: TrainConfig, device: torch.device, distributed: bool = False):
+        self.network = network.to(device).train()  # its BatchNorm stays frozen (FrozenBatchNorm2d)
         self.device = device
         model = ClipModel(self.network)
         self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
             if distributed else model
         self.optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, self.network.parameters()),
-                                          lr=config["lr"], weight_decay=config["weight_decay"])
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, config["steps"], config["gamma"])
-        self.amp = bool(config["amp"]) and device.type == "cuda"
+                                          lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.steps), config.gamma)
+        self.amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.loss_computer = LossComputer(config["start_warm"], config["end_warm"])
+        self.loss_computer = LossComputer(config.start_warm, config.end_warm)
 
     def _inputs(self, data: dict) -> tuple:
         tensors = {k: v.to(self.device, non_blocking=True) for k, v in data.items() if isinstance(v, torch.Tensor)}
@@ -87,6 +86,10 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         return out, losses
+
+    def weight_checksum(self) -> float:
+        """Sum of all parameters in float64: equal on every replica of a DDP run."""
+        return float(sum(p.detach().double().sum() for p in self.network.parameters()))
 
     def state_dict(self) -> dict:
         return {"network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -96,7 +96,7 @@ def test_truncated_checkpoint_is_named(tmp_path):
 
 def test_imagenet_init_from_torchvision_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(SystemExit, match="--no_imagenet"):
+    with pytest.raises(FileNotFoundError, match="--no_imagenet"):
         imagenet_state_dicts()
     # small fake weight files: only the stems, the rest of the backbone stays fresh
     g = torch.Generator().manual_seed(1)

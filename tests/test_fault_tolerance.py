@@ -16,13 +16,14 @@ import torch
 
 import eval_davis
 import train
-from model.checkpoint import CheckpointError, find_resume_checkpoint, read_checkpoint
+from model.checkpoint import find_resume_checkpoint, read_checkpoint
 from tests.test_training import args_for
+from util.errors import CheckpointError, ConfigError
 from util.evaluation import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 ITERATIONS = 6  # full checkpoints at 3 and 6
-ENV = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(REPO))
+ENV = dict(os.environ, OMP_NUM_THREADS="2")
 ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
 
 
@@ -96,7 +97,7 @@ def test_resume_auto_without_checkpoint_starts_fresh(synthetic_root, tmp_path):
     config = ["--resume", "auto"]
     run = train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config))
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
-    with pytest.raises(SystemExit, match="needs the --id"):
+    with pytest.raises(ConfigError, match="needs the --id"):
         train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config + ["--id", "NULL"]))
 
 
@@ -190,7 +191,7 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(synthetic_root, tmp_pa
 def test_unwritable_save_root_fails_before_training(synthetic_root, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(SystemExit, match="is not writable"):
+    with pytest.raises(OSError, match="is not writable"):
         train.main(args_for(synthetic_root, blocker, iterations=1))
 
 

@@ -53,4 +53,4 @@ def check_writable(folder: str | os.PathLike) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test"):
             pass
     except OSError as e:
-        raise SystemExit(f"error: output folder {folder} is not writable ({e.strerror or e})") from None
+        raise OSError(e.errno, f"output folder {folder} is not writable ({e.strerror or e})") from None

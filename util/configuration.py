@@ -1,72 +1,238 @@
-"""Training configuration: the reference's arguments and per-stage presets."""
+"""Every setting and its default, defined once: the training stages (hyper-parameters and
+data side by side), a training run's configuration, and the inference settings.
+
+The command-line parsers are built from these dataclasses (``add_arguments``), so a
+default changed here is the default everywhere.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
-# stage -> the reference's defaults (REFERENCE.md section 10)
-STAGE_PRESETS = {
-    0: dict(lr=4e-5, batch_size=16, iterations=40000, steps=[20000], start_warm=3000, end_warm=10000,
-            single_object=True),
-    1: dict(lr=6e-5, batch_size=8, iterations=65000, steps=[50000], start_warm=5000, end_warm=20000,
-            single_object=False),
-    2: dict(lr=6e-5, batch_size=8, iterations=40000, steps=[30000], start_warm=3000, end_warm=10000,
-            single_object=False),
-    3: dict(lr=4e-5, batch_size=8, iterations=30000, steps=[25000], start_warm=3000, end_warm=15000,
-            single_object=False),
+from util.errors import ConfigError
+
+
+def option(default: Any, help: str, *flags: str, **argparse_kwargs: Any) -> Any:
+    """A dataclass field that is also a command-line option (``--<name>`` unless ``flags``)."""
+    return field(default=default, metadata={"help": help, "flags": flags, "argparse": argparse_kwargs})
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, **defaults: Any) -> None:
+    """One option per field of ``cls`` that has help text; ``defaults`` override the
+    dataclass defaults (e.g. top_k 20 for DAVIS 2016). A bool field that defaults to True
+    becomes a ``--no_<name>`` flag."""
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata:
+            continue
+        default = defaults.get(f.name, f.default)
+        kwargs = dict(f.metadata["argparse"])
+        if isinstance(f.default, bool):
+            flags = f.metadata["flags"] or ((f"--no_{f.name}",) if f.default else (f"--{f.name}",))
+            kwargs["action"] = "store_false" if f.default else "store_true"
+        else:
+            flags = f.metadata["flags"] or (f"--{f.name}",)
+            kwargs.setdefault("type", type(default) if default is not None else str)
+            kwargs["default"] = default
+        parser.add_argument(*flags, dest=f.name, help=f.metadata["help"], **kwargs)
+
+
+def from_arguments(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
+    """An instance of ``cls`` from the parsed options of ``add_arguments``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values.update(extra)
+    for key in ("steps",):  # argparse gives lists; the configuration keeps tuples
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    return cls(**values)
+
+
+# ---- training data ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImageFolders:
+    """Static images with saliency masks (X.jpg + X.png) under the static root."""
+    folder: str
+    class_folders: bool = False  # FSS-1000: one sub-folder per class
+
+
+@dataclass(frozen=True)
+class VideoFolders:
+    """Annotated videos: ``<root>/<images>/<video>/*.jpg`` and ``<root>/<annotations>/<video>/*.png``."""
+    root: str  # which TrainConfig root: "davis_root", "yv_root" or "bl_root"
+    images: str
+    annotations: str
+    subset: str | None = None  # which TrainConfig video list: "davis_subset" or "yv_subset"
+    annotated_every: int = 1  # YouTube-VOS annotates every 5th frame: its max skip counts annotated frames
+    crop_scale: tuple[float, float] = (0.36, 1.0)  # random resized crop
+    small_object_filter: bool = False  # BL30K: keep objects large enough, or small in all 3 frames
+
+
+@dataclass(frozen=True)
+class DataGroup:
+    """Datasets concatenated ``repeat`` times (the reference repeats the higher-quality
+    sets; each copy draws its own samples)."""
+    sources: tuple[ImageFolders | VideoFolders, ...]
+    repeat: int = 1
+
+
+STATIC_DATA = (
+    DataGroup((ImageFolders("fss", class_folders=True), ImageFolders("DUTS-TR"), ImageFolders("DUTS-TE"),
+               ImageFolders("ecssd"))),
+    DataGroup((ImageFolders("BIG_small"), ImageFolders("HRSOD_small")), repeat=5),
+)
+DAVIS_TRAIN = VideoFolders("davis_root", "2017/trainval/JPEGImages/480p", "2017/trainval/Annotations/480p",
+                           subset="davis_subset")
+YOUTUBE_TRAIN = VideoFolders("yv_root", "train_480p/JPEGImages", "train_480p/Annotations", subset="yv_subset",
+                             annotated_every=5)
+DAVIS_YOUTUBE_DATA = (DataGroup((DAVIS_TRAIN,), repeat=5), DataGroup((YOUTUBE_TRAIN,)))
+BL30K_DATA = (DataGroup((VideoFolders("bl_root", "JPEGImages", "Annotations", crop_scale=(0.25, 1.0),
+                                      small_object_filter=True),)),)
+
+# The max-skip curriculum of the video stages: the first value, then the next one from each
+# fraction of the total epochs on (the last returns to 5).
+MAX_SKIPS = (5, 10, 15, 20, 25, 5)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A training stage as the reference runs it (REFERENCE.md section 10)."""
+    lr: float
+    batch_size: int  # per process
+    iterations: int
+    steps: tuple[int, ...]  # MultiStepLR milestones
+    start_warm: int  # bootstrapped CE warm-up
+    end_warm: int
+    single_object: bool
+    data: tuple[DataGroup, ...]
+    skip_fractions: tuple[float, ...] = ()  # where MAX_SKIPS[1:] start; empty for static images
+
+    def max_skip(self, epoch: int, total_epochs: int) -> int:
+        skip = MAX_SKIPS[0]
+        for value, fraction in zip(MAX_SKIPS[1:], self.skip_fractions):
+            if epoch >= round(total_epochs * fraction):
+                skip = value
+        return skip
+
+
+STAGES = {
+    0: Stage(4e-5, 16, 40000, (20000,), 3000, 10000, True, STATIC_DATA),
+    1: Stage(6e-5, 8, 65000, (50000,), 5000, 20000, False, BL30K_DATA, (0.1, 0.2, 0.3, 0.4, 0.8)),
+    2: Stage(6e-5, 8, 40000, (30000,), 3000, 10000, False, DAVIS_YOUTUBE_DATA, (0.1, 0.2, 0.3, 0.4, 0.9)),
+    3: Stage(4e-5, 8, 30000, (25000,), 3000, 15000, False, DAVIS_YOUTUBE_DATA, (0.1, 0.2, 0.3, 0.4, 0.9)),
 }
-# max-skip curriculum: values and the fractions of the total epochs where each starts
-MAX_SKIP_VALUES = [10, 15, 20, 25, 5]
-SKIP_FRACTIONS = {1: [0.1, 0.2, 0.3, 0.4, 0.8, 1.0], 2: [0.1, 0.2, 0.3, 0.4, 0.9, 1.0],
-                  3: [0.1, 0.2, 0.3, 0.4, 0.9, 1.0]}
-INITIAL_MAX_SKIP = 5
 SEED = 14159265
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train GSFM (stage presets as the reference; every value overridable)")
-    p.add_argument("--stage", type=int, default=0, choices=sorted(STAGE_PRESETS))
-    p.add_argument("--id", default="NULL", help="experiment name; NULL disables TensorBoard and saving")
-    p.add_argument("--benchmark", action="store_true", help="cudnn.benchmark")
-    p.add_argument("--no_amp", action="store_true", help="train in float32 (AMP is on by default on CUDA)")
-    p.add_argument("--static_root", default="data/static")
-    p.add_argument("--bl_root", default="data/BL30K")
-    p.add_argument("--yv_root", default="data/YouTube")
-    p.add_argument("--davis_root", default="data/DAVIS")
-    p.add_argument("--davis_subset", default="util/davis_subset.txt", help="video list file, or 'all'")
-    p.add_argument("--yv_subset", default="util/yv_subset.txt", help="video list file, or 'all'")
-    p.add_argument("--load_network", help="network weights to start from (4->5 channel extension done)")
-    p.add_argument("--load_model", help="full training checkpoint (or a run folder) to resume")
-    p.add_argument("--resume", choices=["auto"], help="auto: resume from the newest readable full checkpoint of "
-                   "the runs with this --id under --save_root (start fresh when there is none)")
-    p.add_argument("--no_imagenet", action="store_true", help="fresh backbones instead of ImageNet weights")
-    p.add_argument("-b", "--batch_size", type=int, help="per process (the reference's meaning)")
-    p.add_argument("--global_batch_size", type=int, help="total over all processes (divided among them)")
-    p.add_argument("-i", "--iterations", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--steps", type=int, nargs="*")
-    p.add_argument("--gamma", type=float, default=0.1)
-    p.add_argument("--weight_decay", type=float, default=1e-7)
-    p.add_argument("--start_warm", type=int)
-    p.add_argument("--end_warm", type=int)
-    p.add_argument("--crop_size", type=int, default=384)
-    p.add_argument("--num_workers", type=int, default=8)
-    p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--save_network_interval", type=int, default=10000)
-    p.add_argument("--save_checkpoint_interval", type=int, default=10000)
-    p.add_argument("--log_text_interval", type=int, default=100)
-    p.add_argument("--log_image_interval", type=int, default=800)
-    p.add_argument("--save_root", default="saves")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=None,
-                   help="set by the legacy torch.distributed.launch")
-    return p
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. Fields left None take the stage's preset."""
+    stage: int = option(0, "training stage (0 static images, 1 BL30K, 2 and 3 DAVIS + YouTube-VOS)",
+                        choices=sorted(STAGES))
+    id: str = option("NULL", "experiment name; NULL disables TensorBoard and saving")
+    benchmark: bool = option(False, "cudnn.benchmark")
+    amp: bool = option(True, "train in float32 (AMP is on by default on CUDA)")
+    static_root: str = option("data/static", "static image datasets (stage 0)")
+    bl_root: str = option("data/BL30K", "BL30K (stage 1)")
+    yv_root: str = option("data/YouTube", "YouTube-VOS, with train_480p/ (stages 2, 3)")
+    davis_root: str = option("data/DAVIS", "DAVIS, with 2017/trainval/ (stages 2, 3)")
+    davis_subset: str = option("util/davis_subset.txt", "DAVIS training video list, or 'all'")
+    yv_subset: str = option("util/yv_subset.txt", "YouTube-VOS training video list, or 'all'")
+    load_network: str | None = option(None, "network weights to start from (4->5 channel extension done)")
+    load_model: str | None = option(None, "full training checkpoint (or a run folder) to resume")
+    resume: str | None = option(None, "auto: resume from the newest readable full checkpoint of the runs with "
+                                "this --id under --save_root (start fresh when there is none)", choices=["auto"])
+    no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
+    batch_size: int | None = option(None, "batch per process (the reference's meaning)", "-b", "--batch_size",
+                                    type=int)
+    global_batch_size: int | None = option(None, "total batch over all processes (divided among them)", type=int)
+    iterations: int | None = option(None, "training iterations", "-i", "--iterations", type=int)
+    lr: float | None = option(None, "learning rate", type=float)
+    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma",
+                                           type=int, nargs="*")
+    gamma: float = option(0.1, "learning-rate decay at each step")
+    weight_decay: float = option(1e-7, "Adam weight decay")
+    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p", type=int)
+    end_warm: int | None = option(None, "iteration where p reaches its final 0.15", type=int)
+    crop_size: int = option(384, "training crop (square)")
+    num_workers: int = option(8, "data loader workers per process")
+    seed: int = option(SEED, "random seed (data order and augmentation derive from it)")
+    save_network_interval: int = option(10000, "write network weights every N iterations")
+    save_checkpoint_interval: int = option(10000, "write a full (resumable) checkpoint every N iterations")
+    log_text_interval: int = option(100, "log interval means of the losses every N iterations")
+    log_image_interval: int = option(800, "log image grids every N iterations")
+    save_root: str = option("saves", "folder of the run folders")
+    device: str | None = option(None, "cuda or cpu (default: cuda when available)")
+    max_amp_skips: int = option(20, "with AMP: stop after this many consecutive steps skipped for non-finite "
+                                "gradients (GradScaler skips them, as the reference lets it)")
+
+    def __post_init__(self) -> None:
+        preset = STAGES[self.stage]
+        for name in ("batch_size", "iterations", "lr", "steps", "start_warm", "end_warm"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(preset, name))
+        object.__setattr__(self, "steps", tuple(self.steps))
+        for name in ("batch_size", "iterations", "crop_size", "save_network_interval", "save_checkpoint_interval",
+                     "log_text_interval", "log_image_interval", "max_amp_skips"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.resume == "auto" and self.id == "NULL":
+            raise ConfigError("--resume auto needs the --id of the run to continue")
+
+    @property
+    def stage_preset(self) -> Stage:
+        return STAGES[self.stage]
+
+    @property
+    def single_object(self) -> bool:
+        return self.stage_preset.single_object
+
+    def batch_per_process(self, world_size: int) -> int:
+        if self.global_batch_size is None:
+            return self.batch_size
+        if self.global_batch_size % world_size:
+            raise ConfigError(f"--global_batch_size {self.global_batch_size} does not divide over {world_size} "
+                              f"processes")
+        return self.global_batch_size // world_size
+
+    @classmethod
+    def parse(cls, argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+        """The configuration, and the launcher options that are not part of it (--local_rank)."""
+        parser = argparse.ArgumentParser(description="Train GSFM (stage presets as the reference; every value "
+                                         "overridable)")
+        add_arguments(parser, cls)
+        parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
+                            help="set by the legacy torch.distributed.launch")
+        args = parser.parse_args(argv)
+        return from_arguments(cls, args), args
 
 
-def parse(argv: list[str] | None = None) -> dict:
-    args = parser().parse_args(argv)
-    config = dict(vars(args))
-    for key, value in STAGE_PRESETS[args.stage].items():
-        if config.get(key) is None:
-            config[key] = value
-    config["amp"] = not args.no_amp
-    return config
+# ---- inference ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How the engine segments a video. The defaults are the reference's; the options after
+    ``include_last`` change outputs and are off by default."""
+    top_k: int = option(50, "top-k memory entries per query pixel", "--top")
+    mem_every: int = option(3, "a permanent memory frame every N frames")
+    include_last: bool = option(False, "also keep the last frame as temporary memory")
+    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics)")
+    max_memory_frames: int | None = option(None, "bounded memory: keep the first frame and the most recent N-1 "
+                                           "memory frames (changes outputs; memory stays flat on long videos)",
+                                           type=int)
+    max_size: int | None = option(None, "internal resolution cap: downscale frames whose short side exceeds this "
+                                  "before the network, upscale the masks back (changes outputs; faster)", type=int)
+    # The benchmark's own resizing (YouTube-VOS: short side 480, bicubic); set by eval_youtube.py.
+    short_side: int | None = None
+    antialias: bool = True  # of that resize: the reference on torchvision >= 0.17; False as the authors ran it
+
+    def __post_init__(self) -> None:
+        checks = (("top_k", "--top", 1), ("mem_every", "--mem_every", 1),
+                  ("max_memory_frames", "--max_memory_frames", 2), ("max_size", "--max_size", 16),
+                  ("short_side", "--size", 16))
+        for name, flag, least in checks:
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ConfigError(f"{flag} ({name}) must be >= {least}, got {value}")

@@ -1,30 +1,42 @@
-"""Process-group set-up for torchrun, the legacy launcher, or a single process."""
+"""Process-group set-up for torchrun (one or several nodes), the legacy
+torch.distributed.launch, or a single process."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 
-def init(local_rank_arg: int | None, device_name: str | None) -> tuple[int, int, int, torch.device]:
-    """Returns (rank, local_rank, world_size, device). NCCL on CUDA, gloo on CPU."""
+@dataclass(frozen=True)
+class Processes:
+    rank: int
+    local_rank: int
+    world_size: int
+    local_world_size: int  # processes on this machine
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init(device_name: str | None = None, local_rank_arg: int | None = None) -> Processes:
+    """Join the process group the launcher describes (NCCL on CUDA, gloo on CPU); each
+    process uses ``cuda:LOCAL_RANK`` or the CPU."""
     local_rank = int(os.environ.get("LOCAL_RANK", local_rank_arg if local_rank_arg is not None else 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
-    use_cuda = (device_name or ("cuda" if torch.cuda.is_available() else "cpu")) == "cuda"
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    name = device_name or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+    use_cuda = device.type == "cuda"
     if use_cuda:
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
+        torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     rank = dist.get_rank() if dist.is_initialized() else 0
-    return rank, local_rank, world_size, device
-
-
-def is_main(rank: int) -> bool:
-    return rank == 0
+    return Processes(rank, local_rank, world_size, local_world_size, device)
 
 
 def barrier() -> None:

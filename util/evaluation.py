@@ -24,9 +24,10 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
-from datasets.eval_datasets import DatasetError, EvalVideo, resize_short_side
+from datasets.eval_datasets import EvalVideo, resize_short_side
 from inference_core import InferenceCore, output_prob
-from model.checkpoint import CheckpointError, load_network_file
+from model.checkpoint import load_network_file
+from util.errors import GSFMError
 from model.network import GSFM
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.metrics import evaluate_folders, format_results
@@ -186,5 +187,5 @@ def cli_main(main: Callable[[], None]) -> None:
     """Run a script's main with one-line errors for bad data, checkpoints and arguments."""
     try:
         main()
-    except (DatasetError, CheckpointError, OSError) as e:  # OSError: missing files, disk full
+    except (GSFMError, OSError) as e:  # OSError: missing files, disk full
         sys.exit(f"error: {e}")

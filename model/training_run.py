@@ -1,0 +1,111 @@
+"""Where a training run keeps its files, and which checkpoint it continues from.
+
+A run folder ``<save_root>/<Mon DD_HH.MM.SS>_<id>/`` holds network weights
+``<run>_<it>.pth`` (what the evaluation scripts load) and the full checkpoint
+``<run>_checkpoint.pth`` (network, optimiser, scheduler, grad scaler, iteration, the
+configuration, every rank's generator states), the previous one kept as
+``<run>_checkpoint_prev.pth``. Every file is written atomically. A resumed run continues in
+the folder of the checkpoint it resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+from typing import Callable
+
+from model.checkpoint import (FIRST_VALUE_CONV, find_latest_checkpoint, find_resume_checkpoint, read_checkpoint,
+                              save_file)
+from model.trainer import Trainer
+from util import distributed
+from util.atomic import check_writable
+from util.configuration import TrainConfig
+from util.errors import CheckpointError
+from util.rng import rng_state
+
+RUN_TIME_FORMAT = "%b%d_%H.%M.%S"
+
+
+def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
+    """The checkpoint ``--resume auto`` or ``--load_model`` names (None: a fresh start)."""
+    if config.resume == "auto":
+        found = find_resume_checkpoint(config.save_root, config.id)
+        if found is None:
+            log(f"--resume auto: no checkpoint of run '{config.id}' under {config.save_root}; starting fresh")
+        return found
+    if config.load_model:
+        path = Path(config.load_model)
+        found = find_latest_checkpoint(path) if path.is_dir() else path
+        if found is None:
+            raise CheckpointError(f"{path}: no readable training checkpoint in this folder")
+        return found
+    return None
+
+
+class TrainingRun:
+    """The run folder (new, or the resumed checkpoint's) and the checkpoints written there."""
+
+    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = print):
+        self.config = config
+        self.main_process = main_process
+        path = resume_checkpoint_path(config, log)
+        self.resume: dict | None = read_checkpoint(path) if path is not None else None
+        self.folder: Path | None = None
+        if path is not None:
+            self._check_network(path)
+            self.folder = path.parent
+            if config.id != "NULL" and not self.folder.name.endswith(f"_{config.id}"):
+                log(f"note: continuing in the resumed run's folder {self.folder}; --id {config.id} is ignored")
+        elif config.id != "NULL":
+            now = datetime.datetime.now().strftime(RUN_TIME_FORMAT)
+            self.folder = Path(config.save_root) / f"{now}_{config.id}"
+        if self.folder is not None and main_process:
+            check_writable(self.folder)  # fail before training, not at the first checkpoint
+        self._written = {"weights": -1, "checkpoint": -1}  # the iteration each was last written at
+
+    def _check_network(self, path: Path) -> None:
+        network = self.resume.get("network")
+        if not isinstance(network, dict) or "it" not in self.resume:
+            raise CheckpointError(f"{path}: not a full training checkpoint (network weights only?); "
+                                  f"use --load_network to start from weights")
+        conv = network.get(FIRST_VALUE_CONV, network.get(f"module.{FIRST_VALUE_CONV}"))
+        single = conv is not None and conv.shape[1] == 4
+        if single != self.config.single_object:
+            kind = "single-object (stage 0)" if single else "multi-object"
+            raise CheckpointError(f"{path}: a {kind} checkpoint cannot resume stage {self.config.stage} "
+                                  f"(single- vs multi-object network); use --load_network")
+
+    @property
+    def name(self) -> str | None:
+        return self.folder.name if self.folder is not None else None
+
+    @property
+    def start_iteration(self) -> int:
+        return int(self.resume["it"]) if self.resume is not None else 0
+
+    def rng_state_for(self, rank: int) -> dict | None:
+        """The generator states a resumed rank continues with (rank 0's when the run had
+        fewer ranks), or None."""
+        states = (self.resume or {}).get("rng")
+        if not states:
+            return None
+        return states[rank] if rank < len(states) else states[0]
+
+    def save(self, trainer: Trainer, it: int, final: bool = False) -> None:
+        """Write what is due at iteration ``it`` (everything when ``final``). Every rank calls
+        this: the checkpoint holds every rank's generator states and a checksum of its weights
+        (the replicas must agree)."""
+        gathered = distributed.all_gather_object((rng_state(), trainer.weight_checksum()))
+        if not self.main_process or self.folder is None:
+            return
+        config = self.config
+        if (final or it % config.save_network_interval == 0) and self._written["weights"] != it:
+            save_file(trainer.network.state_dict(), self.folder / f"{self.name}_{it}.pth")
+            self._written["weights"] = it
+        if (final or it % config.save_checkpoint_interval == 0) and self._written["checkpoint"] != it:
+            current = self.folder / f"{self.name}_checkpoint.pth"
+            if current.exists():  # keep one older checkpoint to fall back to
+                current.replace(self.folder / f"{self.name}_checkpoint_prev.pth")
+            save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(config),
+                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered]}, current)
+            self._written["checkpoint"] = it

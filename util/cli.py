@@ -1,0 +1,16 @@
+"""The one command-line wrapper: errors meant for the user become a one-line exit."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+from util.errors import GSFMError
+
+
+def run(main: Callable[[], object]) -> None:
+    """Call ``main()``; a ``GSFMError`` or ``OSError`` (missing file, disk full) exits with
+    ``error: <message>`` instead of a traceback."""
+    try:
+        main()
+    except (GSFMError, OSError) as e:
+        sys.exit(f"error: {e}")
