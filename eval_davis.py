@@ -1,15 +1,14 @@
 """Evaluate on DAVIS 2017 val or test-dev; writes <output>/<video>/<frame>.png (palette).
 
     python eval_davis.py --model saves/gsfm.pth --davis_path data/DAVIS/2017 --output output/d17
+    torchrun --nproc_per_node=4 eval_davis.py ...     # the videos shared among 4 processes
 """
 import argparse
 from pathlib import Path
 
-import torch
-
 from datasets.eval_datasets import davis_videos
-from util.evaluation import (add_common_args, cli_main, load_eval_network, run_evaluation, score_if_ground_truth,
-                             settings_from_args)
+from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start, write_jf
+from util import cli
 
 SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt")}
 
@@ -20,16 +19,14 @@ def main(argv=None) -> None:
     parser.add_argument("--davis_path", default="data/DAVIS/2017", help="folder holding trainval/ and test-dev/")
     parser.add_argument("--split", default="val", choices=sorted(SPLITS))
     args = parser.parse_args(argv)
-    settings = settings_from_args(args)
+    config = inference_config(args)
     folder, image_set = SPLITS[args.split]
     root = Path(args.davis_path) / folder
     videos, palette = davis_videos(root, root / "ImageSets" / "2017" / image_set)
-    device = torch.device(args.device)
-    network = load_eval_network(args.model, device)
-    out = Path(args.output)
-    run_evaluation(network, videos, palette, out, settings, device)
-    score_if_ground_truth(videos, out)
+    processes, network = start(args)
+    run_evaluation(network, videos, args.output, config, processes, mask_writer(palette), overwrite=args.overwrite,
+                   summarise=lambda: write_jf(videos, args.output))
 
 
 if __name__ == "__main__":
-    cli_main(main)
+    cli.run(main)

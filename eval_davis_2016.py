@@ -8,11 +8,9 @@ official DAVIS 2017 download ships it), or ImageSets/2016/val.txt inside it.
 import argparse
 from pathlib import Path
 
-import torch
-
 from datasets.eval_datasets import davis_2016_image_set, davis_videos
-from util.evaluation import (add_common_args, cli_main, load_eval_network, run_evaluation, score_if_ground_truth,
-                             settings_from_args)
+from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start, write_jf
+from util import cli
 
 
 def main(argv=None) -> None:
@@ -20,15 +18,13 @@ def main(argv=None) -> None:
     add_common_args(parser, top_k=20)
     parser.add_argument("--davis_path", default="data/DAVIS/2016", help="the DAVIS 2016 folder")
     args = parser.parse_args(argv)
-    settings = settings_from_args(args, binary_output=True)
+    config = inference_config(args)
     root = Path(args.davis_path)
-    videos, palette = davis_videos(root, davis_2016_image_set(root), binary=True)
-    device = torch.device(args.device)
-    network = load_eval_network(args.model, device)
-    out = Path(args.output)
-    run_evaluation(network, videos, palette, out, settings, device)
-    score_if_ground_truth(videos, out, binary=True)
+    videos, _ = davis_videos(root, davis_2016_image_set(root), binary=True)
+    processes, network = start(args)
+    run_evaluation(network, videos, args.output, config, processes, mask_writer([], binary_output=True),
+                   overwrite=args.overwrite, summarise=lambda: write_jf(videos, args.output, binary=True))
 
 
 if __name__ == "__main__":
-    cli_main(main)
+    cli.run(main)

@@ -2,16 +2,16 @@
 and a ready-to-upload <output>/submission.zip.
 
     python eval_youtube.py --model saves/gsfm.pth --yv_path data/YouTube --output output/yv
+    torchrun --nproc_per_node=8 eval_youtube.py ...    # the videos shared among 8 processes
 """
 import argparse
 import zipfile
 from pathlib import Path
 
-import torch
-
 from datasets.eval_datasets import youtube_videos
+from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start
+from util import cli
 from util.atomic import atomic_save
-from util.evaluation import add_common_args, cli_main, load_eval_network, run_evaluation, settings_from_args
 
 
 def write_submission_zip(out: Path) -> Path:
@@ -26,6 +26,7 @@ def write_submission_zip(out: Path) -> Path:
 
     path = out / "submission.zip"
     atomic_save(write, path)
+    print(f"submission: {path}")
     return path
 
 
@@ -36,15 +37,15 @@ def main(argv=None) -> None:
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--output_all", action="store_true", help="write every frame, not only the requested ones")
     parser.add_argument("--size", type=int, default=480, help="short side the frames are resized to (-1: keep)")
+    parser.add_argument("--no_antialias", action="store_true", help="resize without antialiasing, as the "
+                        "torchvision the authors used (< 0.17) did: how the published YouTube-VOS numbers were made")
     args = parser.parse_args(argv)
-    settings = settings_from_args(args)
-    videos, palette = youtube_videos(Path(args.yv_path), args.split, args.size, args.output_all)
-    device = torch.device(args.device)
-    network = load_eval_network(args.model, device)
-    out = Path(args.output)
-    run_evaluation(network, videos, palette, out, settings, device, masks_subdir="Annotations")
-    print(f"submission: {write_submission_zip(out)}")
+    config = inference_config(args, short_side=args.size if args.size > 0 else None, antialias=not args.no_antialias)
+    videos, palette = youtube_videos(Path(args.yv_path), args.split, args.output_all)
+    processes, network = start(args)
+    run_evaluation(network, videos, args.output, config, processes, mask_writer(palette), masks_subdir="Annotations",
+                   overwrite=args.overwrite, summarise=lambda: write_submission_zip(args.output))
 
 
 if __name__ == "__main__":
-    cli_main(main)
+    cli.run(main)

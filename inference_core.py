@@ -1,136 +1,196 @@
 """The propagation engine: one video, one frame at a time.
 
-Frames stream in, probabilities stream out; nothing but the memory bank is kept between
-frames. The rules are the reference's (DAVIS and YouTube-VOS alike):
-- a labelled frame sets its objects (overriding earlier predictions under them), is
-  aggregated with the background and always becomes permanent memory;
+``InferenceCore.step`` owns a frame's whole path: the frame as it comes (any size) is
+normalised, resized when the settings ask for it, padded to a multiple of the network's
+stride, segmented from memory, and its probabilities are returned at the input size.
+Nothing but the memory bank is kept between frames. The rules are the reference's
+(DAVIS and YouTube-VOS alike):
+- an annotated frame sets its objects (overriding earlier predictions under them; an object
+  it re-labels takes its new mask), is aggregated with the background and always becomes
+  permanent memory;
 - any other frame is segmented from memory and becomes permanent memory when at least
   ``mem_every`` frames have passed since the last memory frame (for DAVIS, which starts at
   frame 0, that is ``t % mem_every == 0``), or the temporary "last frame" entry when
-  ``include_last``; the last frame of the video and a frame that is about to be labelled
-  are never written;
-- a frame that is neither required for output nor due as memory is skipped.
+  ``include_last``; the last frame of the video and an annotated frame are never written
+  from their prediction;
+- a frame whose output is not needed, that is not annotated and not due as memory is
+  skipped.
+
+    core = InferenceCore(network)
+    prob = core.step(frame, annotation)  # (K+1, H, W), background first
+    mask = core.prob_to_mask(prob)       # (H, W) uint8 object ids
 """
 from __future__ import annotations
 
-from typing import Container
+from typing import Iterable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import InterpolationMode
 
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
-from model.network import GSFM
-from util.tensor_util import pad_divide_by, unpad
+from model.network import STRIDE, GSFM, KeyFeatures
+from util.configuration import InferenceConfig
+from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
 
-INITIAL_BACKGROUND = 1e-7  # probability the reference gives the background of an unprocessed frame
+MAX_OBJECT_ID = 255  # masks are uint8 index maps
 
 
 class InferenceCore:
-    def __init__(self, network: GSFM, num_objects: int, top_k: int = 50, mem_every: int = 3,
-                 include_last: bool = False, required_frames: Container[int] | None = None,
-                 num_frames: int | None = None, max_memory_frames: int | None = None):
-        """``num_objects`` K; ``required_frames`` the frame indices whose output is needed
-        (None: all); ``num_frames`` the video length when known, so the memory storage is
-        allocated once at the size the DAVIS schedule needs (it grows if that is exceeded).
-        ``max_memory_frames``: keep at most this many permanent memory frames (the first
-        frame and the most recent ones) so memory stays flat on long videos; this changes
-        the outputs (off by default, as in the reference)."""
-        if max_memory_frames is not None and max_memory_frames < 2:
-            raise ValueError(f"max_memory_frames must be >= 2 (the first frame and one more), got {max_memory_frames}")
-        if mem_every < 1:
-            raise ValueError(f"mem_every must be >= 1, got {mem_every}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+    def __init__(self, network: GSFM, config: InferenceConfig = InferenceConfig(), object_ids: Iterable[int] = (),
+                 num_frames: int | None = None):
+        """``object_ids``: objects known in advance, in channel order (the benchmark readers
+        give every object of the video, sorted, as the reference orders them); others are
+        added in the order the annotations bring them. ``num_frames``: the video length
+        when known, so the memory is allocated once at the size the schedule needs (it
+        grows if that is exceeded)."""
         self.network = network
-        self.num_objects = num_objects
-        self.mem_every = mem_every
-        self.include_last = include_last
-        self.required_frames = required_frames
+        self.config = config
+        self.device = next(network.parameters()).device
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
-            reserved = num_frames // mem_every + 2
-            if max_memory_frames is not None:
-                reserved = min(reserved, max_memory_frames + 2)
-        self.memory = MemoryBank(num_objects, top_k, reserved_frames=reserved, max_frames=max_memory_frames)
-        self.enabled: list[int] = []  # 1-based object indices that have memory
+            reserved = num_frames // config.mem_every + 2
+            if config.max_memory_frames is not None:
+                reserved = min(reserved, config.max_memory_frames + 2)
+        self.memory = MemoryBank(0, config.top_k, reserved_frames=reserved, max_frames=config.max_memory_frames)
+        self.object_ids: list[int] = []  # output channel k >= 1 is object object_ids[k - 1]
+        self.add_objects(object_ids)
+        self.enabled: list[int] = []  # channels (1-based) that have memory
         self.last_mem_frame = 0
         self.frame_index = -1
-        self.pad: tuple[int, int, int, int] | None = None
 
-    def initial_prob(self, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
-        """(K+1, 1, H, W) probabilities of a frame that was never processed."""
-        prob = torch.zeros(self.num_objects + 1, 1, *shape, device=device)
-        prob[0] = INITIAL_BACKGROUND
-        return prob
+    @property
+    def num_objects(self) -> int:
+        return len(self.object_ids)
 
-    def _is_required(self, index: int) -> bool:
-        return self.required_frames is None or index in self.required_frames
+    def add_objects(self, ids: Iterable[int]) -> None:
+        """Output channels for objects not seen yet (segmented once an annotation sets them)."""
+        new = []
+        for obj in ids:
+            obj = int(obj)
+            if not 0 < obj <= MAX_OBJECT_ID:
+                raise ValueError(f"object ids must be 1..{MAX_OBJECT_ID} (0 is the background), got {obj}")
+            if obj not in self.object_ids and obj not in new:
+                new.append(obj)
+        self.object_ids += new
+        self.memory.add_objects(len(new))
 
     @torch.inference_mode()
-    def step(self, image: torch.Tensor, mask: torch.Tensor | None = None, new_objects: list[int] = (),
-             end: bool = False) -> torch.Tensor | None:
-        """Process the next frame.
+    def step(self, image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None,
+             objects: Iterable[int] | None = None, *, end: bool = False,
+             need_output: bool = True) -> torch.Tensor | None:
+        """Process the next frame of the video.
 
-        image (3, H, W) normalised, unpadded, on the network's device. ``mask`` (K, H, W)
-        one-hot masks of this frame's annotation and ``new_objects`` the 1-based objects it
-        introduces (may be empty when the frame only re-labels). ``end``: the last frame of
-        the video. Returns the padded (K+1, 1, H', W') probabilities (background first), or
-        None for a skipped frame (its output is ``initial_prob``).
+        ``image``: (H, W, 3) uint8 array, (3, H, W) uint8 tensor, or (3, H, W) float tensor in
+        [0, 1]. ``mask``: an optional (H, W) index mask annotating this frame (0 background,
+        else object ids); ``objects``: the ids it annotates (default: every id in it).
+        New ids become new objects; annotated known ones take the new mask. ``end``: the last
+        frame (not written to memory). ``need_output``: False lets a frame that is not due as
+        memory be skipped.
+
+        Returns (K+1, H, W) float32 probabilities on the network's device (channel 0 the
+        background, channel k object ``object_ids[k-1]``), all background before any object
+        was annotated; None for a skipped frame.
         """
         self.frame_index += 1
         t = self.frame_index
-        image, self.pad = pad_divide_by(image.unsqueeze(0), 16)
+        frame = normalise(image, self.device)
+        size = tuple(frame.shape[-2:])
+        padded, pad = self._prepare(frame.unsqueeze(0), InterpolationMode.BICUBIC)
+        annotation = None
+        if mask is not None:
+            annotation = self._annotation(mask, objects, size)
         prob, keys = None, None
-        labelled = mask is not None
-        if self.enabled:
-            is_mem = t - self.last_mem_frame >= self.mem_every
-            if is_mem or self.include_last or self._is_required(t):
-                keys = self.network.encode_key(image)
-                objects = [o - 1 for o in self.enabled]
-                readout = self.memory.read(keys.k16, objects)
-                obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
-                prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
-                prob[0] = obj_prob[0]
-                prob[self.enabled] = obj_prob[1:]
-                if not (end or labelled) and (is_mem or self.include_last):
-                    value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
-                    self.memory.add_memory(keys.k16, value, objects, is_temp=not is_mem)
-                    if is_mem:
-                        self.last_mem_frame = t
-        if labelled:
-            prob = self._label(image, mask, list(new_objects), prob, keys)
+        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
+            if self.enabled:
+                is_mem = t - self.last_mem_frame >= self.config.mem_every
+                if is_mem or self.config.include_last or need_output or annotation is not None:
+                    keys = self.network.encode_key(padded)
+                    prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
+            if annotation is not None:
+                prob = self._label(padded, *annotation, prob, keys)
+        if prob is None:
+            if self.enabled or not need_output:
+                return None  # skipped
+            prob = torch.zeros(self.num_objects + 1, 1, *padded.shape[-2:], device=self.device)
+            prob[0] = 1  # nothing annotated yet: all background
+        return self._output(prob.float(), pad, size)
+
+    def prob_to_mask(self, prob: torch.Tensor) -> np.ndarray:
+        """(K+1, H, W) probabilities from ``step`` -> (H, W) uint8 object ids (argmax; ties go
+        to the lowest channel)."""
+        lut = torch.tensor([0] + self.object_ids, dtype=torch.uint8, device=prob.device)
+        return lut[torch.argmax(prob, dim=0)].cpu().numpy()
+
+    # ---- a frame's path ------------------------------------------------------------
+    @property
+    def _amp_dtype(self) -> torch.dtype:
+        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+
+    def _prepare(self, x: torch.Tensor, interpolation: InterpolationMode) -> tuple[torch.Tensor, tuple]:
+        """(N, C, H, W) at the input size -> padded at the processing size: the benchmark's
+        resize (YouTube-VOS: short side 480), then the --max_size cap (masks: nearest)."""
+        config = self.config
+        if config.short_side is not None:
+            x = resize_short_side(x, config.short_side, interpolation, config.antialias)
+        if config.max_size is not None and min(x.shape[-2:]) > config.max_size:
+            nearest = interpolation == InterpolationMode.NEAREST
+            x = resize_short_side(x, config.max_size, interpolation if nearest else InterpolationMode.BILINEAR)
+        return pad_divide_by(x, STRIDE)
+
+    def _annotation(self, mask: np.ndarray | torch.Tensor, objects: Iterable[int] | None,
+                    size: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+        """Padded (K', 1, H', W') one-hot masks of the annotated objects, and their channels."""
+        labels = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask, device=self.device)
+        if tuple(labels.shape) != size:
+            raise ValueError(f"annotation of size {tuple(labels.shape)} for a frame of size {size}")
+        ids = [int(i) for i in (torch.unique(labels).tolist() if objects is None else objects) if int(i) != 0]
+        self.add_objects(ids)
+        one_hot = torch.stack([labels == obj for obj in ids]).float().unsqueeze(1) if ids else \
+            torch.zeros(0, 1, *size, device=self.device)
+        padded, _ = self._prepare(one_hot, InterpolationMode.NEAREST)
+        return padded, [self.object_ids.index(obj) + 1 for obj in ids]
+
+    def _segment(self, image: torch.Tensor, keys: KeyFeatures, is_mem: bool, write: bool) -> torch.Tensor:
+        """Padded (K+1, 1, H', W') probabilities of a frame from memory; written to memory
+        when due."""
+        objects = [o - 1 for o in self.enabled]
+        readout = self.memory.read(keys.k16, objects)
+        obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
+        prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
+        prob[0] = obj_prob[0]
+        prob[self.enabled] = obj_prob[1:]
+        if write and (is_mem or self.config.include_last):
+            value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
+            self.memory.add_memory(keys.k16, value, objects, is_temp=not is_mem)
+            if is_mem:
+                self.last_mem_frame = self.frame_index
         return prob
 
-    def _label(self, image: torch.Tensor, mask: torch.Tensor, new_objects: list[int], prob: torch.Tensor | None,
-               keys) -> torch.Tensor:
-        mask, _ = pad_divide_by(mask.unsqueeze(1).float(), 16)  # K, 1, H', W'
-        if prob is None:
-            prob = self.initial_prob(mask.shape[-2:], mask.device)
-        region = mask.sum(0) > 0.5
-        prob[:, region] = 0
-        if new_objects:
-            prob[new_objects] = mask[[o - 1 for o in new_objects]]
+    def _label(self, image: torch.Tensor, masks: torch.Tensor, channels: list[int], prob: torch.Tensor | None,
+               keys: KeyFeatures | None) -> torch.Tensor:
+        """An annotated frame: the annotation replaces the prediction under it, the frame is
+        re-aggregated and becomes permanent memory for every object set so far."""
+        if prob is None:  # not segmented: the annotation alone sets it
+            prob = torch.zeros(self.num_objects + 1, 1, *image.shape[-2:], device=self.device)
+        prob[:, masks.sum(0) > 0.5] = 0
+        prob[channels] = masks
         prob = aggregate_prob(prob[1:])
-        self.enabled += [o for o in new_objects if o not in self.enabled]
+        self.enabled += [c for c in channels if c not in self.enabled]
         if keys is None:
             keys = self.network.encode_key(image)
         value = self.network.encode_value_objects(image, keys.f16, prob[self.enabled])
-        self.memory.add_memory(keys.k16, value, [o - 1 for o in self.enabled])
+        self.memory.add_memory(keys.k16, value, [c - 1 for c in self.enabled])
         self.last_mem_frame = self.frame_index
         return prob
 
-
-def output_prob(prob: torch.Tensor, pad: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
-    """Padded (K+1, 1, H', W') probabilities -> (K+1, 1, H, W) at the output ``size``: crop the
-    padding, resize bilinearly."""
-    prob = unpad(prob, pad)
-    if tuple(prob.shape[-2:]) != tuple(size):
-        prob = F.interpolate(prob, size, mode="bilinear", align_corners=False)
-    return prob
-
-
-def prob_to_mask(prob: torch.Tensor, pad: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
-    """Padded (K+1, 1, H', W') probabilities -> (H, W) uint8 indices at ``size`` (argmax after
-    ``output_prob``; ties go to the lowest index)."""
-    return torch.argmax(output_prob(prob, pad, size)[:, 0], dim=0).to(torch.uint8)
+    @staticmethod
+    def _output(prob: torch.Tensor, pad: tuple, size: tuple[int, int]) -> torch.Tensor:
+        """Padded (K+1, 1, H', W') -> (K+1, H, W) at the input size: crop the padding, resize
+        bilinearly."""
+        prob = unpad(prob, pad)
+        if tuple(prob.shape[-2:]) != size:
+            prob = F.interpolate(prob, size, mode="bilinear", align_corners=False)
+        return prob[:, 0]

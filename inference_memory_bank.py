@@ -1,8 +1,8 @@
 """The inference memory: keys of memorised frames and each object's values.
 
-One bank serves all objects of a video. Objects may join later (YouTube-VOS): an object
-reads only the memory frames written since it joined, exactly as the reference's separate
-per-object banks do. Objects that joined at the same frame share one affinity (as all
+One bank serves all objects of a video. Objects may join later (YouTube-VOS, or a user's
+annotation that brings a new object): an object reads only the memory frames written since
+it joined, exactly as the reference's separate per-object banks do. Objects that joined at the same frame share one affinity (as all
 objects of a DAVIS video share the reference's single bank).
 
 Storage is position-major, keys (capacity, CK) and values (capacity, K, CV), so a read
@@ -35,6 +35,13 @@ class MemoryBank:
         self._values: torch.Tensor | None = None  # (capacity, K, CV), zero before an object joins
         self.start: dict[int, int] = {}  # object index (0-based) -> first position it reads
         self.max_frames = max_frames
+
+    def add_objects(self, count: int) -> None:
+        """Room for ``count`` more objects (they read nothing until their first memory frame)."""
+        self.num_objects += count
+        if self._values is not None and count:
+            extra = self._values.new_zeros(self._values.shape[0], count, self._values.shape[2])
+            self._values = torch.cat([self._values, extra], 1)
 
     def _reserve(self, needed: int, key: torch.Tensor, values: torch.Tensor) -> None:
         capacity = 0 if self._keys is None else self._keys.shape[0]

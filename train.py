@@ -90,7 +90,6 @@ def main(argv: list[str] | None = None) -> Path | None:
     finally:
         progress.close()
         logger.close()
-        distributed.cleanup()
     return run.folder
 
 

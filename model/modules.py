@@ -191,7 +191,7 @@ class Decoder(nn.Module):
         ``with_boundary=False`` skips the boundary head, whose output inference discards;
         the mask logit is unchanged by it. ``objects_per_pass`` decodes that many objects at
         a time (all at once when None): the same numbers, with the decoder's temporary memory
-        (about 0.3 GB per object at 480p) bounded by that count instead of by O.
+        bounded by that count instead of by O.
         """
         skip8, skip4 = self.up_16_8.skip_conv(f8), self.up_8_4.skip_conv(f4)
         step = f16.shape[0] if objects_per_pass is None else objects_per_pass * f8.shape[0]

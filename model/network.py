@@ -19,6 +19,7 @@ from model.spectral import LFM
 
 KEY_DIM = 64
 VALUE_DIM = 512
+STRIDE = 16  # of the coarsest features: inputs are padded to multiples of it
 
 
 class KeyFeatures(NamedTuple):
@@ -52,7 +53,7 @@ class GSFM(nn.Module):
 
     # ---- shared verbs -------------------------------------------------------------
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
-        """frame (N, 3, H, W) normalised, H and W multiples of 16."""
+        """frame (N, 3, H, W) normalised, H and W multiples of STRIDE."""
         f16, f8, f4 = self.key_encoder(frame)
         f16 = self.lfm(f16)  # before key_proj and key_comp; also what the value encoder sees
         return KeyFeatures(self.key_proj(f16), self.key_comp(f16), f16, f8, f4)
@@ -123,9 +124,9 @@ class GSFM(nn.Module):
                        f4: torch.Tensor) -> torch.Tensor:
         """Object probabilities (K, 1, H, W) from K readouts of one query frame.
 
-        The objects are decoded one at a time (sharing the frame's skip convolutions): as
-        fast as one batch of K on CPU (2.08 against 2.22 s per object and 480p frame), and
-        the decoder's temporary memory does not grow with K."""
+        The objects are decoded one at a time, sharing the frame's skip convolutions: on CPU
+        as fast as one batch of K, and the decoder's temporary memory does not grow with K
+        (README, "Speed and memory")."""
         mask_logit, _ = self.decode(readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4,
                                     with_boundary=False, objects_per_pass=1)
         return torch.sigmoid(mask_logit)

@@ -47,8 +47,8 @@ class SpectralFilterModule(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x if x.dtype == torch.float64 else x.float()
             h, w = x.shape[-2:]
-            # In-place filter and ReLU, and each spectrum dropped once used: at 480p every
-            # temporary here is 53 MB per object; the numbers are the same.
+            # In-place filter and ReLU, and each spectrum dropped once used: the temporaries
+            # here are the decoder's largest; the numbers are the same.
             spectrum = torch.fft.fft2(x)
             spectrum *= self._filter(h, w, x.device)
             z = torch.cat([spectrum.real, spectrum.imag], dim=1)

@@ -4,48 +4,56 @@ Inference: a synthetic 854x480 video (``--frames``, ``--objects``) is written on
 ``<output>/videos/``; each implementation then runs in its own process (so peak memory is
 its own) with fixed deterministic weights and the default settings (top 50, mem_every 3):
 - ``engine``: the evaluation scripts' path (frames streamed from disk through
-  ``util.evaluation.segment_video`` into PNGs);
-- ``oracle``: ``reference/inference.py``, the reference's DAVIS inference (whole
-  video in memory, concatenated memory, dense top-k affinity, boundary head computed).
-Reported: frames/s, per-stage seconds (key encoding, memory read, decoding, value
-encoding, writing), peak memory while the video is processed (peak RSS on CPU, max
-allocated on CUDA; measured from when the weights are loaded) and the working memory (that
-peak minus what was in use at that point: the libraries and weights both implementations
-share), and the agreement of the two outputs (equal mask pixels; largest probability difference on sampled frames).
+  ``evaluation.video.segment_video`` and ``InferenceCore.step`` into PNGs);
+- ``oracle``: ``reference/inference.py``, the reference's DAVIS inference (whole video in
+  memory, concatenated memory, dense top-k affinity, boundary head computed).
+Reported: frames/s, per-stage seconds (key encoding, memory read, decoding, value encoding,
+writing; the device synchronised around each), peak memory while the video is processed
+(peak RSS on CPU, max allocated on CUDA; from when the weights are loaded) and the working
+memory (that peak minus what was in use then: libraries and weights, which both share),
+the agreement of the two outputs, and the arithmetic: GFLOP per frame (convolutions and
+dense matrix products, counted with torch.utils.flop_counter over the first frames), this
+machine's measured throughput on the decoder's dominant convolution, and the fraction of it
+each implementation reaches.
 
-Training (``--train``): iterations/s of one optimisation step at ``--crop`` (384 as the
-reference) for each ``--train_batch``: ``model.train_forward.clip_forward`` on ``GSFM`` against
-the reference's training verbs (``reference/training.py``).
+Training (``--train``): seconds per optimisation step at ``--crop`` (384 as the reference)
+for each ``--train_batch``, with AMP on CUDA as the reference trains:
+``model.train_forward.clip_forward`` on ``GSFM`` against the reference's training verbs
+(``reference/training.py``).
 
     python -m scripts.benchmark                      # 60 frames, 1 and 3 objects, + oracle
     python -m scripts.benchmark --frames 60 200 --train
-Results: a table on stdout and ``<output>/benchmark.json``.
+Results: a table on stdout, ``<output>/benchmark.json`` and ``<output>/benchmark.md``.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import json
-import resource
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from datasets.eval_datasets import generic_video
+from datasets.eval_datasets import EvalVideo, generic_video
 from datasets.synthetic import make_video
 from model.network import GSFM
 from model.synthetic_weights import synthetic_state_dict
 from util.atomic import atomic_save
+from util.configuration import InferenceConfig
+from util.memory import peak_memory_mb, reset_peak_memory
 from util.palette import davis_palette, read_mask, write_indexed_png
+from util.tensor_util import normalise, unpad
 
 REPO = Path(__file__).resolve().parents[1]
-
 STAGES = ("key encoding", "memory read", "decoding", "value encoding", "writing")
+FLOP_FRAMES = 7  # frames counted for GFLOP per frame (two memory writes at mem_every 3)
 
 
 # ---- shared helpers ----------------------------------------------------------------
@@ -73,65 +81,66 @@ def make_benchmark_video(root: Path, frames: int, objects: int, height: int, wid
     return folder
 
 
+def first_frames(video: EvalVideo, count: int) -> EvalVideo:
+    """The same video cut to its first ``count`` frames."""
+    frames = video.frames
+    frames.names = frames.names[:count]
+    if frames.files is not None:
+        frames.files = frames.files[:count]
+    return video
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class StageTimer:
     """Wraps methods so their wall time adds up per stage (device synchronised)."""
 
     def __init__(self, device: torch.device):
         self.device = device
         self.seconds: dict[str, float] = defaultdict(float)
-        self.baseline_mb = 0.0  # memory in use once the network is loaded
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
     def wrap(self, owner, name: str, stage: str) -> None:
         original = getattr(owner, name)
 
         def timed(*args, **kwargs):
-            self._sync()
+            sync(self.device)
             start = time.perf_counter()
             result = original(*args, **kwargs)
-            self._sync()
+            sync(self.device)
             self.seconds[stage] += time.perf_counter() - start
             return result
         setattr(owner, name, timed)
 
 
-def reset_peak_memory(device: torch.device) -> float:
-    """Start measuring the peak from now (after the weights are loaded, so the loading
-    transient does not count); returns the memory in use now, the baseline."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return torch.cuda.memory_allocated(device) / 2 ** 20
-    try:  # give the heap freed while the weights were built back to the OS (glibc only):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # else it stays in RSS and blurs the baseline
-    except (OSError, AttributeError):
-        pass
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets the process's peak RSS (VmHWM)
-    except OSError:
-        pass
-    return _proc_status_mb("VmRSS")
+def start_memory_measurement(device: torch.device) -> float:
+    """Peak memory from now on (after the weights are loaded); returns the memory in use."""
+    if device.type == "cpu":
+        try:  # give the heap freed while the weights were built back to the OS (glibc only):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # else it stays in RSS and blurs the baseline
+        except (OSError, AttributeError):
+            pass
+    return reset_peak_memory(device)
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak since the last reset: max allocated on CUDA, peak RSS (VmHWM) on CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return _proc_status_mb("VmHWM")
-
-
-def _proc_status_mb(field: str) -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: the lifetime peak
+def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
+    """GFLOP/s of the decoder's dominant operation on this machine: a 3x3 convolution,
+    256 -> 256 channels, at 1/4 of a padded 854x480 frame (best of ``repeats``)."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
+    x = torch.randn(1, 256, 120, 216, device=device)
+    flops = 2 * 256 * 256 * 9 * 120 * 216
+    best = float("inf")
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        conv(x)  # warm-up
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            conv(x)
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
 
 
 # ---- workers (one process each) ----------------------------------------------------
@@ -140,68 +149,89 @@ def _sampled(num_frames: int) -> set[int]:
     return set(range(1, num_frames, max(1, num_frames // 6)))
 
 
-def run_engine(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer, amp: bool = False) -> int:
+def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None, amp: bool = False,
+               frames: int | None = None) -> int:
+    """The evaluation path over the video (its first ``frames``); with ``timer``, timed per stage."""
     import inference_memory_bank
-    from util.evaluation import EvalSettings, segment_video
-    network = benchmark_network(device)
-    timer.baseline_mb = reset_peak_memory(device)
+    from evaluation.video import segment_video
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
+    if frames is not None:
+        video = first_frames(video, frames)
     sampled = _sampled(video.num_frames)
-    timer.wrap(network, "encode_key", "key encoding")
-    timer.wrap(inference_memory_bank.MemoryBank, "read", "memory read")
-    timer.wrap(network, "decode_objects", "decoding")
-    timer.wrap(network, "encode_value_objects", "value encoding")
+    if timer is not None:
+        timer.wrap(network, "encode_key", "key encoding")
+        timer.wrap(inference_memory_bank.MemoryBank, "read", "memory read")
+        timer.wrap(network, "decode_objects", "decoding")
+        timer.wrap(network, "encode_value_objects", "value encoding")
 
-    def on_mask(index: int, name: str, labels: np.ndarray) -> None:
+    def on_output(frame) -> None:
         start = time.perf_counter()
-        write_indexed_png(labels, palette, out_dir / f"{name}.png")
-        timer.seconds["writing"] += time.perf_counter() - start
+        write_indexed_png(frame.labels, palette, out_dir / f"{frame.name}.png")
+        if frame.index in sampled:
+            np.save(out_dir / f"prob_{frame.index:05d}.npy", frame.prob.cpu().numpy())
+        if timer is not None:
+            timer.seconds["writing"] += time.perf_counter() - start
 
-    def on_prob(index: int, prob: torch.Tensor) -> None:
-        if index in sampled:
-            np.save(out_dir / f"prob_{index:05d}.npy", prob.cpu().numpy())
-
-    segment_video(network, video, EvalSettings(amp=amp), device, on_mask, on_prob)
+    segment_video(network, video, replace(InferenceConfig(), amp=amp), on_output)
     return video.num_frames
 
 
-def run_oracle(video_dir: Path, out_dir: Path, device: torch.device, timer: StageTimer) -> int:
-    from inference_core import output_prob
+def run_oracle(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None,
+               frames: int | None = None) -> int:
     from reference.inference import ReferenceInferenceCore, ReferenceMemoryBank
-    network = benchmark_network(device)
-    timer.baseline_mb = reset_peak_memory(device)
+    device = next(network.parameters()).device
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
-    frames = list(video.read_frames())  # the reference loads the whole video
-    images = torch.stack([f.image for f in frames]).unsqueeze(0).to(device)
-    first_mask = frames[0].mask.unsqueeze(1).to(device)
-    names = [f.name for f in frames]
-    del frames
-    timer.wrap(network, "encode_key", "key encoding")
-    timer.wrap(ReferenceMemoryBank, "match_memory", "memory read")
-    timer.wrap(network.decoder, "forward", "decoding")
-    timer.wrap(network, "encode_value_objects", "value encoding")
-    core = ReferenceInferenceCore(network, images, video.num_objects, top_k=50, mem_every=3)
-    core.interact(first_mask, 0)
+    if frames is not None:
+        video = first_frames(video, frames)
+    decoded = list(video.read())  # the reference loads the whole video
+    images = torch.stack([normalise(f.rgb) for f in decoded]).unsqueeze(0).to(device)
+    first = torch.stack([torch.from_numpy(decoded[0].labels == obj) for obj in video.object_ids]).float()
+    names = [f.name for f in decoded]
+    del decoded
+    if timer is not None:
+        timer.wrap(network, "encode_key", "key encoding")
+        timer.wrap(ReferenceMemoryBank, "match_memory", "memory read")
+        timer.wrap(network.decoder, "forward", "decoding")
+        timer.wrap(network, "encode_value_objects", "value encoding")
+    core = ReferenceInferenceCore(network, images, len(video.object_ids), top_k=50, mem_every=3)
+    core.interact(first.unsqueeze(1).to(device), 0)
     sampled = _sampled(len(names))
+    lut = np.array([0] + video.object_ids, dtype=np.uint8)
     start = time.perf_counter()
     for t, name in enumerate(names):
-        prob = output_prob(core.prob[:, t], core.pad, video.output_size)[:, 0]
+        prob = unpad(core.prob[:, t], core.pad)[:, 0]
         if t in sampled:
             np.save(out_dir / f"prob_{t:05d}.npy", prob.cpu().numpy())
-        labels = torch.argmax(prob, dim=0).to(torch.uint8).cpu().numpy()
-        write_indexed_png(video.mapping.to_labels(labels), palette, out_dir / f"{name}.png")
-    timer.seconds["writing"] += time.perf_counter() - start
+        write_indexed_png(lut[torch.argmax(prob, dim=0).cpu().numpy()], palette, out_dir / f"{name}.png")
+    if timer is not None:
+        timer.seconds["writing"] += time.perf_counter() - start
     return len(names)
 
 
+def count_flops(role: str, network: GSFM, video_dir: Path, out_dir: Path) -> float:
+    """GFLOP per frame over the first FLOP_FRAMES frames (convolutions and dense matrix
+    products; the engine's sparse top-k product, k x 512 multiply-adds per pixel, is not counted)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        if role == "oracle":
+            frames = run_oracle(network, video_dir, out_dir, None, FLOP_FRAMES)
+        else:
+            frames = run_engine(network, video_dir, out_dir, None, amp=role == "engine_amp", frames=FLOP_FRAMES)
+    return counter.get_total_flops() / frames / 1e9
+
+
 def run_training(implementation: str, batch: int, crop: int, iterations: int, device: torch.device) -> dict:
+    """Seconds per optimisation step (after one warm-up), with AMP and a gradient scaler on
+    CUDA as the reference trains."""
     from model.losses import LossComputer
     from model.train_forward import clip_forward
     from reference.training import ReferenceGSFM
     torch.manual_seed(0)
     network_class = GSFM if implementation == "engine" else ReferenceGSFM
-    network = network_class(single_object=False).to(device).eval()  # frozen BatchNorm, as in training
+    network = network_class(single_object=False).to(device).train()  # BatchNorm frozen, as in training
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-5)
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     losses = LossComputer(0, 1)
     generator = torch.Generator().manual_seed(0)
     rgb = torch.randn(batch, 3, 3, crop, crop, generator=generator).to(device)
@@ -209,44 +239,55 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     sec_gt = (torch.rand(batch, 3, 1, crop, crop, generator=generator) > 0.7).float().to(device) * (1 - gt)
     data = {"rgb": rgb, "gt": gt, "sec_gt": sec_gt, "selector": torch.ones(batch, 2, device=device),
             "cls_gt": (gt[:, :, 0] + 2 * sec_gt[:, :, 0]).long()}
+    start_memory_measurement(device)
     times = []
-    for it in range(iterations + 1):  # the first iteration warms up
+    for _ in range(iterations + 1):  # the first iteration warms up
+        sync(device)
         start = time.perf_counter()
-        out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
-        loss = losses.compute({**data, **out}, 0)["total_loss"]
+        with torch.autocast(device.type, enabled=amp):
+            out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
+            loss = losses.compute({**data, **out}, 0)["total_loss"]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        sync(device)
         times.append(time.perf_counter() - start)
     step = float(np.mean(times[1:]))
-    return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3),
+    return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3), "amp": amp,
             "loss": round(loss.item(), 6), "peak_memory_mb": round(peak_memory_mb(device), 1)}
 
 
 def worker(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
-    torch.set_num_threads(args.threads) if args.threads else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker.startswith("train_"):
         result = run_training(args.worker[len("train_"):], args.train_batch[0], args.crop, args.iterations, device)
+    elif args.worker == "throughput":
+        result = {"float32": round(conv_throughput(device, torch.float32), 1),
+                  "amp": round(conv_throughput(device, torch.float16 if device.type == "cuda" else torch.bfloat16), 1)}
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)
+        video = Path(args.video)
+        network = benchmark_network(device)
         timer = StageTimer(device)
+        baseline = start_memory_measurement(device)
         start = time.perf_counter()
         with torch.inference_mode():
             if args.worker == "oracle":
-                frames = run_oracle(Path(args.video), out_dir, device, timer)
+                frames = run_oracle(network, video, out_dir, timer)
             else:
-                frames = run_engine(Path(args.video), out_dir, device, timer, amp=args.worker == "engine_amp")
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+                frames = run_engine(network, video, out_dir, timer, amp=args.worker == "engine_amp")
+        sync(device)
         seconds = time.perf_counter() - start
+        peak = peak_memory_mb(device)
         result = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
                   "stages": {s: round(timer.seconds.get(s, 0.0), 3) for s in STAGES},
-                  "peak_memory_mb": round(peak_memory_mb(device), 1),
-                  "working_memory_mb": round(peak_memory_mb(device) - timer.baseline_mb, 1)}
+                  "peak_memory_mb": round(peak, 1), "working_memory_mb": round(peak - baseline, 1),
+                  "gflop_per_frame": round(count_flops(args.worker, benchmark_network(device), video,
+                                                       out_dir.parent / "flops"), 2)}
     Path(args.result).write_text(json.dumps(result))
 
 
@@ -288,36 +329,41 @@ def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
             "max_prob_difference": prob_diff, "prob_values_beyond_1e-4": beyond / max(values, 1)}
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, nargs="+", default=[60])
+    p.add_argument("--objects", type=int, nargs="+", default=[1, 3])
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=854)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--no_oracle", action="store_true", help="only this implementation")
+    p.add_argument("--amp", action="store_true", help="also this implementation with --amp (bfloat16 autocast on "
+                   "CPU, float16 on CUDA: changes outputs; agreement reported)")
+    p.add_argument("--no_inference", action="store_true", help="skip the inference benchmark")
+    p.add_argument("--train", action="store_true", help="also the training-step benchmark")
+    p.add_argument("--train_batch", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--crop", type=int, default=384)
+    p.add_argument("--iterations", type=int, default=3, help="timed training iterations (after 1 warm-up)")
+    p.add_argument("--output", default=str(REPO / "output" / "benchmark"))
+    p.add_argument("--reuse", action="store_true", help="reuse finished runs found in --output (delete a run's "
+                   "folder under runs/ to redo it)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--video", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    return p
+
+
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, nargs="+", default=[60])
-    parser.add_argument("--objects", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=854)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--no_oracle", action="store_true", help="only this implementation")
-    parser.add_argument("--amp", action="store_true", help="also this implementation with --amp (bfloat16 "
-                        "autocast on CPU, float16 on CUDA: changes outputs; agreement reported)")
-    parser.add_argument("--no_inference", action="store_true", help="skip the inference benchmark")
-    parser.add_argument("--train", action="store_true", help="also the training-step benchmark")
-    parser.add_argument("--train_batch", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--crop", type=int, default=384)
-    parser.add_argument("--iterations", type=int, default=3, help="timed training iterations (after 1 warm-up)")
-    parser.add_argument("--output", default=str(REPO / "output" / "benchmark"))
-    parser.add_argument("--reuse", action="store_true", help="reuse finished runs found in --output (delete a "
-                        "run's folder under runs/ to redo it)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--video", help=argparse.SUPPRESS)
-    parser.add_argument("--result", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.worker:
         worker(args)
         return {}
-
     out = Path(args.output)
-    report = {"device": args.device, "torch": torch.__version__, "weights": "synthetic (model/synthetic_weights.py)",
-              "inference": [], "training": []}
+    report = {"device": args.device, "device_name": torch.cuda.get_device_name() if args.device == "cuda" else
+              _cpu_name(), "torch": torch.__version__, "threads": args.threads or torch.get_num_threads(),
+              "weights": "synthetic (model/synthetic_weights.py)", "inference": [], "training": []}
+    report["conv_gflops"] = launch(args, "throughput", out / "runs" / "throughput.json", [])
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
     for frames in [] if args.no_inference else args.frames:
         for objects in args.objects:
@@ -325,15 +371,19 @@ def main(argv: list[str] | None = None) -> dict:
             row = {"frames": frames, "objects": objects}
             video_roles = roles + (["engine_amp"] if args.amp else [])
             for role in video_roles:
-                run_dir = out / "runs" / f"{video.name}_{role}"
-                row[role] = launch(args, role, run_dir / "result.json", ["--video", str(video)])
+                row[role] = launch(args, role, out / "runs" / f"{video.name}_{role}" / "result.json",
+                                   ["--video", str(video)])
+                limit = report["conv_gflops"]["amp" if role == "engine_amp" else "float32"]
+                row[role]["fraction_of_conv_throughput"] = round(row[role]["gflop_per_frame"] * row[role]["fps"]
+                                                                 / limit, 3)
             if "oracle" in row:
                 oracle = row["oracle"]
                 for role in [r for r in video_roles if r != "oracle"]:
                     mine = row[role]
                     mine["speedup"] = round(mine["fps"] / oracle["fps"], 2)
                     mine["memory_ratio"] = round(mine["peak_memory_mb"] / oracle["peak_memory_mb"], 3)
-                    mine["working_memory_ratio"] = round(mine["working_memory_mb"] / oracle["working_memory_mb"], 3)
+                    mine["working_memory_ratio"] = round(mine["working_memory_mb"] / max(oracle["working_memory_mb"],
+                                                                                           1e-9), 3)
                     mine.update(agreement(out / "runs" / f"{video.name}_{role}" / "masks",
                                           out / "runs" / f"{video.name}_oracle" / "masks"))
             report["inference"].append(row)
@@ -350,17 +400,64 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(row))
     out.mkdir(parents=True, exist_ok=True)
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), out / "benchmark.json")
-    print(f"written: {out / 'benchmark.json'}")
+    atomic_save(lambda tmp: tmp.write_text(markdown(report)), out / "benchmark.md")
+    print(f"written: {out / 'benchmark.json'}, {out / 'benchmark.md'}")
     return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu"
+
+
+def markdown(report: dict) -> str:
+    """The report as the README's tables."""
+    conv = report["conv_gflops"]
+    lines = [f"{report['device_name']} ({report['device']}), torch {report['torch']}, {report['threads']} threads; "
+             f"3x3 conv throughput {conv['float32']} GFLOP/s float32, {conv['amp']} GFLOP/s autocast.", "",
+             "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
+             "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle |",
+             "|---" * 11 + "|"]
+    for row in report["inference"]:
+        for role in ("oracle", "engine", "engine_amp"):
+            if role not in row:
+                continue
+            r = row[role]
+            agree = (f"{100 * r['pixel_agreement']:.3f}% of pixels ({100 * r['decided_pixel_agreement']:.3f}% where "
+                     f"not a near-tie); probabilities within {r['max_prob_difference']:.1e}") \
+                if "pixel_agreement" in r else ""
+            memory = f" ({r['memory_ratio']})" if "memory_ratio" in r else ""
+            lines.append(f"| {row['frames']} | {row['objects']} | {role} | {r['fps']} | {r.get('speedup', 1)}x | "
+                         f"{r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | {r['gflop_per_frame']} | "
+                         f"{r['fraction_of_conv_throughput']} | "
+                         + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES) + f" | {agree} |")
+    if report["training"]:
+        lines += ["", "| training batch | crop | implementation | s/iteration | speed-up | peak MB | AMP |",
+                  "|---" * 7 + "|"]
+        for row in report["training"]:
+            for role in ("oracle", "engine"):
+                if role in row:
+                    r = row[role]
+                    speedup = f"{row['speedup']}x" if role == "engine" and "speedup" in row else "1x"
+                    lines.append(f"| {row['batch']} | {row['crop']} | {role} | {r['seconds_per_iteration']} | "
+                                 f"{speedup} | {r['peak_memory_mb']:.0f} | {r['amp']} |")
+    return "\n".join(lines) + "\n"
 
 
 def print_row(row: dict) -> None:
     print(f"{row['frames']} frames, {row['objects']} object(s):")
-    print(f"  {'':10s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} " + " ".join(f"{s:>14s}" for s in STAGES))
+    print(f"  {'':10s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} {'GFLOP/f':>8s} {'share':>6s} "
+          + " ".join(f"{s:>14s}" for s in STAGES))
     roles = [r for r in ("engine", "engine_amp", "oracle") if r in row]
     for role in roles:
         r = row[role]
         print(f"  {role:10s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
+              f"{r['gflop_per_frame']:8.1f} {r['fraction_of_conv_throughput']:6.3f} "
               + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES))
     for role in roles:
         r = row[role]

@@ -41,6 +41,13 @@ def golden_state_dict(key_list: str) -> dict[str, torch.Tensor]:
     return state
 
 
+def golden_network(key_list_name: str = "eval") -> GSFM:
+    """A network in eval mode with the golden weights."""
+    network = GSFM(single_object=KEY_LISTS[key_list_name]).eval()
+    network.load_state_dict(golden_state_dict(key_list_name), strict=True)
+    return network
+
+
 def key_list(name: str) -> list[dict]:
     """The reference checkpoint's entries: {"key", "shape", "kind"} in checkpoint order."""
     return json.loads(golden_file(f"keys_{name}.json").read_text())

@@ -16,27 +16,18 @@ import eval_generic
 import eval_youtube
 from inference_core import InferenceCore
 from model.checkpoint import read_checkpoint
-from model.network import GSFM
-from tests.golden import golden_state_dict
-from util.evaluation import cli_main
+from tests.golden import golden_network
+from tests.helpers import random_clip, user_video
+from util.cli import run as cli_run
+from util.configuration import InferenceConfig
 from util.palette import davis_palette, read_mask
 
 
 def generic(tmp_path, golden_weights_file, frames, mask, *extra):
     out = tmp_path / "out"
-    cli_main(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
+    cli_run(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
                                         str(mask), "--output", str(out), "--device", "cpu", *map(str, extra)]))
     return out
-
-
-def user_video(synthetic_root, tmp_path, frames=4):
-    """A user's frame folder and first-frame mask, from a synthetic DAVIS video."""
-    davis = synthetic_root / "DAVIS" / "2017" / "trainval"
-    src = tmp_path / "frames"
-    src.mkdir()
-    for f in sorted((davis / "JPEGImages" / "480p" / "val00").glob("*.jpg"))[:frames]:
-        shutil.copy(f, src / f.name)
-    return src, davis / "Annotations" / "480p" / "val00" / "00000.png"
 
 
 def expect_exit(fn, match):
@@ -55,7 +46,8 @@ def test_frame_and_mask_sizes_disagree(golden_weights_file, synthetic_root, tmp_
     frames, mask = user_video(synthetic_root, tmp_path)
     odd = sorted(frames.glob("*.jpg"))[2]
     Image.open(odd).resize((50, 40)).save(odd)
-    expect_exit(lambda: generic(tmp_path, golden_weights_file, frames, mask), "00002: size 50x40 differs from the mask")
+    expect_exit(lambda: generic(tmp_path, golden_weights_file, frames, mask),
+                "00002.jpg: frame size 50x40 differs from the first frame's 96x64")
     assert not (tmp_path / "out" / "frames").exists()
 
 
@@ -126,24 +118,19 @@ def test_youtube_meta_json_missing_or_broken(golden_weights_file, synthetic_root
     args = ["--model", str(golden_weights_file), "--yv_path", str(yv), "--output", str(tmp_path / "o"),
             "--device", "cpu"]
     (yv / "valid" / "meta.json").write_text("{not json")
-    expect_exit(lambda: cli_main(lambda: eval_youtube.main(args)), "meta.json: not a YouTube-VOS meta.json")
+    expect_exit(lambda: cli_run(lambda: eval_youtube.main(args)), "meta.json: not a YouTube-VOS meta.json")
     (yv / "valid" / "meta.json").unlink()
-    expect_exit(lambda: cli_main(lambda: eval_youtube.main(args)), "meta.json: YouTube-VOS meta.json not found")
+    expect_exit(lambda: cli_run(lambda: eval_youtube.main(args)), "meta.json: YouTube-VOS meta.json not found")
     assert not (tmp_path / "o" / "submission.zip").exists()
 
 
 def test_top_k_larger_than_memory_is_the_full_softmax():
-    torch.manual_seed(0)
-    net = GSFM().eval()
-    net.load_state_dict(golden_state_dict("eval"))
-    frames = torch.randn(3, 3, 64, 64)
-    mask = torch.zeros(1, 64, 64)
-    mask[0, 10:40, 10:40] = 1
+    net = golden_network()
+    frames, mask = random_clip(frames=3)
     results = []
     for top_k in (16, 10 ** 6):  # the memory holds 16 positions (one 4x4 frame)
-        core = InferenceCore(net, 1, top_k=top_k, mem_every=5)
-        results.append([core.step(frames[t], mask if t == 0 else None, [1] if t == 0 else [], end=t == 2)
-                        for t in range(3)])
+        core = InferenceCore(net, InferenceConfig(top_k=top_k, mem_every=5))
+        results.append([core.step(frames[t], mask if t == 0 else None, end=t == 2) for t in range(3)])
     for a, b in zip(*results):
         assert torch.equal(a, b)
 

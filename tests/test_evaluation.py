@@ -11,8 +11,8 @@ import eval_davis
 import eval_davis_2016
 import eval_generic
 import eval_youtube
-from datasets.eval_datasets import DatasetError
-from util.evaluation import cli_main
+from util.errors import DatasetError
+from util.cli import run as cli_run
 
 
 def run(main, *args):
@@ -106,7 +106,7 @@ def copy_davis(synthetic_root, tmp_path):
 
 def expect_error(main, *args, match):
     with pytest.raises(SystemExit) as e:
-        cli_main(lambda: main([str(a) for a in args] + ["--device", "cpu"]))
+        cli_run(lambda: main([str(a) for a in args] + ["--device", "cpu"]))
     assert match in str(e.value), str(e.value)
     return str(e.value)
 
@@ -156,11 +156,11 @@ def test_first_mask_without_object(synthetic_root, golden_weights_file, tmp_path
     empty.putpalette(img.getpalette())
     empty.save(path)
     expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
-                 "--output", tmp_path / "o", match="val01/00000.png: the first-frame mask contains no object")
+                 "--output", tmp_path / "o", match="val01/00000.png: the first annotated mask contains no object")
 
 
 def test_anti_aliased_binary_mask_warns(synthetic_root, tmp_path):
-    from datasets.eval_datasets import first_frame_labels
+    from datasets.eval_datasets import load_annotation
     mask = np.zeros((20, 20), np.uint8)
     mask[5:15, 5:15] = 255
     mask[5, 5:15] = 128
@@ -168,7 +168,7 @@ def test_anti_aliased_binary_mask_warns(synthetic_root, tmp_path):
     path = tmp_path / "aa.png"
     Image.fromarray(mask, mode="L").save(path)
     with pytest.warns(UserWarning, match="20 pixels with values between 0 and 255"):
-        labels = first_frame_labels(path, mask)
+        labels = load_annotation(path)
     assert labels.max() == 1 and labels.sum() == 100
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,10 @@ import torch
 import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
+from tests.helpers import rank_pid, wait_for
 from tests.test_training import args_for
 from util.errors import CheckpointError, ConfigError
-from util.evaluation import cli_main
+from util.cli import run as cli_run
 
 REPO = Path(__file__).resolve().parents[1]
 ITERATIONS = 6  # full checkpoints at 3 and 6
@@ -57,14 +57,6 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-
-
-def wait_for(predicate, process, timeout=300):
-    start = time.time()
-    while not predicate():
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.time() - start < timeout
-        time.sleep(0.02)
 
 
 def checkpoint_written(save_root: Path):
@@ -114,24 +106,10 @@ def test_killed_rank_of_two_process_run(synthetic_root, tmp_path):
     launcher = subprocess.Popen(torchrun_cmd(synthetic_root, killed, 29535), env=ENV_TWO_RANKS, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(checkpoint_written(killed), launcher)
-    rank1 = [pid for pid in _children(launcher.pid) if b"RANK=1" in _environ(pid).split(b"\0")]
-    assert len(rank1) == 1
-    os.kill(rank1[0], signal.SIGKILL)
+    os.kill(rank_pid(launcher, 1), signal.SIGKILL)
     assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
     run_ok(torchrun_cmd(synthetic_root, killed, 29536, ["--resume", "auto"]), ENV_TWO_RANKS)
     assert_same_weights(final_weights(killed), final_weights(straight))
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def _environ(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return b""
 
 
 CRASH_DURING_SAVE = textwrap.dedent("""
@@ -197,7 +175,7 @@ def test_unwritable_save_root_fails_before_training(synthetic_root, tmp_path):
 
 CRASH_DURING_EVAL = textwrap.dedent("""
     import os, signal, sys
-    import eval_davis, util.evaluation as evaluation
+    import eval_davis, evaluation.run as evaluation
     real_write, calls = evaluation.write_indexed_png, []
     def write(labels, palette, path):
         calls.append(path)
@@ -209,6 +187,11 @@ CRASH_DURING_EVAL = textwrap.dedent("""
 """)
 
 
+def published_and_unfinished(out: Path) -> list[str]:
+    """Video folders, published or temporary (not the claims and statistics folders)."""
+    return sorted(p.name for p in out.iterdir() if p.is_dir() and p.name not in (".claims", ".eval_stats"))
+
+
 def test_eval_killed_mid_video_resumes_remaining_only(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "out"
     args = ["--model", str(golden_weights_file), "--davis_path", str(synthetic_root / "DAVIS" / "2017"),
@@ -216,14 +199,14 @@ def test_eval_killed_mid_video_resumes_remaining_only(synthetic_root, golden_wei
     result = subprocess.run([sys.executable, "-c", CRASH_DURING_EVAL, *args], env=dict(ENV, KILL_AT="10"),
                             cwd=REPO, capture_output=True, timeout=600)
     assert result.returncode == -signal.SIGKILL
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [".tmp_val01", "val00"]
+    assert published_and_unfinished(out) == [".tmp_val01", "val00"]
     assert len(list((out / "val00").glob("*.png"))) == 7
     first_video = {p.name: p.stat().st_mtime_ns for p in (out / "val00").iterdir()}
-    cli_main(lambda: eval_davis.main(args))
+    cli_run(lambda: eval_davis.main(args))
     stats = json.loads((out / "eval_stats.json").read_text())
     assert stats["videos_processed"] == 1 and stats["videos_skipped"] == 1
     assert {p.name: p.stat().st_mtime_ns for p in (out / "val00").iterdir()} == first_video  # not recomputed
-    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["val00", "val01"]
+    assert published_and_unfinished(out) == ["val00", "val01"]
     assert len(list((out / "val01").glob("*.png"))) == 7
     assert (out / "jf_results.json").exists()
 
@@ -240,7 +223,7 @@ def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_fil
     monkeypatch.setattr(Image.Image, "save", save)
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match=r"error: \[Errno 28\] cannot write .*00002.png: No space left on device"):
-        cli_main(lambda: eval_davis.main(["--model", str(golden_weights_file), "--davis_path",
+        cli_run(lambda: eval_davis.main(["--model", str(golden_weights_file), "--davis_path",
                                           str(synthetic_root / "DAVIS" / "2017"), "--output", str(out),
                                           "--device", "cpu"]))
     assert not (out / "val00").exists()  # the unfinished video is not published

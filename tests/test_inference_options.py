@@ -6,8 +6,11 @@ import torch
 import eval_generic
 from inference_core import InferenceCore
 from inference_memory_bank import MemoryBank
-from tests.test_bad_inputs import user_video
-from util.evaluation import cli_main
+from tests.golden import golden_network
+from tests.helpers import random_clip, user_video
+from util.cli import run as cli_run
+from util.configuration import InferenceConfig
+from util.errors import ConfigError
 from util.palette import read_mask
 
 
@@ -44,34 +47,28 @@ def test_bounded_memory_keeps_each_objects_first_frame():
 
 
 def test_max_memory_frames_at_least_video_memory_changes_nothing():
-    from tests.golden import golden_state_dict
-    from model.network import GSFM
-    net = GSFM().eval()
-    net.load_state_dict(golden_state_dict("eval"))
-    torch.manual_seed(0)
-    frames, mask = torch.randn(8, 3, 64, 64), torch.zeros(1, 64, 64)
-    mask[0, 8:40, 8:40] = 1
+    net = golden_network()
+    frames, mask = random_clip()
     results = []
     for bound in (None, 10, 2):
-        core = InferenceCore(net, 1, top_k=20, mem_every=2, max_memory_frames=bound)
-        results.append(torch.stack([core.step(frames[t], mask if t == 0 else None, [1] if t == 0 else [],
-                                              end=t == 7) for t in range(8)]))
+        core = InferenceCore(net, InferenceConfig(top_k=20, mem_every=2, max_memory_frames=bound))
+        results.append(torch.stack([core.step(frames[t], mask if t == 0 else None, end=t == 7) for t in range(8)]))
         assert core.memory.size <= (bound or 10) * 16
     assert torch.equal(results[0], results[1])
     assert not torch.equal(results[0], results[2])  # frames 2 and 4 were dropped from memory
-    with pytest.raises(ValueError, match="max_memory_frames must be >= 2"):
-        InferenceCore(net, 1, max_memory_frames=1)
+    with pytest.raises(ConfigError, match="--max_memory_frames must be >= 2"):
+        InferenceConfig(max_memory_frames=1)
 
 
 def test_resolution_cap_writes_full_size_masks(golden_weights_file, synthetic_root, tmp_path):
     frames, mask = user_video(synthetic_root, tmp_path)
     out = tmp_path / "out"
-    cli_main(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
+    cli_run(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
                                         str(mask), "--output", str(out), "--device", "cpu", "--max_size", "32"]))
     first = read_mask(out / "frames" / "00000.png")
     given = read_mask(mask)
     assert first.shape == given.shape == (64, 96)
     assert np.mean((first > 0) == (given > 0)) > 0.95  # the given mask survives the round trip at half size
-    with pytest.raises(SystemExit, match="--max_size must be >= 16"):
+    with pytest.raises(ConfigError, match="--max_size must be >= 16"):
         eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask", str(mask),
                            "--output", str(out), "--max_size", "8"])

@@ -4,13 +4,16 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from util import distributed
 from util.errors import GSFMError
 
 
 def run(main: Callable[[], object]) -> None:
     """Call ``main()``; a ``GSFMError`` or ``OSError`` (missing file, disk full) exits with
-    ``error: <message>`` instead of a traceback."""
+    ``error: <message>`` instead of a traceback. The process group, if any, is left."""
     try:
         main()
     except (GSFMError, OSError) as e:
         sys.exit(f"error: {e}")
+    finally:
+        distributed.cleanup()

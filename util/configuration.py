@@ -235,4 +235,5 @@ class InferenceConfig:
         for name, flag, least in checks:
             value = getattr(self, name)
             if value is not None and value < least:
-                raise ConfigError(f"{flag} ({name}) must be >= {least}, got {value}")
+                what = flag if flag == f"--{name}" else f"{flag} ({name})"
+                raise ConfigError(f"{what} must be >= {least}, got {value}")

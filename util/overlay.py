@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -21,14 +22,18 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: list[int], alpha: floa
     return out.clip(0, 255).astype(np.uint8)
 
 
-def write_mp4(frames: list[np.ndarray], path: Path, fps: float = 10.0) -> None:
-    h, w = frames[0].shape[:2]
-
+def write_mp4(frames: Iterable[np.ndarray], path: Path, fps: float = 10.0) -> None:
+    """RGB frames (all of one size), consumed one at a time, into an mp4 written atomically."""
     def write(tmp: Path) -> None:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        for f in frames:
-            writer.write(f[:, :, ::-1])
-        writer.release()
+        writer = None
+        try:
+            for f in frames:
+                if writer is None:
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (f.shape[1], f.shape[0]))
+                writer.write(np.ascontiguousarray(f[:, :, ::-1]))
+        finally:
+            if writer is not None:
+                writer.release()
 
     atomic_save(write, path.with_suffix(".mp4"))
 

@@ -1,0 +1,9 @@
+"""Evaluation: the layer above the engine that the eval scripts share.
+
+- ``evaluation.video``: one video through ``InferenceCore``: frames from the reader, masks
+  out (a backward pass for frames before the first annotation).
+- ``evaluation.run``: many videos into an output folder: work shared between processes
+  (torchrun ranks, or independent runs) through atomic claims, every video published
+  atomically, one summary (``eval_stats.json``, J&F, submission zip).
+- ``evaluation.claims``: the claims.
+"""

@@ -1,0 +1,238 @@
+"""Many videos into one output folder, by one process or by many.
+
+Every eval script calls ``run_evaluation``. Under torchrun (one or several machines; or the
+legacy torch.distributed.launch) each rank takes its share of the videos, longest first and
+balanced by frame count, then helps with what others have not started; independent runs
+started on one output folder share the work the same way. A video is claimed before it is
+computed (``evaluation.claims``: never two processes on one video; a dead process's claim is
+free again), written into a hidden temporary folder and moved into place when complete, so
+an interrupted run never leaves a folder that looks finished and a rerun computes only the
+missing videos. Each process ends when every video is published; then one summary is
+written (by rank 0, or by each independent run, always over all videos): ``eval_stats.json``
+(frames/s, peak memory, per rank and per video) and what the script adds (J&F, a zip).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from datasets.eval_datasets import EvalVideo
+from evaluation.claims import Claims
+from evaluation.video import FrameOutput, segment_video
+from model.checkpoint import load_network
+from model.network import GSFM
+from util import distributed
+from util.atomic import atomic_save, check_writable, publish_dir
+from util.configuration import InferenceConfig, add_arguments, from_arguments
+from util.memory import peak_memory_mb, reset_peak_memory
+from util.metrics import evaluate_folders, format_results
+from util.palette import write_indexed_png
+
+STATS_FOLDER = ".eval_stats"  # one JSON per published video, for the summary
+POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
+
+
+def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
+    parser.add_argument("--model", required=True, help="network weights (.pth)")
+    parser.add_argument("--output", required=True, type=Path, help="output folder")
+    add_arguments(parser, InferenceConfig, **inference_defaults)
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when available; under torchrun each "
+                        "process uses cuda:LOCAL_RANK)")
+    parser.add_argument("--threads", type=int, help="CPU threads per process (default: torch's, divided among "
+                        "this machine's processes under torchrun)")
+    parser.add_argument("--overwrite", action="store_true", help="recompute videos already in the output folder "
+                        "(not with several runs sharing the folder)")
+
+
+def inference_config(args: argparse.Namespace, **extra) -> InferenceConfig:
+    return from_arguments(InferenceConfig, args, **extra)
+
+
+def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM]:
+    """This process's place in the job (its device, its CPU threads) and the network."""
+    processes = distributed.init(args.device)
+    if processes.device.type == "cpu" and (args.threads or processes.local_world_size > 1):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
+    return processes, load_network(args.model, processes.device)
+
+
+def shard(videos: list[EvalVideo], parts: int) -> list[list[EvalVideo]]:
+    """Longest first, each to the part with the fewest frames so far (ties: lowest part)."""
+    shards: list[list[EvalVideo]] = [[] for _ in range(parts)]
+    loads = [0] * parts
+    for video in sorted(videos, key=lambda v: (-v.num_frames, v.name)):
+        part = loads.index(min(loads))
+        shards[part].append(video)
+        loads[part] += video.num_frames
+    return shards
+
+
+def mask_writer(palette: list[int], binary_output: bool = False) -> Callable[[np.ndarray, Path], None]:
+    """Indexed PNGs with the dataset's palette, or 0/255 greyscale (DAVIS 2016)."""
+    if binary_output:
+        return lambda labels, path: atomic_save(
+            lambda tmp: Image.fromarray(((labels > 0) * 255).astype(np.uint8), mode="L").save(tmp, format="PNG"), path)
+    return lambda labels, path: write_indexed_png(labels, palette, path)
+
+
+class JobProgress:
+    """One bar for the whole job (every video, whoever computes it), on rank 0 only."""
+
+    def __init__(self, videos: list[EvalVideo], mask_root: Path, enabled: bool):
+        self.videos, self.mask_root = videos, mask_root
+        self.bar = tqdm(total=sum(v.num_frames for v in videos), unit="frame", disable=not enabled,
+                        dynamic_ncols=True)
+        self.own, self.polled = 0, 0.0  # frames of the video this process is computing
+
+    def frame(self) -> None:
+        self.own += 1
+        self.refresh()
+
+    def refresh(self, force: bool = False) -> None:
+        if self.bar.disable or (not force and time.monotonic() - self.polled < 2):
+            return
+        self.polled = time.monotonic()
+        done = [v for v in self.videos if (self.mask_root / v.name).is_dir()]
+        self.bar.n = sum(v.num_frames for v in done) + self.own
+        self.bar.set_postfix(videos=f"{len(done)}/{len(self.videos)}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.refresh(force=True)
+        self.bar.close()
+
+
+def run_evaluation(network: GSFM, videos: list[EvalVideo], out_root: Path, config: InferenceConfig,
+                   processes: distributed.Processes, write_mask: Callable[[np.ndarray, Path], None],
+                   masks_subdir: str = "", overwrite: bool = False,
+                   on_output: Callable[[EvalVideo, FrameOutput], None] | None = None,
+                   summarise: Callable[[], None] | None = None) -> dict | None:
+    """Segment ``videos`` into ``out_root/masks_subdir/<video>/<frame>.png``; every process of
+    the job calls this. ``on_output`` sees every written frame (e.g. overlays); ``summarise``
+    runs once all videos are published, where the summary is written. Returns the summary
+    statistics (None on ranks other than 0)."""
+    check_writable(out_root)
+    mask_root = out_root / masks_subdir
+    stats_root = out_root / STATS_FOLDER
+    device = processes.device
+    if overwrite and processes.is_main:
+        for video in videos:
+            shutil.rmtree(mask_root / video.name, ignore_errors=True)
+            (stats_root / f"{video.name}.json").unlink(missing_ok=True)
+    distributed.barrier()
+    started = time.perf_counter()
+    published = lambda video: (mask_root / video.name).is_dir()  # noqa: E731
+    skipped = sum(published(v) for v in videos)
+    claims = Claims(out_root)
+    shards = shard(videos, processes.world_size)
+    # this rank's share first, then (smallest first) whatever the others have not started
+    queue = shards[processes.rank] + sorted((v for v in videos if v not in shards[processes.rank]),
+                                            key=lambda v: (v.num_frames, v.name))
+    progress = JobProgress(videos, mask_root, processes.is_main)
+    reset_peak_memory(device)
+    mine: list[dict] = []
+    while queue:
+        claimed_any = False
+        for video in list(queue):
+            if not published(video) and claims.try_claim(video.name) is not None:
+                claimed_any = True
+                try:
+                    if not published(video):  # finished by another process just before we claimed it
+                        mine.append(_compute(network, video, mask_root, stats_root, config, processes, write_mask,
+                                             progress, on_output))
+                finally:
+                    claims.release(video.name)
+            if published(video):
+                queue.remove(video)
+        if queue and not claimed_any:  # the rest is being computed elsewhere: wait for it
+            progress.refresh(force=True)
+            time.sleep(POLL_SECONDS)
+    progress.close()
+    rank_stats = {"rank": processes.rank, "host": socket.gethostname(), "device": str(device),
+                  "videos": len(mine), "frames": sum(s["frames"] for s in mine),
+                  "seconds": round(sum(s["seconds"] for s in mine), 3),
+                  "peak_memory_mb": round(peak_memory_mb(device), 1)}
+    rank_stats["fps"] = round(rank_stats["frames"] / rank_stats["seconds"], 3) if rank_stats["seconds"] else None
+    distributed.barrier()
+    gathered = distributed.all_gather_object(rank_stats)
+    if not processes.is_main:
+        return None
+    stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, config)
+    print(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
+          f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
+          f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB")
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
+    if summarise is not None:
+        summarise()
+    return stats
+
+
+def _compute(network: GSFM, video: EvalVideo, mask_root: Path, stats_root: Path, config: InferenceConfig,
+             processes: distributed.Processes, write_mask: Callable[[np.ndarray, Path], None],
+             progress: JobProgress, on_output: Callable[[EvalVideo, FrameOutput], None] | None) -> dict:
+    """One claimed video: masks into a temporary folder, its statistics, then published."""
+    tmp_dir = mask_root / f".tmp_{video.name}"
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # a dead process's unfinished attempt
+    tmp_dir.mkdir(parents=True)
+
+    def output(frame: FrameOutput) -> None:
+        write_mask(frame.labels, tmp_dir / f"{frame.name}.png")
+        if on_output is not None:
+            on_output(video, frame)
+
+    _sync(processes.device)
+    start = time.perf_counter()
+    frames = segment_video(network, video, config, output, scratch=tmp_dir, on_frame=progress.frame)
+    _sync(processes.device)
+    stats = {"video": video.name, "frames": frames, "seconds": round(time.perf_counter() - start, 3),
+             "rank": processes.rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(processes.device)}
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(stats)), stats_root / f"{video.name}.json")
+    publish_dir(tmp_dir, mask_root / video.name)
+    progress.own = 0
+    return stats
+
+
+def _summary(videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipped: int, wall_seconds: float,
+             config: InferenceConfig) -> dict:
+    frames = sum(r["frames"] for r in ranks)
+    seconds = sum(r["seconds"] for r in ranks)
+    per_video = {}
+    for video in videos:
+        path = stats_root / f"{video.name}.json"
+        if path.is_file():
+            per_video[video.name] = json.loads(path.read_text())
+    return {"videos": len(videos), "videos_processed": sum(r["videos"] for r in ranks), "videos_skipped": skipped,
+            "frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3) if seconds else None,
+            "wall_seconds": round(wall_seconds, 3),
+            "throughput_fps": round(frames / wall_seconds, 3) if frames else None,
+            "peak_memory_mb": max(r["peak_memory_mb"] for r in ranks), "device": ranks[0]["device"],
+            "processes": len(ranks), "settings": dataclasses.asdict(config), "ranks": ranks, "per_video": per_video}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:
+    """J&F when every video has full ground truth (DAVIS val): printed and written to
+    ``jf_results.json``."""
+    if not videos or any(v.gt_dir is None for v in videos):
+        return None
+    results = evaluate_folders(out_root, videos[0].gt_dir.parent, [v.name for v in videos], binary)
+    print(format_results(results))
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
+    return results
