@@ -7,6 +7,8 @@ torch.distributed.launch.
 """
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import torch
@@ -21,8 +23,10 @@ from model.trainer import Trainer
 from model.training_run import TrainingRun
 from util import cli, distributed
 from util.configuration import TrainConfig
-from util.logger import Logger
+from util.errors import GSFMError
+from util.logger import IntervalMeans, Logger
 from util.rng import seed_everything, set_rng_state
+from util.signals import StopRequests
 
 
 def build_network(config: TrainConfig, log) -> GSFM:
@@ -33,6 +37,14 @@ def build_network(config: TrainConfig, log) -> GSFM:
     if config.load_network:
         log(f"{config.load_network}: {load_network_file(network, config.load_network, for_training=True).describe()}")
     return network
+
+
+class Interrupted(GSFMError):
+    """Stopped by SIGTERM/SIGINT after writing a checkpoint; the exit status is 128 + signal."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 def main(argv: list[str] | None = None) -> Path | None:
@@ -62,35 +74,64 @@ def main(argv: list[str] | None = None) -> Path | None:
         factor = trainer.scale_keys(next(iter(data.loader(0, num_workers=0))))
         log(f"training from scratch: key projection scaled by {factor:.3g} (unit-scale keys)")
 
-    logger = Logger(run.folder / "logs" if (run.folder is not None and processes.is_main) else None)
+    logger = Logger(run.folder / "logs" if run.folder is not None else None, config.iterations, processes.is_main)
+    means = IntervalMeans(processes.device)
     progress = tqdm(total=config.iterations, initial=it, disable=not processes.is_main, unit="it", dynamic_ncols=True)
+    interval_start = time.perf_counter()
     try:
-        for epoch in range(it // data.batches_per_epoch, data.total_epochs):
-            if data.set_curriculum(epoch) and processes.is_main:
-                progress.write(f"epoch {epoch}: max skip {data.max_skip}")
-            start = it % data.batches_per_epoch if epoch == it // data.batches_per_epoch else 0
-            for batch in data.loader(epoch, start):
-                out, losses = trainer.step(batch, it)
-                it += 1
-                progress.update(1)
-                if it % config.log_text_interval == 0:
-                    iou = (losses["hide_iou/i"] + 1) / (losses["hide_iou/u"] + 1)
-                    logger.scalars({"train/total_loss": losses["total_loss"], "train/iou": iou,
-                                    "train/p": losses["p"], "train/lr": trainer.scheduler.get_last_lr()[0]}, it)
-                    progress.set_postfix(loss=f"{losses['total_loss'].item():.4f}", iou=f"{float(iou):.3f}")
-                if it % config.log_image_interval == 0:
-                    logger.images(batch, out, it)
-                if it % config.save_network_interval == 0 or it % config.save_checkpoint_interval == 0:
-                    run.save(trainer, it)
-                if it >= config.iterations:
-                    break
-            if it >= config.iterations:
-                break
-        run.save(trainer, it, final=True)
+        with StopRequests(processes.device) as stop:
+            while it < config.iterations:
+                epoch = it // data.batches_per_epoch
+                if data.set_curriculum(epoch) and processes.is_main:
+                    progress.write(f"epoch {epoch}: max skip {data.max_skip}")
+                batches = iter(data.loader(epoch, it % data.batches_per_epoch))
+                while it < config.iterations:
+                    batch = _next_batch(batches, stop)
+                    signum = stop.agreed()  # every rank stops at the same iteration
+                    if signum:
+                        path = run.save(trainer, it, checkpoint=True)
+                        raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} at iteration {it}"
+                                          + (f"; checkpoint {path}; continue with --resume auto --id {config.id}"
+                                             if path is not None else " (--id NULL: nothing saved)"))
+                    if batch is None:  # end of the epoch
+                        break
+                    out, losses = trainer.step(batch, it)
+                    it += 1
+                    progress.update(1)
+                    means.add(losses)
+                    if trainer.skipped:
+                        note = (f"iteration {it}: non-finite gradients under AMP, the step was skipped "
+                                f"({trainer.consecutive_skips} in a row, at most {config.max_amp_skips})")
+                        logger.message(it, note, write=progress.write)
+                    if it % config.log_text_interval == 0:
+                        seconds = (time.perf_counter() - interval_start) / config.log_text_interval
+                        logger.interval(it, means.finalize(), seconds, trainer.scheduler.get_last_lr()[0],
+                                        write=progress.write)
+                        interval_start = time.perf_counter()
+                    if it % config.log_image_interval == 0:
+                        logger.images(batch, out, it)
+                    weights_due = it % config.save_network_interval == 0
+                    checkpoint_due = it % config.save_checkpoint_interval == 0
+                    if weights_due or checkpoint_due:
+                        run.save(trainer, it, weights=weights_due, checkpoint=checkpoint_due)
+            run.save(trainer, it, weights=True, checkpoint=True)
     finally:
         progress.close()
         logger.close()
     return run.folder
+
+
+def _next_batch(batches, stop: StopRequests) -> dict | None:
+    """The next batch, None at the end of the epoch, or when a stop signal also ended the
+    data loader's workers."""
+    try:
+        return next(batches)
+    except StopIteration:
+        return None
+    except RuntimeError:
+        if stop.signum:
+            return None
+        raise
 
 
 if __name__ == "__main__":

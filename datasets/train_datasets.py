@@ -2,12 +2,14 @@
 samples of annotated videos (DAVIS, YouTube-VOS, BL30K; stages 1-3).
 
 Augmentations are the reference's. Randomness: every sample draws from its own seed,
-derived from (run seed, epoch, sample index), instead of the process-global generators the
-reference uses; the distribution is the same, and the data is then identical whatever
-the number of workers, and exactly reproducible after a resume.
+derived from (run seed, epoch, index in the whole concatenated training set), instead of
+the process-global generators the reference uses. Each index draws independently, as in the
+reference (the 5 copies of a repeated dataset give different clips), and the data is the same
+whatever the number of workers and exactly reproducible after a resume.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import warnings
@@ -54,14 +56,21 @@ class SeededDataset(Dataset):
     def set_epoch(self, seed: int, epoch: int) -> None:
         self.seed, self.epoch = seed, epoch
 
-    def sample_seed(self, index: int) -> int:
-        return (self.seed * 1_000_003 + self.epoch * 7_919 + index * 104_729) % (2 ** 31 - 1)
+    def sample_seed(self, seed_index: int, attempt: int = 0) -> int:
+        """A 32-bit seed mixed from (run seed, epoch, index, attempt)."""
+        return int(np.random.SeedSequence([self.seed, self.epoch, seed_index, attempt]).generate_state(1)[0])
 
     def __getitem__(self, index: int) -> dict:
+        return self.sample(index, seed_index=index)
+
+    def sample(self, index: int, seed_index: int) -> dict:
+        """Sample ``index`` of this dataset, drawn from the seed of ``seed_index`` (its index
+        in the concatenated training set, so that every copy of a repeated dataset and every
+        dataset draws its own)."""
         attempt = 0
         while True:
             try:
-                with seeded(self.sample_seed(index) + attempt):
+                with seeded(self.sample_seed(seed_index, attempt)):
                     return self.load(index)
             except (OSError, SyntaxError, ValueError) as e:
                 self.bad_files.add(str(getattr(e, "filename", None) or e))
@@ -99,8 +108,9 @@ class StaticTransformDataset(SeededDataset):
             transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL),
             transforms.Resize(c, InterpolationMode.BICUBIC),
             transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL)])
+        # the mask takes the image's bicubic warp and stays soft (REFERENCE.md section 11)
         self.pair_gt_dual = transforms.Compose([
-            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.NEAREST, fill=0),
+            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
             transforms.Resize(c, InterpolationMode.NEAREST),
             transforms.RandomCrop((c, c), pad_if_needed=True, fill=0)])
         self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.05, 0.05, 0.05),
@@ -134,7 +144,7 @@ class StaticTransformDataset(SeededDataset):
                 im_arr, gt_arr = random_tps_warp(np.asarray(this_im), np.asarray(this_gt), TPS_SCALE, np.random)
                 this_im, this_gt = Image.fromarray(im_arr), Image.fromarray(gt_arr)
             images.append(self.final_im(this_im))
-            masks.append(torch.from_numpy((np.asarray(this_gt) > 127).astype(np.float32))[None])
+            masks.append(transforms.functional.to_tensor(this_gt))  # soft, in [0, 1]: the value encoder's input
         masks = torch.stack(masks)
         return {"rgb": torch.stack(images), "gt": masks, "cls_gt": (masks[:, 0] > 0.5).long(),
                 "info": {"name": str(path)}}
@@ -238,11 +248,17 @@ def read_subset(path: str) -> set[str] | None:
 
 
 class ConcatTrainSet(torch.utils.data.ConcatDataset):
-    """ConcatDataset that forwards the per-epoch seed to its parts."""
+    """ConcatDataset whose samples draw from their index in the whole set (see
+    ``SeededDataset.sample``); it forwards the per-epoch seed to its parts."""
 
     def set_epoch(self, seed: int, epoch: int) -> None:
         for d in self.datasets:
             d.set_epoch(seed, epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        part = bisect.bisect_right(self.cumulative_sizes, index)
+        local = index - (self.cumulative_sizes[part - 1] if part else 0)
+        return self.datasets[part].sample(local, seed_index=index)
 
 
 def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip: int) -> SeededDataset:

@@ -1,10 +1,13 @@
 """The training engine: optimiser, schedule, AMP, one step, and the full checkpoint."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from model.checkpoint import network_state
 from model.losses import LossComputer
 from model.network import GSFM
 from model.train_forward import clip_forward
@@ -13,7 +16,8 @@ from util.errors import GSFMError
 
 
 class NonFiniteLossError(GSFMError, RuntimeError):
-    """A NaN/inf loss: training stops; the last checkpoint on disk stays the good one."""
+    """A NaN/inf loss in float32, or too many consecutive steps with non-finite gradients
+    under AMP: training stops; the last checkpoint on disk stays the good one."""
 
 
 class ClipModel(nn.Module):
@@ -39,8 +43,11 @@ class Trainer:
                                           lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.steps), config.gamma)
         self.amp = config.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.loss_computer = LossComputer(config.start_warm, config.end_warm)
+        self.max_amp_skips = config.max_amp_skips
+        self.skipped = False  # whether the last step was skipped for non-finite gradients (AMP)
+        self.consecutive_skips = 0
 
     def _inputs(self, data: dict) -> tuple:
         tensors = {k: v.to(self.device, non_blocking=True) for k, v in data.items() if isinstance(v, torch.Tensor)}
@@ -70,21 +77,37 @@ class Trainer:
         return factor
 
     def step(self, data: dict, it: int) -> tuple[dict, dict]:
-        """One optimisation step at iteration ``it``; returns (network outputs, losses)."""
+        """One optimisation step at iteration ``it``; returns (network outputs, losses).
+
+        Non-finite values: in float32 a NaN/inf loss stops training, naming the iteration and
+        the samples. Under AMP the gradient scaler skips a step whose gradients are not
+        finite and lowers its scale (the reference's behaviour: an overflow in float16 is
+        expected now and then); ``skipped`` says so, and more than ``max_amp_skips`` skips in
+        a row stop training (the scale would only keep falling)."""
         tensors, inputs = self._inputs(data)
         with torch.autocast(self.device.type, enabled=self.amp):
             out = self.model(*inputs)
             losses = self.loss_computer.compute({**tensors, **out}, it)
         total = losses["total_loss"]
-        if not torch.isfinite(total):
-            names = data.get("info", {}).get("name", [])
+        names = data.get("info", {}).get("name", [])
+        if not self.scaler.is_enabled() and not torch.isfinite(total):
             raise NonFiniteLossError(f"non-finite loss {total.item()} at iteration {it} (samples: {names}); "
                                      f"stopping, the last saved checkpoint is kept")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
+        scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
+        with warnings.catch_warnings():  # after a skipped first step torch warns that the schedule moved on
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()` before")
+            self.scheduler.step()  # every iteration, as the reference (skipped or not)
+        if scale is not None:
+            self.skipped = self.scaler.get_scale() < scale  # update() lowers the scale after a skipped step
+            self.consecutive_skips = self.consecutive_skips + 1 if self.skipped else 0
+            if self.consecutive_skips > self.max_amp_skips:
+                raise NonFiniteLossError(f"{self.consecutive_skips} consecutive steps with non-finite gradients "
+                                         f"under AMP (last at iteration {it}, samples: {names}); stopping, the last "
+                                         f"saved checkpoint is kept")
         return out, losses
 
     def weight_checksum(self) -> float:
@@ -96,7 +119,9 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.network.load_state_dict(state["network"])
+        """A full checkpoint; the reference's own (no gradient-scaler state) keeps a fresh scaler."""
+        self.network.load_state_dict(network_state(state))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])

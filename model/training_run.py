@@ -54,6 +54,10 @@ class TrainingRun:
         if path is not None:
             self._check_network(path)
             self.folder = path.parent
+            missing = [k for k in ("scaler", "rng") if k not in self.resume]
+            if missing:  # the reference's own checkpoints hold it, network, optimizer, scheduler
+                log(f"note: {path} has no {' or '.join(missing)} state (a reference-format checkpoint): started "
+                    f"fresh, so the resume is not bit-exact where they matter (AMP's loss scale)")
             if config.id != "NULL" and not self.folder.name.endswith(f"_{config.id}"):
                 log(f"note: continuing in the resumed run's folder {self.folder}; --id {config.id} is ignored")
         elif config.id != "NULL":
@@ -91,21 +95,22 @@ class TrainingRun:
             return None
         return states[rank] if rank < len(states) else states[0]
 
-    def save(self, trainer: Trainer, it: int, final: bool = False) -> None:
-        """Write what is due at iteration ``it`` (everything when ``final``). Every rank calls
-        this: the checkpoint holds every rank's generator states and a checksum of its weights
-        (the replicas must agree)."""
+    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False) -> Path | None:
+        """Write the network weights and/or the full checkpoint at iteration ``it`` (each at
+        most once per iteration); returns the checkpoint's path. Every rank calls this: the
+        checkpoint holds every rank's generator states and a checksum of its weights (the
+        replicas must agree)."""
         gathered = distributed.all_gather_object((rng_state(), trainer.weight_checksum()))
         if not self.main_process or self.folder is None:
-            return
-        config = self.config
-        if (final or it % config.save_network_interval == 0) and self._written["weights"] != it:
+            return None
+        current = self.folder / f"{self.name}_checkpoint.pth"
+        if weights and self._written["weights"] != it:
             save_file(trainer.network.state_dict(), self.folder / f"{self.name}_{it}.pth")
             self._written["weights"] = it
-        if (final or it % config.save_checkpoint_interval == 0) and self._written["checkpoint"] != it:
-            current = self.folder / f"{self.name}_checkpoint.pth"
+        if checkpoint and self._written["checkpoint"] != it:
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(self.folder / f"{self.name}_checkpoint_prev.pth")
-            save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(config),
+            save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(self.config),
                        "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered]}, current)
             self._written["checkpoint"] = it
+        return current

@@ -1,10 +1,17 @@
 """Small inputs shared by several test modules."""
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from model.checkpoint import read_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def user_video(synthetic_root, tmp_path, frames=4):
@@ -48,3 +55,52 @@ def _environ(pid: int) -> bytes:
         return Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return b""
+
+
+# ---- training runs ---------------------------------------------------------------
+
+def args_for(root, save_root, stage=3, iterations=4, extra=()):
+    return ["--stage", str(stage), "--id", "t", "--no_imagenet", "-b", "1", "-i", str(iterations),
+            "--crop_size", "48", "--num_workers", "0", "--device", "cpu", "--no_amp",
+            "--static_root", str(root / "static"), "--davis_root", str(root / "DAVIS"),
+            "--yv_root", str(root / "YouTube"), "--davis_subset", str(root / "davis_subset.txt"),
+            "--yv_subset", str(root / "yv_subset.txt"), "--save_root", str(save_root),
+            "--log_text_interval", "1", "--log_image_interval", "2",
+            "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
+
+
+ITERATIONS = 6  # full checkpoints at 3 and 6
+ENV = dict(os.environ, OMP_NUM_THREADS="2")
+ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
+
+
+def fault_args(root, save_root, extra=()):
+    return args_for(root, save_root, iterations=ITERATIONS,
+                    extra=["--save_network_interval", "3", "--save_checkpoint_interval", "3",
+                           "--log_image_interval", "100", *extra])
+
+
+def train_cmd(root, save_root, extra=()):
+    return [sys.executable, str(REPO / "train.py"), *fault_args(root, save_root, extra)]
+
+
+def torchrun_cmd(root, save_root, port, extra=()):
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+            *train_cmd(root, save_root, extra)[1:]]
+
+
+def run_ok(cmd, env=ENV):
+    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def final_weights(save_root: Path) -> dict:
+    (run,) = [d for d in save_root.iterdir() if d.is_dir()]
+    return read_checkpoint(run / f"{run.name}_{ITERATIONS}.pth")
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -3,7 +3,6 @@ checkpoint, corrupted checkpoints, evaluation killed mid-video, disk full, unwri
 output. Each restart must lose nothing and end where an uninterrupted run ends."""
 import errno
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,49 +15,12 @@ import torch
 import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
-from tests.helpers import rank_pid, wait_for
-from tests.test_training import args_for
+from tests.helpers import (ENV, ITERATIONS, args_for, assert_same_weights, fault_args, final_weights, run_ok,
+                           train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 
 REPO = Path(__file__).resolve().parents[1]
-ITERATIONS = 6  # full checkpoints at 3 and 6
-ENV = dict(os.environ, OMP_NUM_THREADS="2")
-ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
-
-
-def fault_args(root, save_root, extra=()):
-    return args_for(root, save_root, iterations=ITERATIONS,
-                    extra=["--save_network_interval", "3", "--save_checkpoint_interval", "3",
-                           "--log_image_interval", "100", *extra])
-
-
-def train_cmd(root, save_root, extra=()):
-    return [sys.executable, str(REPO / "train.py"), *fault_args(root, save_root, extra)]
-
-
-def torchrun_cmd(root, save_root, port, extra=()):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-            *train_cmd(root, save_root, extra)[1:]]
-
-
-def run_ok(cmd, env=ENV):
-    result = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
-
-
-def final_weights(save_root: Path) -> dict:
-    (run,) = [d for d in save_root.iterdir() if d.is_dir()]
-    return read_checkpoint(run / f"{run.name}_{ITERATIONS}.pth")
-
-
-def assert_same_weights(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
 def checkpoint_written(save_root: Path):
     return lambda: any(p.name.endswith("_checkpoint.pth") for p in save_root.glob("*/*.pth"))
 
@@ -85,31 +47,33 @@ def test_sigkill_then_resume_auto_matches_uninterrupted(synthetic_root, tmp_path
     assert_same_weights(final_weights(tmp_path), uninterrupted)
 
 
+def test_sigint_twice_checkpoints_once_then_resume_auto(synthetic_root, tmp_path, uninterrupted):
+    """Ctrl-C: a full checkpoint at the current iteration, exit status 130; a second Ctrl-C
+    while it is being written changes nothing."""
+    no_saves = ["--save_network_interval", "100", "--save_checkpoint_interval", "100"]
+    process = subprocess.Popen(train_cmd(synthetic_root, tmp_path, no_saves), env=ENV, cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
+    wait_for(lambda: metrics() and len(metrics()[0].read_text().splitlines()) >= 2, process)
+    process.send_signal(signal.SIGINT)
+    wait_for(lambda: list(tmp_path.glob("*/.*_checkpoint.*tmp.pth")), process)  # being written
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGINT, stderr[-2000:]
+    assert "stopped by SIGINT at iteration" in stderr and "--resume auto" in stderr
+    (run,) = list(tmp_path.iterdir())
+    assert 2 <= read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] < ITERATIONS
+    assert not list(run.glob(".*tmp*"))
+    run_ok(train_cmd(synthetic_root, tmp_path, [*no_saves, "--resume", "auto"]))
+    assert_same_weights(final_weights(tmp_path), uninterrupted)
+
+
 def test_resume_auto_without_checkpoint_starts_fresh(synthetic_root, tmp_path):
     config = ["--resume", "auto"]
     run = train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config))
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
     with pytest.raises(ConfigError, match="needs the --id"):
         train.main(args_for(synthetic_root, tmp_path, iterations=1, extra=config + ["--id", "NULL"]))
-
-
-def test_killed_rank_of_two_process_run(synthetic_root, tmp_path):
-    straight = tmp_path / "straight"
-    result = run_ok(torchrun_cmd(synthetic_root, straight, 29534), ENV_TWO_RANKS)
-    assert "1 per process x 2 processes = 2 global" in result.stdout
-    (run,) = list(straight.iterdir())
-    ckpt = read_checkpoint(run / f"{run.name}_checkpoint.pth")
-    assert len(ckpt["rng"]) == 2  # both ranks' generator states
-    assert ckpt["rank_weight_sums"][0] == ckpt["rank_weight_sums"][1]  # the replicas agree
-
-    killed = tmp_path / "killed"
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, killed, 29535), env=ENV_TWO_RANKS, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(checkpoint_written(killed), launcher)
-    os.kill(rank_pid(launcher, 1), signal.SIGKILL)
-    assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
-    run_ok(torchrun_cmd(synthetic_root, killed, 29536, ["--resume", "auto"]), ENV_TWO_RANKS)
-    assert_same_weights(final_weights(killed), final_weights(straight))
 
 
 CRASH_DURING_SAVE = textwrap.dedent("""

@@ -72,3 +72,22 @@ def test_resolution_cap_writes_full_size_masks(golden_weights_file, synthetic_ro
     with pytest.raises(ConfigError, match="--max_size must be >= 16"):
         eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask", str(mask),
                            "--output", str(out), "--max_size", "8"])
+
+
+def test_youtube_resize_with_and_without_antialiasing():
+    """eval_youtube's --no_antialias resizes as the authors' torchvision (< 0.17) did: plain
+    bicubic interpolation of the normalised frame."""
+    import torch.nn.functional as F
+    from torchvision.transforms import InterpolationMode
+
+    from util.tensor_util import normalise
+    frame, _ = random_clip(frames=1, size=64)
+    x = normalise(frame[0]).unsqueeze(0)
+    prepared = {}
+    for antialias in (True, False):
+        core = InferenceCore(golden_network(), InferenceConfig(short_side=32, antialias=antialias))
+        prepared[antialias], pad = core._prepare(x, InterpolationMode.BICUBIC)
+        assert prepared[antialias].shape == (1, 3, 32, 32) and pad == (0, 0, 0, 0)
+    plain = F.interpolate(x, size=(32, 32), mode="bicubic", align_corners=False)
+    assert torch.allclose(prepared[False], plain, atol=1e-5)
+    assert (prepared[True] - plain).abs().max() > 0.05  # antialiasing smooths before subsampling

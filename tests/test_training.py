@@ -5,21 +5,12 @@ import pytest
 import torch
 
 import train
+from tests.helpers import args_for
 from datasets.tps import random_tps_warp, tps_apply, tps_fit
 from model.checkpoint import read_checkpoint
 from model.trainer import NonFiniteLossError
 from util.configuration import STAGES, TrainConfig
 from util.errors import CheckpointError, ConfigError, DatasetError
-
-
-def args_for(root, save_root, stage=3, iterations=4, extra=()):
-    return ["--stage", str(stage), "--id", "t", "--no_imagenet", "-b", "1", "-i", str(iterations),
-            "--crop_size", "48", "--num_workers", "0", "--device", "cpu", "--no_amp",
-            "--static_root", str(root / "static"), "--davis_root", str(root / "DAVIS"),
-            "--yv_root", str(root / "YouTube"), "--davis_subset", str(root / "davis_subset.txt"),
-            "--yv_subset", str(root / "yv_subset.txt"), "--save_root", str(save_root),
-            "--log_text_interval", "1", "--log_image_interval", "2",
-            "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
 
 
 def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
@@ -38,12 +29,28 @@ def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
                             extra=["--load_model", str(run0 / f"{run0.name}_checkpoint.pth")]))
 
 
-def test_resume_is_exact(synthetic_root, tmp_path):
+def test_resume_is_exact(synthetic_root, tmp_path, capsys):
     straight = train.main(args_for(synthetic_root, tmp_path / "a", iterations=4))
     half = train.main(args_for(synthetic_root, tmp_path / "b", iterations=2))
+    # the same checkpoint as the reference writes it: no scaler, generator states or configuration
+    ours = read_checkpoint(half / f"{half.name}_checkpoint.pth")
+    reference = tmp_path / "ref_run" / "gsfm_checkpoint.pth"
+    reference.parent.mkdir()
+    torch.save({k: ours[k] for k in ("it", "network", "optimizer", "scheduler")}, reference)
+    capsys.readouterr()
     resumed = train.main(args_for(synthetic_root, tmp_path / "b", iterations=4,
                                   extra=["--load_model", str(half / f"{half.name}_checkpoint.pth")]))
     assert resumed == half
+    assert "note:" not in capsys.readouterr().out
+    from_reference = train.main(args_for(synthetic_root, tmp_path / "c", iterations=4,
+                                         extra=["--load_model", str(reference)]))
+    out = capsys.readouterr().out
+    assert from_reference == reference.parent  # continues in the checkpoint's folder
+    assert "has no scaler or rng state (a reference-format checkpoint)" in out and "not bit-exact" in out
+    assert "--id t is ignored" in out
+    # float32 on CPU uses neither, and the data order depends on neither: still the same weights
+    for k, v in read_checkpoint(straight / f"{straight.name}_4.pth").items():
+        assert torch.equal(v, read_checkpoint(from_reference / "ref_run_4.pth")[k]), k
     a = read_checkpoint(straight / f"{straight.name}_checkpoint.pth")
     b = read_checkpoint(resumed / f"{resumed.name}_checkpoint.pth")
     assert a["it"] == b["it"] == 4
@@ -179,3 +186,34 @@ def test_batchnorm_stays_frozen_in_train_mode():
     before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
     net.encode_key(torch.randn(2, 3, 32, 32) * 3 + 1)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_amp_skips_non_finite_steps_then_stops_after_too_many(monkeypatch):
+    """Under AMP the gradient scaler skips a step whose gradients are not finite (simulated
+    here with the scaler on the CPU); more than --max_amp_skips in a row stop training. In
+    float32 a NaN loss stops at once (test_nan_loss_stops_and_keeps_checkpoint)."""
+    from model import losses
+    from model.network import GSFM
+    from model.trainer import Trainer
+    torch.manual_seed(0)
+    config = TrainConfig(stage=0, lr=1e-3, amp=True, max_amp_skips=2, start_warm=0, end_warm=1)
+    trainer = Trainer(GSFM(single_object=True), config, torch.device("cpu"))
+    assert not trainer.scaler.is_enabled()  # AMP is for CUDA; the CPU trains in float32
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8)
+    batch = {"rgb": torch.randn(1, 3, 3, 32, 32), "gt": (torch.rand(1, 3, 1, 32, 32) > 0.5).float()}
+    batch["cls_gt"] = batch["gt"][:, :, 0].long()
+    weights = lambda: trainer.network.decoder.pred.weight.detach().clone()  # noqa: E731
+
+    before = weights()
+    monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
+    trainer.step(batch, 0)
+    assert trainer.skipped and trainer.consecutive_skips == 1
+    assert torch.equal(weights(), before) and trainer.scaler.get_scale() == 2.0 ** 7
+    monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", 0.05)
+    trainer.step(batch, 1)
+    assert not trainer.skipped and trainer.consecutive_skips == 0 and not torch.equal(weights(), before)
+    monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
+    trainer.step(batch, 2)
+    trainer.step(batch, 3)
+    with pytest.raises(NonFiniteLossError, match="3 consecutive steps with non-finite gradients under AMP"):
+        trainer.step(batch, 4)

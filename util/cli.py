@@ -10,10 +10,14 @@ from util.errors import GSFMError
 
 def run(main: Callable[[], object]) -> None:
     """Call ``main()``; a ``GSFMError`` or ``OSError`` (missing file, disk full) exits with
-    ``error: <message>`` instead of a traceback. The process group, if any, is left."""
+    ``error: <message>`` instead of a traceback (exit status 1, or the error's
+    ``exit_code``). The process group, if any, is left."""
     try:
         main()
     except (GSFMError, OSError) as e:
-        sys.exit(f"error: {e}")
+        if getattr(e, "exit_code", 1) == 1:
+            sys.exit(f"error: {e}")  # printed to stderr, status 1
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     finally:
         distributed.cleanup()

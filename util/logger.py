@@ -1,24 +1,90 @@
-"""TensorBoard logging (disabled with --id NULL) and the reference's image grids."""
+"""Training curves: interval means over iterations and ranks (as the reference logs them), to
+TensorBoard, the console and ``metrics.jsonl``; and the reference's image grids.
+
+Nothing is written with ``--id NULL`` (no log folder); the console line is rank 0's.
+"""
 from __future__ import annotations
 
+import datetime
+import json
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
 
+LOGGED_TERMS = ("loss_1", "loss_2", "total_loss", "p")
+IOU_COUNTS = {"iou": ("hide_iou/i", "hide_iou/u"), "sec_iou": ("hide_iou/sec_i", "hide_iou/sec_u")}
+
+
+class IntervalMeans:
+    """Sums the loss terms of every iteration of a logging interval; ``finalize`` returns
+    their means over the interval and over all ranks (every rank must call it), with the
+    IoU computed from the mean intersection and union counts, as the reference's hooks do.
+    Values stay on their device until then (no synchronisation per iteration)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device  # where the means are reduced (CUDA for NCCL)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, losses: dict) -> None:
+        for key in LOGGED_TERMS + tuple(k for pair in IOU_COUNTS.values() for k in pair):
+            if key in losses:
+                value = torch.as_tensor(losses[key]).detach().to(self.device, torch.float64)
+                self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.count += 1
+
+    def finalize(self) -> dict[str, float]:
+        keys = sorted(self.sums)
+        means = torch.stack([self.sums[k] for k in keys]) / self.count
+        if dist.is_initialized():
+            dist.all_reduce(means)
+            means /= dist.get_world_size()
+        values = dict(zip(keys, means.tolist()))
+        for name, (inter, union) in IOU_COUNTS.items():
+            if inter in values:
+                values[name] = (values.pop(inter) + 1) / (values.pop(union) + 1)
+        self.sums, self.count = {}, 0
+        return values
+
 
 class Logger:
-    def __init__(self, log_dir: Path | None):
+    def __init__(self, log_dir: Path | None, total_iterations: int, main_process: bool = True):
         self.writer = None
-        if log_dir is not None:
+        self.jsonl: Path | None = None
+        self.main_process = main_process
+        self.total_iterations = total_iterations
+        if log_dir is not None and main_process:
             from torch.utils.tensorboard import SummaryWriter
             self.writer = SummaryWriter(str(log_dir))
+            self.jsonl = log_dir / "metrics.jsonl"
 
-    def scalars(self, values: dict, it: int) -> None:
+    def interval(self, it: int, values: dict[str, float], seconds_per_it: float, lr: float,
+                 write=print) -> None:
+        """Log one interval's means at iteration ``it`` (rank 0 writes)."""
+        if not self.main_process:
+            return
+        eta = datetime.timedelta(seconds=round((self.total_iterations - it) * seconds_per_it))
+        record = {"it": it, **values, "seconds_per_it": seconds_per_it, "lr": lr, "eta_seconds": eta.total_seconds()}
+        write(f"it {it}/{self.total_iterations} | " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+              + f" | {seconds_per_it:.3f} s/it | lr {lr:.3g} | ETA {eta}")
         if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(key, float(value.detach() if isinstance(value, torch.Tensor) else value), it)
+            for key, value in record.items():
+                if key != "it":
+                    self.writer.add_scalar(f"train/{key}", value, it)
+        if self.jsonl is not None:
+            with open(self.jsonl, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def message(self, it: int, text: str, write=print) -> None:
+        """A notable event (e.g. a skipped step): on the console and in TensorBoard's text log."""
+        if not self.main_process:
+            return
+        write(text)
+        if self.writer is not None:
+            self.writer.add_text("train/events", text, it)
 
     def images(self, data: dict, out: dict, it: int, max_samples: int = 2) -> None:
         """Rows of sample frames, ground truth, predictions and boundary maps."""
@@ -44,3 +110,4 @@ class Logger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
