@@ -54,11 +54,12 @@ def main(argv: list[str] | None = None) -> Path | None:
     log = print if processes.is_main else (lambda *_: None)
     batch_size = config.batch_per_process(processes.world_size)
     log(f"stage {config.stage}: batch {batch_size} per process x {processes.world_size} processes = "
-        f"{batch_size * processes.world_size} global; {config.iterations} iterations on {processes.device}")
+        f"{batch_size * processes.world_size} global; {config.iterations} iterations on {processes.device} "
+        f"({processes.backend or 'no process group'})")
     seed_everything(config.seed)
     torch.backends.cudnn.benchmark = config.benchmark
 
-    trainer = Trainer(build_network(config, log), config, processes.device, distributed=processes.world_size > 1)
+    trainer = Trainer(build_network(config, log), config, processes.device, distributed=processes.backend is not None)
     run = TrainingRun(config, processes.is_main, log)
     it = run.start_iteration
     if run.resume is not None:

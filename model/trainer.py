@@ -119,9 +119,10 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        """A full checkpoint; the reference's own (no gradient-scaler state) keeps a fresh scaler."""
+        """A full checkpoint. Without a gradient-scaler state (the reference's own checkpoints,
+        or a run without AMP, e.g. on the CPU) the scaler starts fresh."""
         self.network.load_state_dict(network_state(state))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        if "scaler" in state:
+        if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -22,3 +24,16 @@ def golden_weights_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("weights") / "golden.pth"
     torch.save(golden_state_dict("eval"), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def cuda():
+    """The GPU for tests marked ``cuda`` (float32 golden comparisons need TF32 off); without
+    one they are skipped, unless GSFM_CUDA_LANE_ON_CPU=1 dry-runs their logic on the CPU."""
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        return torch.device("cuda")
+    if os.environ.get("GSFM_CUDA_LANE_ON_CPU") == "1":
+        return torch.device("cpu")
+    pytest.skip("no CUDA GPU (make gpu-check runs these on a GPU machine)")

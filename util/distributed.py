@@ -16,6 +16,7 @@ class Processes:
     world_size: int
     local_world_size: int  # processes on this machine
     device: torch.device
+    backend: str | None  # the process group's (nccl, gloo), None without one
 
     @property
     def is_main(self) -> bool:
@@ -23,8 +24,8 @@ class Processes:
 
 
 def init(device_name: str | None = None, local_rank_arg: int | None = None) -> Processes:
-    """Join the process group the launcher describes (NCCL on CUDA, gloo on CPU); each
-    process uses ``cuda:LOCAL_RANK`` or the CPU."""
+    """Join the process group the launcher describes (NCCL on CUDA, gloo on CPU), also a
+    one-process group under torchrun; each process uses ``cuda:LOCAL_RANK`` or the CPU."""
     local_rank = int(os.environ.get("LOCAL_RANK", local_rank_arg if local_rank_arg is not None else 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
@@ -33,10 +34,12 @@ def init(device_name: str | None = None, local_rank_arg: int | None = None) -> P
     use_cuda = device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
+    launched = world_size > 1 or "MASTER_ADDR" in os.environ  # torchrun sets it, also for one process
+    if launched and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return Processes(rank, local_rank, world_size, local_world_size, device)
+    grouped = dist.is_initialized()
+    return Processes(dist.get_rank() if grouped else 0, local_rank, world_size, local_world_size, device,
+                     dist.get_backend() if grouped else None)
 
 
 def barrier() -> None:
