@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test benchmark clean
+.PHONY: venv demo test test-fast benchmark gpu-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q tests $(TEST_ARGS)
 
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not cuda" tests $(TEST_ARGS)
+
 benchmark: venv
 	$(PY) -m scripts.benchmark $(BENCH_ARGS)
+
+# On a GPU machine: its own python3 and packages (nothing is installed); report in output/gpu_check/
+gpu-check:
+	$(PYTHON) -m scripts.gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -265,8 +265,9 @@ def worker(args: argparse.Namespace) -> None:
     if args.worker.startswith("train_"):
         result = run_training(args.worker[len("train_"):], args.train_batch[0], args.crop, args.iterations, device)
     elif args.worker == "throughput":
-        result = {"float32": round(conv_throughput(device, torch.float32), 1),
-                  "amp": round(conv_throughput(device, torch.float16 if device.type == "cuda" else torch.bfloat16), 1)}
+        result = {"float32": round(conv_throughput(device, torch.float32), 1)}
+        if args.amp:
+            result["amp"] = round(conv_throughput(device, torch.float16 if device.type == "cuda" else torch.bfloat16), 1)
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"device": args.device, "device_name": torch.cuda.get_device_name() if args.device == "cuda" else
               _cpu_name(), "torch": torch.__version__, "threads": args.threads or torch.get_num_threads(),
               "weights": "synthetic (model/synthetic_weights.py)", "inference": [], "training": []}
-    report["conv_gflops"] = launch(args, "throughput", out / "runs" / "throughput.json", [])
+    report["conv_gflops"] = launch(args, "throughput", out / "runs" / "throughput.json", ["--amp"] if args.amp else [])
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
     for frames in [] if args.no_inference else args.frames:
         for objects in args.objects:
@@ -419,7 +420,8 @@ def markdown(report: dict) -> str:
     """The report as the README's tables."""
     conv = report["conv_gflops"]
     lines = [f"{report['device_name']} ({report['device']}), torch {report['torch']}, {report['threads']} threads; "
-             f"3x3 conv throughput {conv['float32']} GFLOP/s float32, {conv['amp']} GFLOP/s autocast.", "",
+             f"3x3 conv throughput {conv['float32']} GFLOP/s float32"
+             + (f", {conv['amp']} GFLOP/s autocast." if "amp" in conv else "."), "",
              "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
              "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle |",
              "|---" * 11 + "|"]

@@ -1,0 +1,216 @@
+"""One command for a GPU machine: runs the CUDA paths, measures them against the reference
+formulation and writes one report (markdown + JSON).
+
+    python3 -m scripts.gpu_check                     # = make gpu-check; report in output/gpu_check/
+    python3 -m scripts.gpu_check --output "$OUT"     # the report where the machine hands files back
+
+Within ``--budget`` seconds (default 450): 1. the environment (GPU, torch, the packages the
+project imports); 2. the tests marked ``cuda``; 3. the benchmark at 854x480 (60 frames with
+1 and 3 objects, float32 and --amp; 200 frames with 1 object, for memory; one training step
+at crop 384 and the reference's batch of 8); 4. a profile of a few frames of each
+implementation (what dominates); 5. the targets: >= 2x the reference's frames/s in float32
+with the same masks outside near-ties, >= 3x with --amp, <= 1/3 of its peak memory at 200
+frames, a training step >= 1.3x. A step that no longer fits the budget is skipped and listed.
+It uses the machine's python3 and packages; nothing is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import torch
+
+from util.atomic import atomic_save
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("numpy", "PIL", "cv2", "tqdm", "torchvision", "tensorboard", "pytest", "scipy")  # runtime, then tests
+TARGETS = {"float32 speed-up": 2.0, "amp speed-up": 3.0, "memory ratio": 1 / 3, "training speed-up": 1.3}
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+def environment(device: str) -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
+           "device": device, "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                      "cudnn": torch.backends.cudnn.allow_tf32}}
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2 ** 30, 1),
+                   multiprocessors=props.multi_processor_count)
+    missing = []
+    for name in PACKAGES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    env["missing_packages"] = missing
+    return env
+
+
+def cuda_tests(out: Path, timeout: float) -> dict:
+    xml = out / "cuda_tests.xml"
+    started = time.monotonic()
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests", "-p", "no:cacheprovider",
+                                 f"--junitxml={xml}"], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        tail = (result.stdout + result.stderr)[-4000:]
+    except subprocess.TimeoutExpired as e:
+        tail = f"timed out after {timeout:.0f} s\n" + str(e.stdout or "")[-3000:]
+    summary = {"seconds": round(time.monotonic() - started, 1), "output_tail": tail, "failed_tests": []}
+    if xml.is_file():
+        suite = ElementTree.parse(xml).getroot()
+        suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
+        for key in ("tests", "failures", "errors", "skipped"):
+            summary[key] = int(suite.get(key, 0))
+        for case in suite.iter("testcase"):
+            problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if problem is not None:
+                summary["failed_tests"].append({"test": case.get("name"),
+                                                "message": (problem.get("message") or "")[:500]})
+    return summary
+
+
+def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
+    """scripts.benchmark in its own process (it starts one per implementation)."""
+    try:
+        subprocess.run([sys.executable, "-m", "scripts.benchmark", "--output", str(out), *args], cwd=REPO, check=True,
+                       timeout=timeout)
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    return json.loads((out / "benchmark.json").read_text())
+
+
+def profile(video_dir: Path, device: torch.device, frames: int) -> dict:
+    """The most expensive operations over the first frames of each implementation."""
+    from scripts.benchmark import benchmark_network, run_engine, run_oracle
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    activities = [torch.profiler.ProfilerActivity.CPU] + (
+        [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    tables = {}
+    for role, run in (("engine", run_engine), ("oracle", run_oracle)):
+        network = benchmark_network(device)
+        scratch = video_dir.parent.parent / "profile" / role
+        scratch.mkdir(parents=True, exist_ok=True)
+        with torch.inference_mode(), torch.profiler.profile(activities=activities) as prof:
+            run(network, video_dir, scratch, None, frames=frames)
+        tables[role] = prof.key_averages().table(sort_by=sort, row_limit=12)
+    return tables
+
+
+def verdicts(report: dict) -> dict:
+    """Each target: the measured ratio and whether it is met."""
+    results = {}
+    for row in report.get("benchmark_short", {}).get("inference", []):
+        key = f"{row['objects']} object{'s' if row['objects'] > 1 else ''}"
+        if "oracle" not in row:
+            continue
+        engine = row["engine"]
+        results[f"float32 speed-up, {key}"] = {
+            "value": engine["speedup"], "target": TARGETS["float32 speed-up"],
+            "met": engine["speedup"] >= TARGETS["float32 speed-up"] and engine["decided_pixel_agreement"] == 1.0,
+            "masks equal outside near-ties": engine["decided_pixel_agreement"]}
+        if "engine_amp" in row:
+            results[f"amp speed-up, {key}"] = {"value": row["engine_amp"]["speedup"], "target": TARGETS["amp speed-up"],
+                                               "met": row["engine_amp"]["speedup"] >= TARGETS["amp speed-up"]}
+    for row in report.get("benchmark_long", {}).get("inference", []):
+        if "oracle" in row:
+            ratio = row["engine"]["memory_ratio"]
+            results[f"memory ratio at {row['frames']} frames"] = {
+                "value": ratio, "target": round(TARGETS["memory ratio"], 3), "met": ratio <= TARGETS["memory ratio"]}
+    for row in report.get("benchmark_short", {}).get("training", []):
+        if "speedup" in row:
+            results[f"training speed-up, batch {row['batch']}"] = {
+                "value": row["speedup"], "target": TARGETS["training speed-up"],
+                "met": row["speedup"] >= TARGETS["training speed-up"]}
+    return results
+
+
+def markdown(report: dict) -> str:
+    env = report["environment"]
+    lines = ["# GPU check", "", f"{env.get('gpu', env['device'])}, torch {env['torch']} (CUDA {env['cuda']}), "
+             f"Python {env['python']}; TF32 {env['tf32']}; missing packages: {env['missing_packages'] or 'none'}; "
+             f"{report['seconds']:.0f} s in all.", ""]
+    tests = report.get("tests")
+    if tests:
+        lines += ["## Tests marked cuda", "", f"{tests.get('tests', '?')} tests, {tests.get('failures', '?')} failed, "
+                  f"{tests.get('errors', '?')} errors, {tests.get('skipped', '?')} skipped, {tests['seconds']} s", ""]
+        lines += [f"- {f['test']}: {f['message']}" for f in tests["failed_tests"]]
+        lines += ["", "```", tests["output_tail"][-1500:], "```", ""]
+    lines += ["## Targets", "", "| target | measured | wanted | met |", "|---|---|---|---|"]
+    for name, result in report.get("targets", {}).items():
+        wanted = f"<= {result['target']}" if "memory" in name else f">= {result['target']}"
+        lines.append(f"| {name} | {result['value']} | {wanted} | {'yes' if result['met'] else 'NO'} |")
+    for key, title in (("benchmark_short", "Benchmark"), ("benchmark_long", "Benchmark: memory on a long video")):
+        bench = report.get(key)
+        if bench:
+            lines += ["", f"## {title}", "", bench["error"] if "error" in bench else Path(bench["markdown"]).read_text()]
+    for role, table in report.get("profile", {}).items():
+        lines += ["", f"## Profile: {role}", "", "```", table, "```"]
+    if report["skipped"]:
+        lines += ["", "## Skipped (out of time)", ""] + [f"- {s}" for s in report["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=REPO / "output" / "gpu_check")
+    parser.add_argument("--budget", type=float, default=450, help="seconds for everything")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a dry run of this script on the CPU)")
+    parser.add_argument("--skip_tests", action="store_true", help="no pytest step")
+    args = parser.parse_args(argv)
+    budget = Budget(args.budget)
+    started = time.monotonic()
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"environment": environment(args.device), "skipped": []}
+    size = ["--height", "96", "--width", "160"] if args.quick else []  # 60 memory positions a frame: >= top-k 50
+    frames = (4, 6) if args.quick else (60, 200)
+    train = ["--train", "--train_batch", "1", "--crop", "32", "--iterations", "1"] if args.quick else \
+        ["--train", "--train_batch", "8", "--crop", "384", "--iterations", "3"]
+    amp = [] if args.quick else ["--amp"]  # a CPU without bfloat16 instructions takes minutes per frame
+    steps = [("tests", lambda: None if args.skip_tests else cuda_tests(out, min(budget.left() * 0.4, 300))),
+             ("benchmark_short", lambda: benchmark(out / "benchmark_short", ["--device", args.device, "--frames",
+                                                                       str(frames[0]), "--objects", "1", "3", *amp,
+                                                                       *size, *train], budget.left())),
+             ("benchmark_long", lambda: benchmark(out / "benchmark_long", ["--device", args.device, "--frames",
+                                                                         str(frames[1]), "--objects", "1", *size],
+                                                 budget.left())),
+             ("profile", lambda: profile(next((out / "benchmark_short" / "videos").glob("*_3obj")),
+                                         torch.device(args.device), 4))]
+    for name, step in steps:
+        if budget.left() < 20:
+            report["skipped"].append(name)
+            continue
+        print(f"[gpu check] {name} ({budget.left():.0f} s left)", flush=True)
+        try:
+            result = step()
+        except Exception as e:  # a broken step must not cost the rest of the report
+            result = {"error": f"{type(e).__name__}: {e}"}
+        if result is not None:
+            report[name] = result
+            if name.startswith("benchmark") and "error" not in result:
+                result["markdown"] = str(out / name / "benchmark.md")
+    report["targets"] = verdicts(report)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1, default=str)), out / "gpu_check.json")
+    atomic_save(lambda tmp: tmp.write_text(markdown(report)), out / "gpu_check.md")
+    print(f"[gpu check] report: {out / 'gpu_check.md'} and {out / 'gpu_check.json'} ({report['seconds']:.0f} s)")
+    return report
+
+
+if __name__ == "__main__":
+    main()
