@@ -99,7 +99,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         with warnings.catch_warnings():  # after a skipped first step torch warns that the schedule moved on
-            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()` before")
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step\\(\\)` before")
             self.scheduler.step()  # every iteration, as the reference (skipped or not)
         if scale is not None:
             self.skipped = self.scaler.get_scale() < scale  # update() lowers the scale after a skipped step

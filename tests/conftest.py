@@ -3,11 +3,23 @@ import os
 import pytest
 import torch
 
+from tests.helpers import run_ok, train_cmd
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _deterministic_cpu():
     torch.set_num_threads(2)
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_checkpoints():
+    """torch.save without the CRC32 of every record in this process: a third of the time of
+    the tests' many checkpoint writes (subprocesses keep the default, as users do)."""
+    from torch.utils.serialization import config
+    previous, config.save.compute_crc32 = config.save.compute_crc32, False
+    yield
+    config.save.compute_crc32 = previous
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +49,12 @@ def cuda():
     if os.environ.get("GSFM_CUDA_LANE_ON_CPU") == "1":
         return torch.device("cpu")
     pytest.skip("no CUDA GPU (make gpu-check runs these on a GPU machine)")
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(synthetic_root, tmp_path_factory):
+    """The save folder of a single-process training run that nothing interrupted (the
+    helpers' fault_args: checkpoints at 2 and 4)."""
+    save_root = tmp_path_factory.mktemp("uninterrupted")
+    run_ok(train_cmd(synthetic_root, save_root))
+    return save_root

@@ -42,10 +42,13 @@ def golden_state_dict(key_list: str) -> dict[str, torch.Tensor]:
 
 
 def golden_network(key_list_name: str = "eval") -> GSFM:
-    """A network in eval mode with the golden weights."""
-    network = GSFM(single_object=KEY_LISTS[key_list_name]).eval()
-    network.load_state_dict(golden_state_dict(key_list_name), strict=True)
-    return network
+    """A network in eval mode with (a copy of) the golden weights. Built on the meta device,
+    so that no time goes into an initialisation the weights replace."""
+    with torch.device("meta"):
+        network = GSFM(single_object=KEY_LISTS[key_list_name])
+    state = {k: v.clone() for k, v in golden_state_dict(key_list_name).items()}
+    network.load_state_dict(state, strict=True, assign=True)
+    return network.eval()
 
 
 def key_list(name: str) -> list[dict]:

@@ -69,14 +69,16 @@ def args_for(root, save_root, stage=3, iterations=4, extra=()):
             "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
 
 
-ITERATIONS = 6  # full checkpoints at 3 and 6
+ITERATIONS = 4  # weights and full checkpoints at 2 and 4
+CHECKPOINT_EVERY = 2
 ENV = dict(os.environ, OMP_NUM_THREADS="2")
 ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
 
 
 def fault_args(root, save_root, extra=()):
     return args_for(root, save_root, iterations=ITERATIONS,
-                    extra=["--save_network_interval", "3", "--save_checkpoint_interval", "3",
+                    extra=["--save_network_interval", str(CHECKPOINT_EVERY), "--save_checkpoint_interval",
+                           str(CHECKPOINT_EVERY),
                            "--log_image_interval", "100", *extra])
 
 

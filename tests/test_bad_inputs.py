@@ -42,6 +42,7 @@ def test_empty_frame_folder(golden_weights_file, synthetic_root, tmp_path):
     expect_exit(lambda: generic(tmp_path, golden_weights_file, tmp_path / "empty", mask), "no frames (.jpg/.png)")
 
 
+@pytest.mark.slow
 def test_frame_and_mask_sizes_disagree(golden_weights_file, synthetic_root, tmp_path):
     frames, mask = user_video(synthetic_root, tmp_path)
     odd = sorted(frames.glob("*.jpg"))[2]
@@ -51,6 +52,7 @@ def test_frame_and_mask_sizes_disagree(golden_weights_file, synthetic_root, tmp_
     assert not (tmp_path / "out" / "frames").exists()
 
 
+@pytest.mark.slow
 def test_stray_files_grey_and_rgba_frames_are_handled(golden_weights_file, synthetic_root, tmp_path):
     frames, mask = user_video(synthetic_root, tmp_path)
     (frames / "notes.txt").write_text("not a frame")
@@ -85,6 +87,7 @@ def write_png_with_palette(path, labels: np.ndarray, palette: list[int]) -> None
                      + chunk(b"PLTE", bytes(palette)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
+@pytest.mark.slow
 def test_ids_beyond_a_short_palette_stay_objects(golden_weights_file, synthetic_root, tmp_path):
     frames, _ = user_video(synthetic_root, tmp_path)
     labels = np.zeros((64, 96), np.uint8)
@@ -137,8 +140,13 @@ def test_top_k_larger_than_memory_is_the_full_softmax():
 
 def test_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
     """A file whose tensors were saved from a GPU (storage location 'cuda:0')."""
+    from torch.utils.serialization import config
     state = {"value_encoder.conv1.weight": torch.ones(2, 2)}
-    torch.save(state, tmp_path / "cpu.pth")
+    previous, config.save.compute_crc32 = config.save.compute_crc32, True  # zipfile below checks the CRCs
+    try:
+        torch.save(state, tmp_path / "cpu.pth")
+    finally:
+        config.save.compute_crc32 = previous
     with zipfile.ZipFile(tmp_path / "cpu.pth") as src, zipfile.ZipFile(tmp_path / "cuda.pth", "w") as dst:
         for name in src.namelist():
             data = src.read(name)

@@ -1,9 +1,13 @@
 """The README's first command, in its seconds-long form."""
 import json
 
+import pytest
+
 from PIL import Image
 
 import demo
+
+pytestmark = pytest.mark.slow
 
 
 def test_quick_demo_writes_pictures_and_scores(tmp_path):

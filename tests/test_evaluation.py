@@ -19,6 +19,7 @@ def run(main, *args):
     main([str(a) for a in args] + ["--device", "cpu"])
 
 
+@pytest.mark.slow
 def test_eval_davis_val_writes_masks_stats_and_jf(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "d17"
     davis = synthetic_root / "DAVIS" / "2017"
@@ -43,6 +44,7 @@ def test_eval_davis_val_writes_masks_stats_and_jf(synthetic_root, golden_weights
     assert stats["videos_processed"] == 0 and stats["videos_skipped"] == 2
 
 
+@pytest.mark.slow
 def test_eval_davis_testdev(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "td"
     run(eval_davis.main, "--model", golden_weights_file, "--davis_path", synthetic_root / "DAVIS" / "2017",
@@ -51,6 +53,7 @@ def test_eval_davis_testdev(synthetic_root, golden_weights_file, tmp_path):
     assert not (out / "jf_results.json").exists()  # no ground truth for test-dev
 
 
+@pytest.mark.slow
 def test_eval_davis_2016_binary_masks(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "d16"
     run(eval_davis_2016.main, "--model", golden_weights_file, "--davis_path", synthetic_root / "DAVIS" / "2016",
@@ -60,6 +63,7 @@ def test_eval_davis_2016_binary_masks(synthetic_root, golden_weights_file, tmp_p
     assert (out / "jf_results.json").exists()
 
 
+@pytest.mark.slow
 def test_eval_youtube_requested_frames_and_zip(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "yv"
     yv = synthetic_root / "YouTube"
@@ -77,6 +81,7 @@ def test_eval_youtube_requested_frames_and_zip(synthetic_root, golden_weights_fi
             assert set(np.unique(np.array(Image.open(out / "Annotations" / video / f"{f}.png"))).tolist()) <= labels | {0}
 
 
+@pytest.mark.slow
 def test_eval_youtube_output_all_and_resize(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "yv_all"
     run(eval_youtube.main, "--model", golden_weights_file, "--yv_path", synthetic_root / "YouTube",
@@ -86,6 +91,7 @@ def test_eval_youtube_output_all_and_resize(synthetic_root, golden_weights_file,
     assert Image.open(frames[0]).size == (96, 64)  # written back at the annotation size
 
 
+@pytest.mark.slow
 def test_eval_generic_with_overlay(synthetic_root, golden_weights_file, tmp_path):
     video = synthetic_root / "DAVIS" / "2017" / "trainval"
     out = tmp_path / "gen"
@@ -138,6 +144,7 @@ def test_frame_and_annotation_counts_disagree(synthetic_root, golden_weights_fil
                  "--output", tmp_path / "o", match="val00: 6 annotations for 7 frames")
 
 
+@pytest.mark.slow
 def test_corrupt_jpeg_is_named(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     bad = davis / "trainval" / "JPEGImages" / "480p" / "val00" / "00002.jpg"

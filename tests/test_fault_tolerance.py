@@ -15,22 +15,16 @@ import torch
 import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
-from tests.helpers import (ENV, ITERATIONS, args_for, assert_same_weights, fault_args, final_weights, run_ok,
+from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, args_for, assert_same_weights, fault_args, final_weights, run_ok,
                            train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 def checkpoint_written(save_root: Path):
     return lambda: any(p.name.endswith("_checkpoint.pth") for p in save_root.glob("*/*.pth"))
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(synthetic_root, tmp_path_factory):
-    """Final weights of a single-process run that nothing interrupted."""
-    save_root = tmp_path_factory.mktemp("straight")
-    run_ok(train_cmd(synthetic_root, save_root))
-    return final_weights(save_root)
 
 
 def test_sigkill_then_resume_auto_matches_uninterrupted(synthetic_root, tmp_path, uninterrupted):
@@ -44,7 +38,7 @@ def test_sigkill_then_resume_auto_matches_uninterrupted(synthetic_root, tmp_path
     result = run_ok(train_cmd(synthetic_root, tmp_path, ["--resume", "auto"]))
     assert "resumed" in result.stdout
     assert list(tmp_path.iterdir()) == [run]  # continued in the same run folder
-    assert_same_weights(final_weights(tmp_path), uninterrupted)
+    assert_same_weights(final_weights(tmp_path), final_weights(uninterrupted))
 
 
 def test_sigint_twice_checkpoints_once_then_resume_auto(synthetic_root, tmp_path, uninterrupted):
@@ -65,7 +59,7 @@ def test_sigint_twice_checkpoints_once_then_resume_auto(synthetic_root, tmp_path
     assert 2 <= read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] < ITERATIONS
     assert not list(run.glob(".*tmp*"))
     run_ok(train_cmd(synthetic_root, tmp_path, [*no_saves, "--resume", "auto"]))
-    assert_same_weights(final_weights(tmp_path), uninterrupted)
+    assert_same_weights(final_weights(tmp_path), final_weights(uninterrupted))
 
 
 def test_resume_auto_without_checkpoint_starts_fresh(synthetic_root, tmp_path):
@@ -100,7 +94,7 @@ def test_killed_while_writing_checkpoint_and_corrupted_checkpoint(synthetic_root
     assert result.returncode == -signal.SIGKILL
     (run,) = list(tmp_path.iterdir())
     previous = run / f"{run.name}_checkpoint_prev.pth"
-    assert read_checkpoint(previous)["it"] == 3  # the previous checkpoint is intact
+    assert read_checkpoint(previous)["it"] == CHECKPOINT_EVERY  # the previous checkpoint is intact
     assert [p.name for p in run.glob(".*.tmp.pth")]  # the half-written file never got the real name
     # a corrupted newest checkpoint: named on load, skipped by --resume auto
     current = run / f"{run.name}_checkpoint.pth"
@@ -109,7 +103,7 @@ def test_killed_while_writing_checkpoint_and_corrupted_checkpoint(synthetic_root
         read_checkpoint(current)
     assert find_resume_checkpoint(tmp_path, "t") == previous
     run_ok(train_cmd(synthetic_root, tmp_path, ["--resume", "auto"]))
-    assert_same_weights(final_weights(tmp_path), uninterrupted)
+    assert_same_weights(final_weights(tmp_path), final_weights(uninterrupted))
 
 
 def test_disk_full_while_saving_keeps_previous_checkpoint(synthetic_root, tmp_path, monkeypatch):
@@ -126,7 +120,7 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(synthetic_root, tmp_pa
     with pytest.raises(OSError, match=r"cannot write .*_checkpoint.pth: write failed \(.*\); \d+ MB free"):
         train.main(fault_args(synthetic_root, tmp_path))
     (run,) = list(tmp_path.iterdir())
-    assert read_checkpoint(run / f"{run.name}_checkpoint_prev.pth")["it"] == 3
+    assert read_checkpoint(run / f"{run.name}_checkpoint_prev.pth")["it"] == CHECKPOINT_EVERY
     assert not list(run.glob(".*tmp*"))  # no partial file left behind
 
 

@@ -5,16 +5,14 @@ import torch
 from model.memory_util import affinity_logits, aggregate_prob, softmax_full, topk_readout
 from model.network import GSFM
 from model.synthetic_weights import fingerprint, synthetic_state_dict, tensor_kinds
-from tests.golden import assert_features, assert_prob, golden_state_dict, key_list, load
+from tests.golden import assert_features, assert_prob, golden_network, golden_state_dict, key_list, load
 
 pytestmark = pytest.mark.golden
 
 
 @pytest.fixture(scope="module")
 def net():
-    net = GSFM().eval()
-    net.load_state_dict(golden_state_dict("eval"), strict=True)
-    return net
+    return golden_network()
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,8 @@ import pytest
 import torch
 
 from model.losses import LossComputer, bootstrapped_ce, boundary_target, boundary_terms
-from model.network import GSFM
 from model.train_forward import clip_forward
-from tests.golden import assert_features, assert_prob, golden_state_dict, load
+from tests.golden import assert_features, assert_prob, golden_network, load
 
 pytestmark = pytest.mark.golden
 
@@ -23,8 +22,7 @@ def t(g, name):
 @pytest.fixture(scope="module", params=["mo", "so"])
 def case(request, g):
     m = request.param
-    net = GSFM(single_object=(m == "so")).eval()
-    net.load_state_dict(golden_state_dict(f"train_{m}"), strict=True)
+    net = golden_network(f"train_{m}")
     multi = m == "mo"
     out = clip_forward(net, t(g, "rgb"), t(g, "gt"), t(g, "sec_gt") if multi else None,
                        t(g, "selector") if multi else None)
@@ -66,7 +64,8 @@ def rel_close(actual, golden, rel, name):
     assert (err <= rel).all(), f"{name}: relative error {err.max():.3g} > {rel}"
 
 
-@pytest.mark.parametrize("it_index", [0, 1, 2])
+# the iteration inside the warm-up (the most involved p) in the fast lane, the others in the full suite
+@pytest.mark.parametrize("it_index", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)])
 def test_losses_and_gradients(case, g, it_index):
     m, net, data = case
     it = int(g[f"{m}_iters"][it_index])

@@ -60,6 +60,7 @@ def test_max_memory_frames_at_least_video_memory_changes_nothing():
         InferenceConfig(max_memory_frames=1)
 
 
+@pytest.mark.slow
 def test_resolution_cap_writes_full_size_masks(golden_weights_file, synthetic_root, tmp_path):
     frames, mask = user_video(synthetic_root, tmp_path)
     out = tmp_path / "out"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import train
-from tests.helpers import args_for
+from tests.helpers import args_for, assert_same_weights, fault_args
 from datasets.tps import random_tps_warp, tps_apply, tps_fit
 from model.checkpoint import read_checkpoint
 from model.trainer import NonFiniteLossError
@@ -13,6 +13,7 @@ from util.configuration import STAGES, TrainConfig
 from util.errors import CheckpointError, ConfigError, DatasetError
 
 
+@pytest.mark.slow
 def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
     run0 = train.main(args_for(synthetic_root, tmp_path, stage=0, iterations=2))
     assert "key projection scaled by" in capsys.readouterr().out  # from scratch
@@ -29,38 +30,35 @@ def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
                             extra=["--load_model", str(run0 / f"{run0.name}_checkpoint.pth")]))
 
 
-def test_resume_is_exact(synthetic_root, tmp_path, capsys):
-    straight = train.main(args_for(synthetic_root, tmp_path / "a", iterations=4))
-    half = train.main(args_for(synthetic_root, tmp_path / "b", iterations=2))
-    # the same checkpoint as the reference writes it: no scaler, generator states or configuration
-    ours = read_checkpoint(half / f"{half.name}_checkpoint.pth")
-    reference = tmp_path / "ref_run" / "gsfm_checkpoint.pth"
-    reference.parent.mkdir()
-    torch.save({k: ours[k] for k in ("it", "network", "optimizer", "scheduler")}, reference)
+@pytest.mark.slow
+def test_resume_is_exact(synthetic_root, uninterrupted, tmp_path, capsys):
+    """From the uninterrupted run's checkpoint at iteration 2, in our format and in the
+    reference's, the resumed runs end where the uninterrupted one ended."""
+    (straight,) = list(uninterrupted.iterdir())
+    at_2 = read_checkpoint(straight / f"{straight.name}_checkpoint_prev.pth")
+    assert at_2["it"] == 2
+    ours = tmp_path / "ours" / "run_checkpoint.pth"
+    reference = tmp_path / "ref_run" / "gsfm_checkpoint.pth"  # as the reference writes it
+    for path, keys in ((ours, at_2), (reference, ("it", "network", "optimizer", "scheduler"))):
+        path.parent.mkdir()
+        torch.save({k: at_2[k] for k in keys}, path)
     capsys.readouterr()
-    resumed = train.main(args_for(synthetic_root, tmp_path / "b", iterations=4,
-                                  extra=["--load_model", str(half / f"{half.name}_checkpoint.pth")]))
-    assert resumed == half
-    assert "note:" not in capsys.readouterr().out
-    from_reference = train.main(args_for(synthetic_root, tmp_path / "c", iterations=4,
-                                         extra=["--load_model", str(reference)]))
+    resumed = train.main(fault_args(synthetic_root, tmp_path, ["--load_model", str(ours.parent)]))
+    assert resumed == ours.parent  # the run folder: its newest readable checkpoint, continued there
     out = capsys.readouterr().out
-    assert from_reference == reference.parent  # continues in the checkpoint's folder
+    assert "reference-format" not in out and "--id t is ignored" in out
+    from_reference = train.main(fault_args(synthetic_root, tmp_path, ["--load_model", str(reference)]))
+    out = capsys.readouterr().out
     assert "has no scaler or rng state (a reference-format checkpoint)" in out and "not bit-exact" in out
-    assert "--id t is ignored" in out
-    # float32 on CPU uses neither, and the data order depends on neither: still the same weights
-    for k, v in read_checkpoint(straight / f"{straight.name}_4.pth").items():
-        assert torch.equal(v, read_checkpoint(from_reference / "ref_run_4.pth")[k]), k
     a = read_checkpoint(straight / f"{straight.name}_checkpoint.pth")
     b = read_checkpoint(resumed / f"{resumed.name}_checkpoint.pth")
-    assert a["it"] == b["it"] == 4
-    for k in a["network"]:
-        assert torch.equal(a["network"][k], b["network"][k]), k
+    assert a["it"] == b["it"] == 4 and a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 4
+    assert_same_weights(a["network"], b["network"])
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
-    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 4
-    # --load_model with the run folder picks its newest readable checkpoint
-    assert (resumed / f"{resumed.name}_checkpoint_prev.pth").exists()
+    # float32 on the CPU uses no scaler, and the data order depends on no generator state:
+    # the reference-format resume ends with the same weights too
+    assert_same_weights(read_checkpoint(from_reference / "ref_run_4.pth"), a["network"])
 
 
 def test_global_batch_size_must_divide():
@@ -80,6 +78,7 @@ def test_stage_presets_fill_what_is_not_given():
         TrainConfig(crop_size=0)
 
 
+@pytest.mark.slow
 def test_missing_dataset_root_is_named(synthetic_root, tmp_path):
     args = args_for(synthetic_root, tmp_path, iterations=1)
     args[args.index("--davis_root") + 1] = str(tmp_path / "noDAVIS")
@@ -87,6 +86,7 @@ def test_missing_dataset_root_is_named(synthetic_root, tmp_path):
         train.main(args)
 
 
+@pytest.mark.slow
 def test_empty_dataset_after_subset(synthetic_root, tmp_path):
     (tmp_path / "empty.txt").write_text("nothing\n")
     args = args_for(synthetic_root, tmp_path, iterations=1)
@@ -96,6 +96,7 @@ def test_empty_dataset_after_subset(synthetic_root, tmp_path):
         train.main(args)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_checkpoint(synthetic_root, tmp_path, monkeypatch):
     run = train.main(args_for(synthetic_root, tmp_path, iterations=2))
     ckpt = run / f"{run.name}_checkpoint.pth"
@@ -188,6 +189,7 @@ def test_batchnorm_stays_frozen_in_train_mode():
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
 
 
+@pytest.mark.slow
 def test_amp_skips_non_finite_steps_then_stops_after_too_many(monkeypatch):
     """Under AMP the gradient scaler skips a step whose gradients are not finite (simulated
     here with the scaler on the CPU); more than --max_amp_skips in a row stop training. In
