@@ -83,7 +83,7 @@ def fault_args(root, save_root, extra=()):
 
 
 def train_cmd(root, save_root, extra=()):
-    return [sys.executable, str(REPO / "train.py"), *fault_args(root, save_root, extra)]
+    return [sys.executable, "-m", "tests.train_for_tests", *fault_args(root, save_root, extra)]
 
 
 def torchrun_cmd(root, save_root, port, extra=()):

@@ -28,9 +28,9 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")  # one thread per process: the same 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """6 DAVIS val videos and 3 YouTube-VOS valid videos."""
+    """4 DAVIS val videos and as many YouTube-VOS valid videos."""
     return generate(SyntheticConfig(tmp_path_factory.mktemp("many") / "data", seed=5, height=64, width=96,
-                                    frames=7, train_videos=1, val_videos=6, max_objects=2, static_images=1))
+                                    frames=6, train_videos=1, val_videos=4, max_objects=2, static_images=1))
 
 
 def davis_args(data, weights, out):
@@ -96,9 +96,9 @@ def test_two_ranks_equal_one_process(data, golden_weights_file, single, tmp_path
     assert_same_masks(tmp_path / "davis", single / "davis")
     stats = json.loads((tmp_path / "davis" / "eval_stats.json").read_text())
     assert stats["processes"] == 2 and [r["rank"] for r in stats["ranks"]] == [0, 1]
-    assert stats["videos_processed"] == 6 and sum(r["videos"] for r in stats["ranks"]) == 6
+    assert stats["videos_processed"] == 4 and sum(r["videos"] for r in stats["ranks"]) == 4
     assert all(r["videos"] > 0 for r in stats["ranks"])  # both ranks worked
-    assert sorted(stats["per_video"]) == [f"val{i:02d}" for i in range(6)]
+    assert sorted(stats["per_video"]) == [f"val{i:02d}" for i in range(4)]
     jf = json.loads((tmp_path / "davis" / "jf_results.json").read_text())
     assert jf == json.loads((single / "davis" / "jf_results.json").read_text())
     assert result.stdout.count("J&F-Mean") == 1  # one summary, from rank 0
@@ -119,12 +119,12 @@ def test_independent_runs_share_one_output_folder(data, golden_weights_file, sin
     assert [r.returncode for r in runs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert_same_masks(out, single / "davis")
     per_video = [json.loads(p.read_text()) for p in sorted((out / ".eval_stats").glob("*.json"))]
-    assert len(per_video) == 6
+    assert len(per_video) == 4
     pids = {r.pid for r in runs}
     assert {v["pid"] for v in per_video} <= pids
-    # each video computed once: the two runs' counts add up to the 6 videos
+    # each video computed once: the two runs' counts add up to the 4 videos
     processed = [int(o[0].split(" videos (")[0].split()[-1]) for o in outputs]
-    assert sum(processed) == 6
+    assert sum(processed) == 4
     assert (out / "jf_results.json").exists() and not list(out.glob(".tmp_*"))
 
 
@@ -137,10 +137,10 @@ def test_killed_rank_then_rerun_computes_only_the_rest(data, golden_weights_file
     os.kill(rank_pid(launcher, 1), signal.SIGKILL)
     assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
     done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/00000.png") if not p.parent.name.startswith(".")}
-    assert 0 < len(done) < 6
+    assert 0 < len(done) < 4
     result = run(torchrun("eval_davis.py", args, 29614))
     stats = json.loads((out / "eval_stats.json").read_text())
-    assert stats["videos_skipped"] == len(done) and stats["videos_processed"] == 6 - len(done)
+    assert stats["videos_skipped"] == len(done) and stats["videos_processed"] == 4 - len(done)
     assert {v: (out / v / "00000.png").stat().st_mtime_ns for v in done} == done  # not recomputed
     assert_same_masks(out, single / "davis")
     assert "J&F-Mean" in result.stdout

@@ -1,5 +1,5 @@
 """Two-process training (torchrun, gloo on CPU): the logged curves are interval means over
-both ranks, a killed rank or a SIGTERM to the job is resumed with --resume auto and ends
+both ranks; a SIGTERM to the job and a killed rank are resumed with --resume auto, ending
 with the uninterrupted run's weights."""
 import json
 import os
@@ -16,11 +16,14 @@ from tests.helpers import (ENV_TWO_RANKS, ITERATIONS, REPO, assert_same_weights,
 
 pytestmark = pytest.mark.slow
 
-# train.py, with each rank's per-iteration losses written down
+# train.py, with each rank's per-iteration losses written down (and checkpoints without CRC,
+# as tests/train_for_tests.py)
 RECORDING = textwrap.dedent("""
     import json, os, sys
+    from torch.utils.serialization import config
     import train
     from model.trainer import Trainer
+    config.save.compute_crc32 = False
     step = Trainer.step
     def recorded(self, data, it):
         out, losses = step(self, data, it)
@@ -39,7 +42,7 @@ def straight(synthetic_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("straight2")
     script = folder / "recording_train.py"
     script.write_text(RECORDING)
-    env = dict(ENV_TWO_RANKS, RECORD_DIR=str(folder), PYTHONPATH=str(REPO))
+    env = dict(ENV_TWO_RANKS, RECORD_DIR=str(folder), PYTHONPATH=str(REPO))  # the script is outside the repository
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534", str(script),
            *fault_args(synthetic_root, folder / "saves", ["--log_text_interval", "2"])]
     result = run_ok(cmd, env)
@@ -71,31 +74,34 @@ def test_logged_values_are_interval_means_over_ranks(straight):
     assert ckpt["rank_weight_sums"][0] == ckpt["rank_weight_sums"][1]  # the replicas agree
 
 
-def test_killed_rank_then_resume_auto(synthetic_root, straight, tmp_path):
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29535), env=ENV_TWO_RANKS, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: any(p.name.endswith("_checkpoint.pth") for p in tmp_path.glob("*/*.pth")), launcher)
-    os.kill(rank_pid(launcher, 1), signal.SIGKILL)
-    assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
-    run_ok(torchrun_cmd(synthetic_root, tmp_path, 29536, ["--resume", "auto"]), ENV_TWO_RANKS)
-    assert_same_weights(final_weights(tmp_path), final_weights(straight[0]))
-
-
-def test_sigterm_writes_a_checkpoint_then_resume_auto(synthetic_root, straight, tmp_path):
-    """The cluster's SIGTERM to the launcher reaches both ranks; they agree on an iteration,
-    write a full checkpoint there and exit non-zero."""
+def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, tmp_path):
+    """The cluster's SIGTERM to the launcher reaches both ranks: they agree on an iteration,
+    write a full checkpoint there and exit non-zero. The resumed run then loses a rank
+    (SIGKILL): torchrun stops the other one. The third run ends with the weights of the run
+    nothing interrupted."""
     no_saves = ["--save_network_interval", "100", "--save_checkpoint_interval", "100"]
+    metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
+    logged = lambda: len(metrics()[0].read_text().splitlines()) if metrics() else 0  # noqa: E731
+
     launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29537, no_saves), env=ENV_TWO_RANKS,
                                 cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
-    wait_for(lambda: metrics() and len(metrics()[0].read_text().splitlines()) >= 2, launcher)
+    wait_for(lambda: logged() >= 2, launcher)
     launcher.send_signal(signal.SIGTERM)
     _, stderr = launcher.communicate(timeout=300)
-    assert launcher.returncode != 0
-    assert "stopped by SIGTERM at iteration" in stderr
+    assert launcher.returncode != 0 and "stopped by SIGTERM at iteration" in stderr
     (run,) = list(tmp_path.iterdir())
     stopped_at = read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"]
-    assert 2 <= stopped_at < ITERATIONS
+    assert 2 <= stopped_at < ITERATIONS and not (run / f"{run.name}_{ITERATIONS}.pth").exists()
+
+    resumed = [*no_saves, "--resume", "auto"]
+    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29538, resumed), env=ENV_TWO_RANKS,
+                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = logged()
+    wait_for(lambda: logged() > lines, launcher)  # one more iteration done
+    os.kill(rank_pid(launcher, 1), signal.SIGKILL)
+    assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
     assert not (run / f"{run.name}_{ITERATIONS}.pth").exists()
-    run_ok(torchrun_cmd(synthetic_root, tmp_path, 29538, [*no_saves, "--resume", "auto"]), ENV_TWO_RANKS)
+
+    run_ok(torchrun_cmd(synthetic_root, tmp_path, 29539, resumed), ENV_TWO_RANKS)
+    assert list(tmp_path.iterdir()) == [run]  # continued in the same run folder
     assert_same_weights(final_weights(tmp_path), final_weights(straight[0]))
