@@ -76,50 +76,60 @@ def main(argv: list[str] | None = None) -> Path | None:
         log(f"training from scratch: key projection scaled by {factor:.3g} (unit-scale keys)")
 
     logger = Logger(run.folder / "logs" if run.folder is not None else None, config.iterations, processes.is_main)
-    means = IntervalMeans(processes.device)
-    progress = tqdm(total=config.iterations, initial=it, disable=not processes.is_main, unit="it", dynamic_ncols=True)
-    interval_start = time.perf_counter()
     try:
         with StopRequests(processes.device) as stop:
-            while it < config.iterations:
-                epoch = it // data.batches_per_epoch
-                if data.set_curriculum(epoch) and processes.is_main:
-                    progress.write(f"epoch {epoch}: max skip {data.max_skip}")
-                batches = iter(data.loader(epoch, it % data.batches_per_epoch))
-                while it < config.iterations:
-                    batch = _next_batch(batches, stop)
-                    signum = stop.agreed()  # every rank stops at the same iteration
-                    if signum:
-                        path = run.save(trainer, it, checkpoint=True)
-                        raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} at iteration {it}"
-                                          + (f"; checkpoint {path}; continue with --resume auto --id {config.id}"
-                                             if path is not None else " (--id NULL: nothing saved)"))
-                    if batch is None:  # end of the epoch
-                        break
-                    out, losses = trainer.step(batch, it)
-                    it += 1
-                    progress.update(1)
-                    means.add(losses)
-                    if trainer.skipped:
-                        note = (f"iteration {it}: non-finite gradients under AMP, the step was skipped "
-                                f"({trainer.consecutive_skips} in a row, at most {config.max_amp_skips})")
-                        logger.message(it, note, write=progress.write)
-                    if it % config.log_text_interval == 0:
-                        seconds = (time.perf_counter() - interval_start) / config.log_text_interval
-                        logger.interval(it, means.finalize(), seconds, trainer.scheduler.get_last_lr()[0],
-                                        write=progress.write)
-                        interval_start = time.perf_counter()
-                    if it % config.log_image_interval == 0:
-                        logger.images(batch, out, it)
-                    weights_due = it % config.save_network_interval == 0
-                    checkpoint_due = it % config.save_checkpoint_interval == 0
-                    if weights_due or checkpoint_due:
-                        run.save(trainer, it, weights=weights_due, checkpoint=checkpoint_due)
-            run.save(trainer, it, weights=True, checkpoint=True)
+            train_iterations(trainer, run, data, logger, stop, it, processes)
     finally:
-        progress.close()
         logger.close()
     return run.folder
+
+
+def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger: Logger, stop: StopRequests,
+                     it: int, processes: distributed.Processes) -> None:
+    """The loop: from iteration ``it`` to the configured end, epoch by epoch, logging and
+    saving at their intervals; a stop signal ends it with a checkpoint (``Interrupted``)."""
+    config = run.config
+    means = IntervalMeans(processes.device)
+    progress = tqdm(total=config.iterations, initial=it, disable=not processes.is_main, unit="it", dynamic_ncols=True)
+    interval_start, interval_first = time.perf_counter(), it
+    try:
+        while it < config.iterations:
+            epoch = it // data.batches_per_epoch
+            if data.set_curriculum(epoch) and processes.is_main:
+                progress.write(f"epoch {epoch}: max skip {data.max_skip}")
+            batches = iter(data.loader(epoch, it % data.batches_per_epoch))
+            while it < config.iterations:
+                batch = _next_batch(batches, stop)
+                signum = stop.agreed()  # every rank stops at the same iteration
+                if signum:
+                    path = run.save(trainer, it, checkpoint=True)
+                    raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} at iteration {it}"
+                                      + (f"; checkpoint {path}; continue with --resume auto --id {config.id}"
+                                         if path is not None else " (--id NULL: nothing saved)"))
+                if batch is None:  # end of the epoch
+                    break
+                out, losses = trainer.step(batch, it)
+                it += 1
+                progress.update(1)
+                means.add(losses)
+                if trainer.skipped:
+                    logger.message(it, f"iteration {it}: non-finite gradients under AMP, the step was skipped "
+                                       f"({trainer.consecutive_skips} in a row, at most {config.max_amp_skips})",
+                                   write=progress.write)
+                if it % config.log_text_interval == 0:
+                    seconds = (time.perf_counter() - interval_start) / (it - interval_first)
+                    logger.interval(it, means.finalize(), seconds, trainer.scheduler.get_last_lr()[0],
+                                    write=progress.write)
+                    interval_start, interval_first = time.perf_counter(), it
+                if it % config.log_image_interval == 0:
+                    logger.images(batch, out, it)
+                weights_due = it % config.save_network_interval == 0
+                checkpoint_due = it % config.save_checkpoint_interval == 0
+                if weights_due or checkpoint_due:
+                    run.save(trainer, it, weights=weights_due, checkpoint=checkpoint_due)
+        run.save(trainer, it, weights=True, checkpoint=True)
+    finally:
+        progress.close()
 
 
 def _next_batch(batches, stop: StopRequests) -> dict | None:
