@@ -2,8 +2,9 @@
 
 One bank serves all objects of a video. Objects may join later (YouTube-VOS, or a user's
 annotation that brings a new object): an object reads only the memory frames written since
-it joined, exactly as the reference's separate per-object banks do. Objects that joined at the same frame share one affinity (as all
-objects of a DAVIS video share the reference's single bank).
+it joined, exactly as the reference's separate per-object banks do. Objects that joined at
+the same frame share one affinity (as all objects of a DAVIS video share the reference's
+single bank).
 
 Storage is position-major, keys (capacity, CK) and values (capacity, K, CV), so a read
 multiplies contiguous slices. It is reserved once when the video length is known

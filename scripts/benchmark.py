@@ -267,7 +267,8 @@ def worker(args: argparse.Namespace) -> None:
     elif args.worker == "throughput":
         result = {"float32": round(conv_throughput(device, torch.float32), 1)}
         if args.amp:
-            result["amp"] = round(conv_throughput(device, torch.float16 if device.type == "cuda" else torch.bfloat16), 1)
+            amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+            result["amp"] = round(conv_throughput(device, amp_dtype), 1)
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)

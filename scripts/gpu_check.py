@@ -156,7 +156,8 @@ def markdown(report: dict) -> str:
     for key, title in (("benchmark_short", "Benchmark"), ("benchmark_long", "Benchmark: memory on a long video")):
         bench = report.get(key)
         if bench:
-            lines += ["", f"## {title}", "", bench["error"] if "error" in bench else Path(bench["markdown"]).read_text()]
+            body = bench["error"] if "error" in bench else Path(bench["markdown"]).read_text()
+            lines += ["", f"## {title}", "", body]
     for role, table in report.get("profile", {}).items():
         lines += ["", f"## Profile: {role}", "", "```", table, "```"]
     if report["skipped"]:

@@ -15,8 +15,8 @@ import torch
 import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
-from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, args_for, assert_same_weights, fault_args, final_weights, run_ok,
-                           train_cmd, wait_for)
+from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, args_for, assert_same_weights, fault_args,
+                           final_weights, run_ok, train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 

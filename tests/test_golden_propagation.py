@@ -27,7 +27,8 @@ def cropped(g, name, t):
 def test_input_conventions():
     g = load("propagation")
     assert torch.equal(normalise(g["rgb_uint8"][0]), torch.from_numpy(g["rgb"][0, 0]))  # bit for bit
-    assert torch.equal(normalise(torch.from_numpy(g["rgb_uint8"][0]).permute(2, 0, 1)), torch.from_numpy(g["rgb"][0, 0]))
+    channels_first = torch.from_numpy(g["rgb_uint8"][0]).permute(2, 0, 1)
+    assert torch.equal(normalise(channels_first), torch.from_numpy(g["rgb"][0, 0]))
     _, pad = pad_divide_by(torch.zeros(1, 3, 89, 151), STRIDE)
     assert list(pad) == g["pad"].tolist()
 

@@ -65,7 +65,8 @@ def rel_close(actual, golden, rel, name):
 
 
 # the iteration inside the warm-up (the most involved p) in the fast lane, the others in the full suite
-@pytest.mark.parametrize("it_index", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("it_index", [pytest.param(0, marks=pytest.mark.slow), 1,
+                                      pytest.param(2, marks=pytest.mark.slow)])
 def test_losses_and_gradients(case, g, it_index):
     m, net, data = case
     it = int(g[f"{m}_iters"][it_index])

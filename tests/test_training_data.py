@@ -38,7 +38,7 @@ def test_every_copy_of_a_repeated_dataset_draws_its_own_clip(synthetic_root):
 def test_the_same_local_index_in_two_datasets_draws_different_augmentations(synthetic_root):
     """Two datasets over one folder: their index 0 is the same image, augmented differently."""
     folder = synthetic_root / "static" / "DUTS-TR"
-    dataset = ConcatTrainSet([StaticTransformDataset(folder, crop_size=48), StaticTransformDataset(folder, crop_size=48)])
+    dataset = ConcatTrainSet([StaticTransformDataset(folder, crop_size=48) for _ in range(2)])
     dataset.set_epoch(seed=1, epoch=0)
     first, second = dataset[0], dataset[len(dataset.datasets[0])]
     assert first["info"]["name"] == second["info"]["name"]

@@ -42,10 +42,11 @@ class IntervalMeans:
         if dist.is_initialized():
             dist.all_reduce(means)
             means /= dist.get_world_size()
-        values = dict(zip(keys, means.tolist()))
+        means = dict(zip(keys, means.tolist()))
+        values = {k: means[k] for k in LOGGED_TERMS if k in means}
         for name, (inter, union) in IOU_COUNTS.items():
-            if inter in values:
-                values[name] = (values.pop(inter) + 1) / (values.pop(union) + 1)
+            if inter in means:
+                values[name] = (means[inter] + 1) / (means[union] + 1)
         self.sums, self.count = {}, 0
         return values
 
