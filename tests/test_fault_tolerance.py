@@ -16,14 +16,14 @@ import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
 from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, args_for, assert_same_weights, fault_args,
-                           final_weights, run_ok, train_cmd, wait_for)
+                           final_weights, train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, uninterrupted):
+def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, uninterrupted, capsys):
     """Ctrl-C: a full checkpoint at the current iteration, exit status 130; a second Ctrl-C
     while it is being written changes nothing. The resumed run is then killed (SIGKILL):
     the next run continues from the newest readable checkpoint, in the same run folder, and
@@ -53,8 +53,9 @@ def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, un
     assert process.wait() == -signal.SIGKILL
     assert not (run / f"{run.name}_{ITERATIONS}.pth").exists()
 
-    result = run_ok(train_cmd(synthetic_root, tmp_path, resumed))
-    assert "resumed" in result.stdout
+    capsys.readouterr()
+    train.main(fault_args(synthetic_root, tmp_path, resumed))  # in this process: no second start-up to wait for
+    assert "resumed" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == [run]  # continued in the same run folder
     assert_same_weights(final_weights(tmp_path), final_weights(uninterrupted))
 
@@ -101,7 +102,7 @@ def test_killed_while_writing_checkpoint_and_corrupted_checkpoint(synthetic_root
     with pytest.raises(CheckpointError, match=f"{current.name}: not a readable PyTorch checkpoint"):
         read_checkpoint(current)
     assert find_resume_checkpoint(tmp_path, "t") == previous
-    run_ok(train_cmd(synthetic_root, tmp_path, ["--resume", "auto"]))
+    train.main(fault_args(synthetic_root, tmp_path, ["--resume", "auto"]))
     assert_same_weights(final_weights(tmp_path), final_weights(uninterrupted))
 
 
