@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from tests.helpers import run_ok, train_cmd
+from tests.helpers import fault_args
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,7 +15,8 @@ def _deterministic_cpu():
 @pytest.fixture(autouse=True, scope="session")
 def _fast_checkpoints():
     """torch.save without the CRC32 of every record in this process: a third of the time of
-    the tests' many checkpoint writes (subprocesses keep the default, as users do)."""
+    the tests' many checkpoint writes (training subprocesses do the same through
+    tests/train_for_tests.py; users keep torch's default)."""
     from torch.utils.serialization import config
     previous, config.save.compute_crc32 = config.save.compute_crc32, False
     yield
@@ -54,7 +55,9 @@ def cuda():
 @pytest.fixture(scope="session")
 def uninterrupted(synthetic_root, tmp_path_factory):
     """The save folder of a single-process training run that nothing interrupted (the
-    helpers' fault_args: checkpoints at 2 and 4)."""
+    helpers' fault_args: checkpoints at 2 and 4). It runs in the test process (no start-up
+    to wait for) and gives the same weights as the same run in a subprocess."""
+    import train
     save_root = tmp_path_factory.mktemp("uninterrupted")
-    run_ok(train_cmd(synthetic_root, save_root))
+    train.main(fault_args(synthetic_root, save_root))
     return save_root
