@@ -95,27 +95,26 @@ class InferenceCore:
         was annotated; None for a skipped frame.
         """
         self.frame_index += 1
-        t = self.frame_index
         frame = normalise(image, self.device)
         size = tuple(frame.shape[-2:])
-        padded, pad = self._prepare(frame.unsqueeze(0), InterpolationMode.BICUBIC)
-        annotation = None
-        if mask is not None:
-            annotation = self._annotation(mask, objects, size)
-        prob, keys = None, None
-        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
-            if self.enabled:
-                is_mem = t - self.last_mem_frame >= self.config.mem_every
-                if is_mem or self.config.include_last or need_output or annotation is not None:
-                    keys = self.network.encode_key(padded)
-                    prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
-            if annotation is not None:
-                prob = self._label(padded, *annotation, prob, keys)
-        if prob is None:
+        annotation = None if mask is None else self._annotation(mask, objects, size)
+        is_mem = self.frame_index - self.last_mem_frame >= self.config.mem_every
+        segment = bool(self.enabled) and (is_mem or self.config.include_last or need_output
+                                          or annotation is not None)
+        if not segment and annotation is None:  # nothing to compute: no resize, no padding
             if self.enabled or not need_output:
                 return None  # skipped
-            prob = torch.zeros(self.num_objects + 1, 1, *padded.shape[-2:], device=self.device)
+            prob = torch.zeros(self.num_objects + 1, *size, device=self.device)
             prob[0] = 1  # nothing annotated yet: all background
+            return prob
+        padded, pad = self._prepare(frame.unsqueeze(0), InterpolationMode.BICUBIC)
+        prob, keys = None, None
+        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
+            if segment:
+                keys = self.network.encode_key(padded)
+                prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
+            if annotation is not None:
+                prob = self._label(padded, *annotation, prob, keys)
         return self._output(prob.float(), pad, size)
 
     def prob_to_mask(self, prob: torch.Tensor) -> np.ndarray:
