@@ -36,7 +36,7 @@ from model.network import GSFM
 from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
-from util.memory import peak_memory_mb, reset_peak_memory
+from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.metrics import evaluate_folders, format_results
 from util.palette import write_indexed_png
 
@@ -193,10 +193,10 @@ def _compute(network: GSFM, video: EvalVideo, mask_root: Path, stats_root: Path,
         if on_output is not None:
             on_output(video, frame)
 
-    _sync(processes.device)
+    synchronize(processes.device)
     start = time.perf_counter()
     frames = segment_video(network, video, config, output, scratch=tmp_dir, on_frame=progress.frame)
-    _sync(processes.device)
+    synchronize(processes.device)
     stats = {"video": video.name, "frames": frames, "seconds": round(time.perf_counter() - start, 3),
              "rank": processes.rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(processes.device)}
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats)), stats_root / f"{video.name}.json")
@@ -220,11 +220,6 @@ def _summary(videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipp
             "throughput_fps": round(frames / wall_seconds, 3) if frames else None,
             "peak_memory_mb": max(r["peak_memory_mb"] for r in ranks), "device": ranks[0]["device"],
             "processes": len(ranks), "settings": dataclasses.asdict(config), "ranks": ranks, "per_video": per_video}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:

@@ -47,7 +47,7 @@ from model.network import GSFM
 from model.synthetic_weights import synthetic_state_dict
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
-from util.memory import peak_memory_mb, reset_peak_memory
+from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
 from util.tensor_util import normalise, unpad
 
@@ -90,11 +90,6 @@ def first_frames(video: EvalVideo, count: int) -> EvalVideo:
     return video
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 class StageTimer:
     """Wraps methods so their wall time adds up per stage (device synchronised)."""
 
@@ -106,10 +101,10 @@ class StageTimer:
         original = getattr(owner, name)
 
         def timed(*args, **kwargs):
-            sync(self.device)
+            synchronize(self.device)
             start = time.perf_counter()
             result = original(*args, **kwargs)
-            sync(self.device)
+            synchronize(self.device)
             self.seconds[stage] += time.perf_counter() - start
             return result
         setattr(owner, name, timed)
@@ -135,10 +130,10 @@ def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) 
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         conv(x)  # warm-up
         for _ in range(repeats):
-            sync(device)
+            synchronize(device)
             start = time.perf_counter()
             conv(x)
-            sync(device)
+            synchronize(device)
             best = min(best, time.perf_counter() - start)
     return flops / best / 1e9
 
@@ -242,7 +237,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     start_memory_measurement(device)
     times = []
     for _ in range(iterations + 1):  # the first iteration warms up
-        sync(device)
+        synchronize(device)
         start = time.perf_counter()
         with torch.autocast(device.type, enabled=amp):
             out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
@@ -251,7 +246,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     step = float(np.mean(times[1:]))
     return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3), "amp": amp,
@@ -282,7 +277,7 @@ def worker(args: argparse.Namespace) -> None:
                 frames = run_oracle(network, video, out_dir, timer)
             else:
                 frames = run_engine(network, video, out_dir, timer, amp=args.worker == "engine_amp")
-        sync(device)
+        synchronize(device)
         seconds = time.perf_counter() - start
         peak = peak_memory_mb(device)
         result = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),

@@ -1,4 +1,5 @@
-"""Peak memory of this process: max allocated on CUDA, peak resident set size on the CPU."""
+"""Measuring this process on its device: peak memory (max allocated on CUDA, peak resident
+set size on the CPU), and waiting for the device before a clock is read."""
 from __future__ import annotations
 
 import resource
@@ -44,3 +45,10 @@ def reset_peak_memory(device: torch.device) -> float:
         except OSError:
             pass
     return current_memory_mb(device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so a clock read next
+    measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
