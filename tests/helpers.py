@@ -72,7 +72,7 @@ def args_for(root, save_root, stage=3, iterations=4, extra=()):
 ITERATIONS = 4  # weights and full checkpoints at 2 and 4
 CHECKPOINT_EVERY = 2
 ENV = dict(os.environ, OMP_NUM_THREADS="2")
-ENV_TWO_RANKS = dict(ENV, OMP_NUM_THREADS="1")
+ENV_ONE_THREAD = dict(ENV, OMP_NUM_THREADS="1")  # two processes on two cores; the same kernels in each
 
 
 def fault_args(root, save_root, extra=()):

@@ -17,13 +17,12 @@ import eval_davis
 import eval_youtube
 from datasets.synthetic import SyntheticConfig, generate
 from evaluation.run import shard
-from tests.helpers import rank_pid, wait_for
+from tests.helpers import ENV_ONE_THREAD, REPO, rank_pid, run_ok, wait_for
 from util.palette import read_mask
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, OMP_NUM_THREADS="1")  # one thread per process: the same kernels everywhere
+ENV = ENV_ONE_THREAD  # one thread per process: the same kernels everywhere
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +40,6 @@ def davis_args(data, weights, out):
 def youtube_args(data, weights, out):
     return ["--model", str(weights), "--yv_path", str(data / "YouTube"), "--output", str(out), "--device", "cpu",
             "--threads", "1", "--size", "-1"]
-
-
-def run(cmd, **kwargs):
-    result = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=600, **kwargs)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def torchrun(script, args, port):
@@ -92,7 +85,7 @@ def test_shards_are_balanced_longest_first():
 
 
 def test_two_ranks_equal_one_process(data, golden_weights_file, single, tmp_path):
-    result = run(torchrun("eval_davis.py", davis_args(data, golden_weights_file, tmp_path / "davis"), 29611))
+    result = run_ok(torchrun("eval_davis.py", davis_args(data, golden_weights_file, tmp_path / "davis"), 29611), ENV)
     assert_same_masks(tmp_path / "davis", single / "davis")
     stats = json.loads((tmp_path / "davis" / "eval_stats.json").read_text())
     assert stats["processes"] == 2 and [r["rank"] for r in stats["ranks"]] == [0, 1]
@@ -103,7 +96,7 @@ def test_two_ranks_equal_one_process(data, golden_weights_file, single, tmp_path
     assert jf == json.loads((single / "davis" / "jf_results.json").read_text())
     assert result.stdout.count("J&F-Mean") == 1  # one summary, from rank 0
 
-    run(torchrun("eval_youtube.py", youtube_args(data, golden_weights_file, tmp_path / "yv"), 29612))
+    run_ok(torchrun("eval_youtube.py", youtube_args(data, golden_weights_file, tmp_path / "yv"), 29612), ENV)
     assert_same_masks(tmp_path / "yv" / "Annotations", single / "yv" / "Annotations")
     with zipfile.ZipFile(tmp_path / "yv" / "submission.zip") as mine, \
             zipfile.ZipFile(single / "yv" / "submission.zip") as theirs:
@@ -138,7 +131,7 @@ def test_killed_rank_then_rerun_computes_only_the_rest(data, golden_weights_file
     assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
     done = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/00000.png") if not p.parent.name.startswith(".")}
     assert 0 < len(done) < 4
-    result = run(torchrun("eval_davis.py", args, 29614))
+    result = run_ok(torchrun("eval_davis.py", args, 29614), ENV)
     stats = json.loads((out / "eval_stats.json").read_text())
     assert stats["videos_skipped"] == len(done) and stats["videos_processed"] == 4 - len(done)
     assert {v: (out / v / "00000.png").stat().st_mtime_ns for v in done} == done  # not recomputed

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from model.checkpoint import read_checkpoint
-from tests.helpers import (ENV_TWO_RANKS, ITERATIONS, REPO, assert_same_weights, fault_args, final_weights, rank_pid,
+from tests.helpers import (ENV_ONE_THREAD, ITERATIONS, REPO, assert_same_weights, fault_args, final_weights, rank_pid,
                            run_ok, torchrun_cmd, wait_for)
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def straight(synthetic_root, tmp_path_factory):
     folder = tmp_path_factory.mktemp("straight2")
     script = folder / "recording_train.py"
     script.write_text(RECORDING)
-    env = dict(ENV_TWO_RANKS, RECORD_DIR=str(folder), PYTHONPATH=str(REPO))  # the script is outside the repository
+    env = dict(ENV_ONE_THREAD, RECORD_DIR=str(folder), PYTHONPATH=str(REPO))  # the script is outside the repository
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534", str(script),
            *fault_args(synthetic_root, folder / "saves", ["--log_text_interval", "2"])]
     result = run_ok(cmd, env)
@@ -83,7 +83,7 @@ def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, t
     metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
     logged = lambda: len(metrics()[0].read_text().splitlines()) if metrics() else 0  # noqa: E731
 
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29537, no_saves), env=ENV_TWO_RANKS,
+    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29537, no_saves), env=ENV_ONE_THREAD,
                                 cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: logged() >= 2, launcher)
     launcher.send_signal(signal.SIGTERM)
@@ -94,7 +94,7 @@ def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, t
     assert 2 <= stopped_at < ITERATIONS and not (run / f"{run.name}_{ITERATIONS}.pth").exists()
 
     resumed = [*no_saves, "--resume", "auto"]
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29538, resumed), env=ENV_TWO_RANKS,
+    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29538, resumed), env=ENV_ONE_THREAD,
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     lines = logged()
     wait_for(lambda: logged() > lines, launcher)  # one more iteration done
@@ -102,6 +102,6 @@ def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, t
     assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails
     assert not (run / f"{run.name}_{ITERATIONS}.pth").exists()
 
-    run_ok(torchrun_cmd(synthetic_root, tmp_path, 29539, resumed), ENV_TWO_RANKS)
+    run_ok(torchrun_cmd(synthetic_root, tmp_path, 29539, resumed), ENV_ONE_THREAD)
     assert list(tmp_path.iterdir()) == [run]  # continued in the same run folder
     assert_same_weights(final_weights(tmp_path), final_weights(straight[0]))

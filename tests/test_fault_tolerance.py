@@ -15,14 +15,13 @@ import torch
 import eval_davis
 import train
 from model.checkpoint import find_resume_checkpoint, read_checkpoint
-from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, args_for, assert_same_weights, fault_args,
+from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, REPO, args_for, assert_same_weights, fault_args,
                            final_weights, train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, uninterrupted, capsys):
     """Ctrl-C: a full checkpoint at the current iteration, exit status 130; a second Ctrl-C
     while it is being written changes nothing. The resumed run is then killed (SIGKILL):

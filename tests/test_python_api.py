@@ -1,16 +1,15 @@
 """The README's Python API example, run as written."""
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from tests.helpers import user_video
+from tests.helpers import REPO, user_video
 from util.palette import read_mask
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 
 
 def readme_example() -> str:

@@ -111,4 +111,3 @@ class Logger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
