@@ -49,6 +49,7 @@ from util.atomic import atomic_save
 from util.configuration import InferenceConfig
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
+from util.stamp import machine_stamp
 from util.tensor_util import normalise, unpad
 
 REPO = Path(__file__).resolve().parents[1]
@@ -357,8 +358,9 @@ def main(argv: list[str] | None = None) -> dict:
         worker(args)
         return {}
     out = Path(args.output)
-    report = {"device": args.device, "device_name": torch.cuda.get_device_name() if args.device == "cuda" else
-              _cpu_name(), "torch": torch.__version__, "threads": args.threads or torch.get_num_threads(),
+    stamp = machine_stamp(args.device, args.threads)
+    report = {"device": args.device, "device_name": stamp["gpu"] or stamp["cpu"], "torch": torch.__version__,
+              "threads": stamp["threads"], "stamp": stamp,
               "weights": "synthetic (model/synthetic_weights.py)", "inference": [], "training": []}
     report["conv_gflops"] = launch(args, "throughput", out / "runs" / "throughput.json", ["--amp"] if args.amp else [])
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
@@ -400,16 +402,6 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_save(lambda tmp: tmp.write_text(markdown(report)), out / "benchmark.md")
     print(f"written: {out / 'benchmark.json'}, {out / 'benchmark.md'}")
     return report
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "cpu"
 
 
 def markdown(report: dict) -> str:
