@@ -4,12 +4,16 @@ rules other than the reference's, version floors and pins."""
 import dataclasses
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import train
 from model.checkpoint import read_checkpoint
-from model.training_run import find_resume_checkpoint, training_differences
+from model.training_run import TrainingRun, find_resume_checkpoint, training_differences
+from scripts import resize_length, resize_youtube
 from tests.helpers import args_for, offline_download
 from util.configuration import TrainConfig
 from util.errors import CheckpointError, ConfigError
@@ -37,40 +41,35 @@ def offline(tmp_path, monkeypatch):
     return cache, attempts
 
 
-@pytest.mark.slow
-def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(synthetic_root, golden_weights_file,
-                                                                       offline, tmp_path, capsys):
-    saves = tmp_path / "saves"
-    start = ["--load_network", str(golden_weights_file)]
-    s0 = train.main(train_args(synthetic_root, saves, "s0", extra=start))
-    # a newer run whose id ends the same way, at another iteration
-    ablation = saves / s0.name.replace("_s0", "_ablation_s0")
-    ablation.mkdir()
-    checkpoint = read_checkpoint(s0 / f"{s0.name}_checkpoint.pth")
-    torch.save({**checkpoint, "it": 1}, ablation / f"{ablation.name}_checkpoint.pth")
-    assert find_resume_checkpoint(saves, "s0") == s0 / f"{s0.name}_checkpoint.pth"
-    assert find_resume_checkpoint(saves, "ablation_s0") == ablation / f"{ablation.name}_checkpoint.pth"
-    assert find_resume_checkpoint(saves, "0") is None
+def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path):
+    """Runs s0 and ablation_s0 side by side (the latter newer), and the reference's
+    saves/<id>/ layout; then a resume with another --lr."""
+    def parse(*extra):
+        return TrainConfig.parse(["--stage", "3", "--save_root", str(tmp_path), "--resume", "auto", *extra])[0]
 
-    capsys.readouterr()
-    assert train.main(train_args(synthetic_root, saves, "s0", extra=["--resume", "auto"])) == s0
-    assert f"resumed {s0} at iteration 2" in capsys.readouterr().out
+    def checkpoint(folder, it, config):
+        folder.mkdir()
+        path = folder / f"{folder.name}_checkpoint.pth"
+        torch.save({"it": it, "network": {}, "config": dataclasses.asdict(config)}, path)
+        return path
+
+    s0 = checkpoint(tmp_path / "Nov29_10.00.00_s0", 2, parse("--id", "s0"))
+    ablation = checkpoint(tmp_path / "Nov29_11.00.00_ablation_s0", 1, parse("--id", "ablation_s0"))
+    reference = checkpoint(tmp_path / "ref", 3, parse("--id", "ref"))
+    assert find_resume_checkpoint(tmp_path, "s0") == s0
+    assert find_resume_checkpoint(tmp_path, "ablation_s0") == ablation
+    assert find_resume_checkpoint(tmp_path, "ref") == reference
+    assert find_resume_checkpoint(tmp_path, "0") is None
+    run = TrainingRun(parse("--id", "s0"), main_process=True)
+    assert run.folder == s0.parent and run.start_iteration == 2
 
     with pytest.raises(ConfigError, match=r"(?s)trained with other settings.*--lr: 4e-05 in the checkpoint, "
                                           r"0\.001 now.*--resume_anyway") as refused:
-        train.main(train_args(synthetic_root, saves, "s0", extra=["--resume", "auto", "--lr", "1e-3"]))
+        TrainingRun(parse("--id", "s0", "--lr", "1e-3"), main_process=True)
     assert str(s0) in str(refused.value) and "--iterations" not in str(refused.value)
-    assert train.main(train_args(synthetic_root, saves, "s0", extra=["--resume", "auto", "--lr", "1e-3",
-                                                                     "--resume_anyway"])) == s0
-    assert "--resume_anyway" in capsys.readouterr().out
-    assert not os.listdir(offline[0]) and not offline[1]  # a resume needs no ImageNet weights
-
-    # the reference's layout: saves/<id>/<id>_checkpoint.pth
-    reference = saves / "ref"
-    reference.mkdir()
-    torch.save({k: checkpoint[k] for k in ("it", "network", "optimizer", "scheduler")},
-               reference / "ref_checkpoint.pth")
-    assert find_resume_checkpoint(saves, "ref") == reference / "ref_checkpoint.pth"
+    notes = []
+    run = TrainingRun(parse("--id", "s0", "--lr", "1e-3", "--resume_anyway"), main_process=True, log=notes.append)
+    assert run.folder == s0.parent and "--lr: 4e-05 in the checkpoint" in notes[0]
 
 
 def test_training_differences_name_each_setting_and_the_global_batch():
@@ -89,28 +88,18 @@ def test_training_differences_name_each_setting_and_the_global_batch():
 
 
 @pytest.mark.slow
-def test_a_run_without_id_saves_under_a_generated_one(synthetic_root, offline, tmp_path, capsys):
-    run = train.main(train_args(synthetic_root, tmp_path, None, iterations=1, extra=["--no_imagenet"]))
+def test_a_run_without_id_from_load_network_offline(synthetic_root, golden_weights_file, offline, tmp_path, capsys):
+    """No --id: the run saves as stage<N> and says so. --load_network with an empty torch
+    cache and no network: the ImageNet weights it replaces are not asked for; without it
+    they are downloaded, and offline one error says what to do."""
+    cache, attempts = offline
+    run = train.main(train_args(synthetic_root, tmp_path, None, iterations=1,
+                                extra=["--load_network", str(golden_weights_file)]))
     assert run.parent == tmp_path and run.name.endswith("_stage3")
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
-    out = capsys.readouterr().out
-    assert f"no --id given: run 'stage3', saved in {run}" in out
-    assert train.main(train_args(synthetic_root, tmp_path / "none", "NULL", iterations=1,
-                                 extra=["--no_imagenet"])) is None
-    assert "--id NULL: nothing is saved" in capsys.readouterr().out
-    assert not (tmp_path / "none").exists() or not os.listdir(tmp_path / "none")
-    with pytest.raises(ConfigError, match="needs the --id"):
-        TrainConfig.parse(["--resume", "auto"])
-
-
-@pytest.mark.slow
-def test_load_network_needs_no_imagenet_weights_offline(synthetic_root, golden_weights_file, offline, tmp_path):
-    cache, attempts = offline
-    run = train.main(train_args(synthetic_root, tmp_path, iterations=1,
-                                extra=["--load_network", str(golden_weights_file)]))
-    assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
+    assert f"no --id given: run 'stage3', saved in {run}" in capsys.readouterr().out
     assert not attempts and not os.listdir(cache)
-    # without other weights they are downloaded; offline, one error says what to do
+
     with pytest.raises(CheckpointError) as offline_error:
         train.main(train_args(synthetic_root, tmp_path / "fresh", iterations=1))
     message = str(offline_error.value)
@@ -118,3 +107,62 @@ def test_load_network_needs_no_imagenet_weights_offline(synthetic_root, golden_w
     for name in ("resnet50-0676ba61.pth", "resnet18-f37072fd.pth"):
         assert str(cache / "hub" / "checkpoints" / name) in message
     assert not (tmp_path / "fresh").exists() or not os.listdir(tmp_path / "fresh")  # no empty run folder
+
+
+def test_id_null_saves_nothing_and_says_so(tmp_path):
+    config = TrainConfig.parse(["--id", "NULL", "--save_root", str(tmp_path)])[0]
+    run = TrainingRun(config, main_process=True)
+    assert run.folder is None and "--id NULL: nothing is saved" in run.describe()
+    with pytest.raises(ConfigError, match="needs the --id"):
+        TrainConfig.parse(["--resume", "auto"])
+
+
+def generated_image(w: int, h: int, seed: int) -> np.ndarray:
+    """A smooth gradient with noise (RGB uint8): resampling shows in every pixel."""
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (w + h)], -1)
+    return np.clip(base + rng.randint(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_static_images_follow_the_reference_resize_length(tmp_path):
+    """Short side to --min_length with cv2.INTER_AREA, images and masks alike, smaller
+    images enlarged, with the reference's rounding (35x28 to short side 48: 59x48)."""
+    src, out, expected = tmp_path / "BIG", tmp_path / "BIG_small", tmp_path / "expected"
+    src.mkdir(), expected.mkdir()
+    for name, (w, h) in (("large", (96, 64)), ("small", (35, 28))):
+        Image.fromarray(generated_image(w, h, 0)).save(src / f"{name}.jpg", quality=90)
+        Image.fromarray(np.where(generated_image(w, h, 1)[..., 0] > 128, 255, 0).astype(np.uint8)).save(
+            src / f"{name}.png")
+    assert resize_length.main([str(src), str(out), "--min_length", "48"])["resized"] == 4
+    for f in sorted(os.listdir(src)):  # the reference's resize_length.py, step by step
+        img = cv2.imread(os.path.join(src, f))
+        h, w, _ = img.shape
+        scale = min(h, w) / 48
+        img = cv2.resize(img, (int(w / scale), int(h / scale)), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(os.path.join(expected, f), img)
+        assert (out / f).read_bytes() == (expected / f).read_bytes(), f
+    assert cv2.imread(str(out / "small.jpg")).shape == (48, 59, 3)
+    assert cv2.imread(str(out / "large.png")).shape == (48, 72, 3)
+
+
+def test_youtube_frames_follow_the_reference_resize_youtube(tmp_path):
+    """Short side to --size with PIL: frames bicubic, saved at PIL's default JPEG quality,
+    masks nearest (palette kept), with the reference's rounding (35x28 to 48: 60x48)."""
+    src, out = tmp_path / "train", tmp_path / "train_480p"
+    (src / "JPEGImages" / "v").mkdir(parents=True), (src / "Annotations" / "v").mkdir(parents=True)
+    Image.fromarray(generated_image(35, 28, 2)).save(src / "JPEGImages" / "v" / "00000.jpg", quality=90)
+    mask = Image.fromarray((generated_image(35, 28, 3)[..., 0] // 100).astype(np.uint8), mode="P")
+    mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0])
+    mask.save(src / "Annotations" / "v" / "00000.png")
+    resize_youtube.main([str(src), str(out), "--size", "48"])
+    for sub, name, resample in (("JPEGImages", "00000.jpg", Image.BICUBIC),
+                                ("Annotations", "00000.png", Image.NEAREST)):
+        hr_im = Image.open(src / sub / "v" / name)  # the reference's resize_youtube.py, step by step
+        w, h = hr_im.size
+        ratio = 48 / min(w, h)
+        lr_im = hr_im.resize((int(w * ratio), int(h * ratio)), resample)
+        lr_im.save(tmp_path / name)
+        assert (out / sub / "v" / name).read_bytes() == (tmp_path / name).read_bytes(), name
+    assert Image.open(out / "JPEGImages" / "v" / "00000.jpg").size == (60, 48)
+    assert Image.open(out / "Annotations" / "v" / "00000.png").getpalette()[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
