@@ -91,8 +91,8 @@ def training_differences(checkpoint: dict, config: TrainConfig, world_size: int)
     processes = len(checkpoint.get("rng") or ())
     if processes and "batch_size" in recorded:
         recorded_global = recorded.get("global_batch_size") or recorded["batch_size"] * processes
-        batch, global_batch = config.batch_per_process(world_size), config.batch_per_process(world_size) * world_size
-        if (recorded_global // processes, recorded_global) != (batch, global_batch):
+        batch = config.batch_per_process(world_size)
+        if (recorded_global // processes, recorded_global) != (batch, batch * world_size):
             differences.append(f"batch: {recorded_global // processes} per process x {processes} processes in the "
                                f"checkpoint, {batch} x {world_size} now")
     return differences

@@ -8,13 +8,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torchvision
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from PIL import Image
 
 import train
 from model.checkpoint import read_checkpoint
 from model.training_run import TrainingRun, find_resume_checkpoint, training_differences
 from scripts import resize_length, resize_youtube
-from tests.helpers import args_for, offline_download
+from tests.helpers import REPO, args_for, offline_download
 from util.configuration import TrainConfig
 from util.errors import CheckpointError, ConfigError
 
@@ -166,3 +170,27 @@ def test_youtube_frames_follow_the_reference_resize_youtube(tmp_path):
         assert (out / sub / "v" / name).read_bytes() == (tmp_path / name).read_bytes(), name
     assert Image.open(out / "JPEGImages" / "v" / "00000.jpg").size == (60, 48)
     assert Image.open(out / "Annotations" / "v" / "00000.png").getpalette()[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
+
+
+def requirement_lines(name: str) -> list[str]:
+    lines = [line.split("#")[0].strip() for line in (REPO / name).read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("-")]
+
+
+def test_constraints_pin_every_requirement_within_its_floor():
+    """constraints.txt (what `make venv` installs with) pins an exact version of every
+    package the requirement files name, inside their ranges; the running torch and
+    torchvision are inside them too."""
+    pins = {}
+    for line in requirement_lines("constraints.txt"):
+        name, version = line.split("==")
+        pins[canonicalize_name(name)] = Version(version)
+    named = requirement_lines("requirements.txt") + requirement_lines("requirements-dev.txt")
+    ranges = {canonicalize_name(r.name): r.specifier for r in map(Requirement, named)}
+    assert {"torch", "torchvision", "numpy", "pytest"} <= ranges.keys()
+    for name, specifier in ranges.items():
+        assert name in pins, f"constraints.txt does not pin {name}"
+        assert specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {specifier}"
+    for module in (torch, torchvision):
+        assert ranges[module.__name__].contains(Version(module.__version__).base_version), module.__version__
+    assert "-r requirements-dev.txt -c constraints.txt" in (REPO / "Makefile").read_text()
