@@ -55,7 +55,8 @@ def resize_short_side_pil(job: ResizeJob, short: int) -> None:
             img.load()
     except (OSError, SyntaxError) as e:
         raise ValueError(f"{job.src}: unreadable image ({e})") from None
-    img = img.resize(short_side_size(*img.size, short), Image.NEAREST if job.is_mask else Image.BICUBIC)
+    resample = Image.Resampling.NEAREST if job.is_mask else Image.Resampling.BICUBIC
+    img = img.resize(short_side_size(*img.size, short), resample)
     fmt = "PNG" if job.dst.suffix.lower() == ".png" else "JPEG"
     atomic_save(lambda tmp: img.save(tmp, format=fmt), job.dst)
 

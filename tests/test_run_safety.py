@@ -160,8 +160,8 @@ def test_youtube_frames_follow_the_reference_resize_youtube(tmp_path):
     mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0])
     mask.save(src / "Annotations" / "v" / "00000.png")
     resize_youtube.main([str(src), str(out), "--size", "48"])
-    for sub, name, resample in (("JPEGImages", "00000.jpg", Image.BICUBIC),
-                                ("Annotations", "00000.png", Image.NEAREST)):
+    for sub, name, resample in (("JPEGImages", "00000.jpg", Image.Resampling.BICUBIC),
+                                ("Annotations", "00000.png", Image.Resampling.NEAREST)):
         hr_im = Image.open(src / sub / "v" / name)  # the reference's resize_youtube.py, step by step
         w, h = hr_im.size
         ratio = 48 / min(w, h)
