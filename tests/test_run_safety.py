@@ -60,6 +60,8 @@ def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path)
     s0 = checkpoint(tmp_path / "Nov29_10.00.00_s0", 2, parse("--id", "s0"))
     ablation = checkpoint(tmp_path / "Nov29_11.00.00_ablation_s0", 1, parse("--id", "ablation_s0"))
     reference = checkpoint(tmp_path / "ref", 3, parse("--id", "ref"))
+    newer = s0.stat().st_mtime + 60
+    os.utime(ablation, (newer, newer))  # what a glob of *_s0 would pick
     assert find_resume_checkpoint(tmp_path, "s0") == s0
     assert find_resume_checkpoint(tmp_path, "ablation_s0") == ablation
     assert find_resume_checkpoint(tmp_path, "ref") == reference
