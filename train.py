@@ -29,9 +29,17 @@ from util.rng import seed_everything, set_rng_state
 from util.signals import StopRequests
 
 
-def build_network(config: TrainConfig, log) -> GSFM:
-    """ImageNet backbones (or fresh ones with --no_imagenet), then --load_network's weights."""
-    network = GSFM(config.single_object, imagenet=None if config.no_imagenet else imagenet_state_dicts())
+def build_network(config: TrainConfig, resumed: bool, processes: distributed.Processes, log) -> GSFM:
+    """ImageNet backbones (or fresh ones with --no_imagenet), then --load_network's weights.
+    ImageNet weights are not read at all when a resume or --load_network replaces them."""
+    imagenet = None
+    if not (config.no_imagenet or config.load_network or resumed):
+        if not processes.is_main:  # the main process downloads them once, the others read its copy
+            distributed.barrier()
+        imagenet = imagenet_state_dicts()
+        if processes.is_main:
+            distributed.barrier()
+    network = GSFM(config.single_object, imagenet=imagenet)
     if config.no_imagenet and not config.load_network:
         zero_init_residual_scales(network)  # from scratch: see Trainer.scale_keys
     if config.load_network:
@@ -59,8 +67,10 @@ def main(argv: list[str] | None = None) -> Path | None:
     seed_everything(config.seed)
     torch.backends.cudnn.benchmark = config.benchmark
 
-    trainer = Trainer(build_network(config, log), config, processes.device, distributed=processes.backend is not None)
-    run = TrainingRun(config, processes.is_main, log)
+    run = TrainingRun(config, processes.is_main, log, processes.world_size)
+    log(run.describe())
+    trainer = Trainer(build_network(config, run.resume is not None, processes, log), config, processes.device,
+                      distributed=processes.backend is not None)
     it = run.start_iteration
     if run.resume is not None:
         trainer.load_state_dict(run.resume)
@@ -104,7 +114,7 @@ def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger
                 if signum:
                     path = run.save(trainer, it, checkpoint=True)
                     raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} at iteration {it}"
-                                      + (f"; checkpoint {path}; continue with --resume auto --id {config.id}"
+                                      + (f"; checkpoint {path}; continue with --resume auto --id {config.run_id}"
                                          if path is not None else " (--id NULL: nothing saved)"))
                 if batch is None:  # end of the epoch
                     break

@@ -156,10 +156,3 @@ def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
             best, best_it = path, it
     return best
 
-
-def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | None:
-    """``--resume auto``: the newest readable full checkpoint among the runs named
-    ``<timestamp>_<run_id>`` under ``save_root`` (None when there is none)."""
-    found = [find_latest_checkpoint(d) for d in Path(save_root).glob(f"*_{run_id}") if d.is_dir()]
-    found = [p for p in found if p is not None]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None

@@ -131,7 +131,8 @@ class TrainConfig:
     """A training run. Fields left None take the stage's preset."""
     stage: int = option(0, "training stage (0 static images, 1 BL30K, 2 and 3 DAVIS + YouTube-VOS)",
                         choices=sorted(STAGES))
-    id: str = option("NULL", "experiment name; NULL disables TensorBoard and saving")
+    id: str | None = option(None, "experiment name (default: stage<N>, printed at start-up); NULL saves nothing "
+                            "(no weights, checkpoints or logs)")
     benchmark: bool = option(False, "cudnn.benchmark")
     amp: bool = option(True, "train in float32 (AMP is on by default on CUDA)")
     static_root: str = option("data/static", "static image datasets (stage 0)")
@@ -144,6 +145,8 @@ class TrainConfig:
     load_model: str | None = option(None, "full training checkpoint (or a run folder) to resume")
     resume: str | None = option(None, "auto: resume from the newest readable full checkpoint of the runs with "
                                 "this --id under --save_root (start fresh when there is none)", choices=["auto"])
+    resume_anyway: bool = option(False, "resume even though the checkpoint's recorded settings that change "
+                                 "training differ from this command line (they are listed)")
     no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
     batch_size: int | None = option(None, "batch per process (the reference's meaning)", "-b", "--batch_size",
                                     type=int)
@@ -178,8 +181,14 @@ class TrainConfig:
                      "log_text_interval", "log_image_interval", "max_amp_skips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.resume == "auto" and self.id == "NULL":
+        if self.resume == "auto" and self.id in (None, "NULL"):
             raise ConfigError("--resume auto needs the --id of the run to continue")
+
+    @property
+    def run_id(self) -> str:
+        """The run's name: --id, or stage<N> when none was given (a run without --id still
+        saves; only an explicit NULL saves nothing)."""
+        return self.id if self.id is not None else f"stage{self.stage}"
 
     @property
     def stage_preset(self) -> Stage:

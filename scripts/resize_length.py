@@ -1,7 +1,8 @@
-"""Shrink large static images (e.g. BIG, HRSOD) so the long edge is at most --size, giving
-the ``BIG_small`` / ``HRSOD_small`` folders stage 0 reads. Images bicubic, masks nearest.
+"""Resize large static images (BIG, HRSOD) as the reference does before stage 0, giving the
+``BIG_small`` / ``HRSOD_small`` folders it reads: the short side to --min_length (384) with
+OpenCV's INTER_AREA, images and masks alike, smaller images enlarged too.
 
-    python -m scripts.resize_long_edge data/static/BIG data/static/BIG_small [--size 512]
+    python -m scripts.resize_length data/static/BIG data/static/BIG_small [--min_length 384]
 
 Resumable: files already in the output are skipped (each is written atomically).
 """
@@ -11,17 +12,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from datasets.preparation import flat_folder_jobs, long_edge_rule, run_jobs
+from datasets.preparation import flat_folder_jobs, run_jobs, static_resize
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("src", type=Path, help="folder of X.jpg images and X.png masks")
     parser.add_argument("dst", type=Path)
-    parser.add_argument("--size", type=int, default=512, help="maximum long edge in pixels")
+    parser.add_argument("--min_length", type=int, default=384, help="short side in pixels")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    return run_jobs(flat_folder_jobs(args.src, args.dst), long_edge_rule(args.size), args.workers)
+    return run_jobs(flat_folder_jobs(args.src, args.dst), static_resize(args.min_length), args.workers)
 
 
 if __name__ == "__main__":
