@@ -262,6 +262,7 @@ class CustomConfig:
     frames: int = 16
     train_videos: int = 3
     val_videos: int = 2
+    val_frames: int = 8
     interval: int = 5
     max_objects: int = 2
     object_size: tuple[float, float] = OBJECT_SIZE
@@ -288,9 +289,8 @@ def generate_custom(cfg: CustomConfig) -> Path:
     style = dict(object_size=cfg.object_size, background_contrast=cfg.background_contrast)
     train = [(custom_video_name(i, "train"), cfg.frames) for i in range(cfg.train_videos)]
     train.append((SHORT_VIDEO, cfg.interval + 1))  # annotations at 0 and interval only
-    for split, videos, every in (("train", train, cfg.interval),
-                                 ("val", [(custom_video_name(i, "val"), cfg.frames) for i in range(cfg.val_videos)],
-                                  1)):
+    val = [(custom_video_name(i, "val"), cfg.val_frames) for i in range(cfg.val_videos)]
+    for split, videos, every in (("train", train, cfg.interval), ("val", val, 1)):
         for name, length in videos:
             objects = rng.randint(1, cfg.max_objects + 1) if split == "train" else cfg.max_objects
             images, labels = make_video(rng, cfg.height, cfg.width, length, objects, late_objects=False, **style)
