@@ -18,32 +18,26 @@ from PIL import Image, ImageDraw
 
 import train
 from datasets.synthetic import CustomConfig, SyntheticConfig, generate, generate_custom
-from demo import FULL
+from demo import FULL, stage0_config, training_options
 from model.checkpoint import read_checkpoint
 from util.atomic import atomic_save
 from util.configuration import TrainConfig
 from util.stamp import describe, machine_stamp
 
 # The demo's data style (one object per video, larger objects, a low-contrast background)
-STYLE = dict(max_objects=1, object_size=(0.2, 0.32), background_contrast=0.4)
-CUSTOM = dict(height=96, width=160, frames=16, train_videos=12, val_videos=3, val_frames=10, interval=5, **STYLE)
-# the demo's short schedule: its crop, batch and learning rate, plain CE throughout
-SCHEDULE = dict(no_imagenet=True, device="cpu", batch_size=FULL["batch"], crop_size=FULL["crop"], num_workers=0,
-                lr=4e-4, start_warm=100000, end_warm=200000, log_text_interval=10, amp=False)
-FINE_TUNE_ITERATIONS = 80
-VAL_INTERVAL = 20
+STYLE = {k: FULL["data"][k] for k in ("max_objects", "object_size", "background_contrast")}
+CUSTOM = dict(height=96, width=160, frames=16, train_videos=12, val_videos=2, val_frames=8, interval=5, **STYLE)
+FINE_TUNE_ITERATIONS = 40
+VAL_INTERVAL = 10
 
 
-def stage0_network(work: Path, demo_root: Path) -> Path:
+def stage0_network(work: Path) -> Path:
     """The demo's stage-0 network (trained here as ``demo.py`` trains it when absent)."""
-    run = work / "saves"
-    found = sorted(run.glob(f"*_demo_s0/*_demo_s0_{FULL['stage0_its']}.pth"))
+    found = sorted((work / "saves").glob(f"*_demo_s0/*_demo_s0_{FULL['stage0_its']}.pth"))
     if found:
         return found[-1]
-    root = generate(SyntheticConfig(demo_root, seed=0, **FULL["data"]))
-    folder = train.train(TrainConfig(stage=0, id="demo_s0", iterations=FULL["stage0_its"],
-                                     steps=(FULL["stage0_its"],), save_root=str(run),
-                                     static_root=str(root / "static"), **SCHEDULE))
+    root = generate(SyntheticConfig(work / "demo_data", seed=0, **FULL["data"]))
+    folder = train.train(stage0_config(FULL, root, work / "saves", "cpu"))
     return folder / f"{folder.name}_{FULL['stage0_its']}.pth"
 
 
@@ -80,15 +74,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.time()
-    weights = stage0_network(args.work, args.work / "demo_data")
+    weights = stage0_network(args.work)
     custom = generate_custom(CustomConfig(args.work / "custom", seed=5, **CUSTOM))
+    # the demo's stage-3 schedule, on the custom videos instead of DAVIS + YouTube-VOS
+    options = training_options(FULL, args.work / "demo_data", args.work / "saves", "cpu")
     run = train.train(TrainConfig(stage=3, id="fine_tune", iterations=FINE_TUNE_ITERATIONS,
-                                  steps=(FINE_TUNE_ITERATIONS,), save_root=str(args.work / "saves"),
-                                  load_network=str(weights), videos=(f"{custom / 'train'}:repeat=2",),
-                                  val_videos=str(custom / "val"), val_interval=VAL_INTERVAL, **SCHEDULE))
+                                  steps=(FINE_TUNE_ITERATIONS,), load_network=str(weights),
+                                  videos=(f"{custom / 'train'}:repeat=2",), val_videos=str(custom / "val"),
+                                  val_interval=VAL_INTERVAL, **options))
     records = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in records if "val/J&F" in r]
-    train_seconds = sum(r["seconds_per_it"] * SCHEDULE["log_text_interval"] for r in records if "seconds_per_it" in r)
+    train_seconds = sum(r["seconds_per_it"] * options["log_text_interval"] for r in records if "seconds_per_it" in r)
     val_seconds = sum(r["val/seconds"] for r in val)
     stamp = machine_stamp("cpu", args.threads)
     results = {"curve": [{"it": r["it"], "J&F": r["val/J&F"], "J": r["val/J"], "F": r["val/F"],

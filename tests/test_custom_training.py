@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -148,27 +147,25 @@ def test_two_process_validation_equals_single_process(synthetic_root, custom_roo
 
 @pytest.mark.slow
 def test_exception_after_threshold_writes_a_crash_checkpoint(synthetic_root, tmp_path, monkeypatch):
-    """An exception at iteration 3 (threshold lowered to 3) leaves a full checkpoint at 3;
-    below the threshold, or for a non-finite loss, the last regular checkpoint (2) stays."""
+    """An exception at iteration 3 (threshold lowered to 3) leaves a full checkpoint at 3,
+    the regular one of iteration 2 kept as the fallback; below the threshold, or for a
+    non-finite loss, nothing is written."""
     step = Trainer.step
 
-    def failing(error):
+    def failing(error, at):
         def step_or_fail(self, data, it):
-            if it == 3:
+            if it == at:
                 raise error
             return step(self, data, it)
         return step_or_fail
 
-    cases = (("crash", RuntimeError("disk controller on fire"), 3, 3),
-             ("below", RuntimeError("disk controller on fire"), 4, 2),
-             ("nan", NonFiniteLossError("non-finite loss nan at iteration 3"), 3, 2))
-    for name, error, threshold, expected in cases:
-        monkeypatch.setattr(Trainer, "step", failing(error))
+    fire = RuntimeError("disk controller on fire")
+    cases = (("crash", fire, 3, 3, [3, 2]), ("below", fire, 1, 2, []),
+             ("nan", NonFiniteLossError("non-finite loss nan at iteration 1"), 1, 1, []))
+    for name, error, at, threshold, written in cases:
+        monkeypatch.setattr(Trainer, "step", failing(error, at))
         with pytest.raises(type(error), match=str(error)):
             train.train(fault_config(synthetic_root, tmp_path / name, crash_save_after=threshold))
         (run,) = list((tmp_path / name).iterdir())
-        checkpoint = read_checkpoint(run / f"{run.name}_checkpoint.pth")
-        assert checkpoint["it"] == expected, name
-        if expected == 3:  # the previous regular checkpoint is kept as the fallback
-            assert read_checkpoint(run / f"{run.name}_checkpoint_prev.pth")["it"] == 2
-            assert np.isfinite(checkpoint["rank_weight_sums"][0])
+        checkpoints = [run / f"{run.name}_checkpoint.pth", run / f"{run.name}_checkpoint_prev.pth"]
+        assert [read_checkpoint(p)["it"] for p in checkpoints if p.exists()] == written, name
