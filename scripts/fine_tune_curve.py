@@ -53,7 +53,7 @@ def draw_curve(points: list[tuple[int, float]], path: Path, caption: str, size=(
     for v in np.linspace(0, 1, 6):
         draw.line([(left, y(v)), (w - right, y(v))], fill=(225, 225, 225))
         draw.text((8, y(v) - 6), f"{v:.1f}", fill="black")
-    for it in np.linspace(0, max_it, 7).round().astype(int):
+    for it in [0] + [it for it, _ in points]:
         draw.line([(x(it), top), (x(it), h - bottom)], fill=(235, 235, 235))
         draw.text((x(it) - 8, h - bottom + 6), str(it), fill="black")
     draw.rectangle([left, top, w - right, h - bottom], outline="black")
