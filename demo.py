@@ -21,6 +21,7 @@ from pathlib import Path
 import eval_davis
 import train
 from datasets.synthetic import SyntheticConfig, generate
+from util.configuration import TrainConfig
 from util.metrics import evaluate_folders
 from util.overlay import contact_sheet, overlay, write_gif
 from util.palette import image_files, read_image, read_mask, read_palette, write_indexed_png
@@ -44,6 +45,23 @@ def copy_first_mask_baseline(davis: Path, videos: list[str], out: Path) -> None:
             write_indexed_png(labels, palette, out / video / f"{f.stem}.png")
 
 
+def training_options(cfg: dict, root: Path, save_root: Path, device: str) -> dict:
+    """The TrainConfig fields both stages share: the data under ``root``, the size of the
+    run, and a short schedule: a higher learning rate and plain CE (no bootstrapping)
+    throughout."""
+    return dict(no_imagenet=True, device=device, batch_size=cfg["batch"], crop_size=cfg["crop"], num_workers=0,
+                save_root=str(save_root), static_root=str(root / "static"), davis_root=str(root / "DAVIS"),
+                yv_root=str(root / "YouTube"), davis_subset=str(root / "davis_subset.txt"),
+                yv_subset=str(root / "yv_subset.txt"), lr=4e-4, start_warm=100000, end_warm=200000,
+                log_text_interval=10)
+
+
+def stage0_config(cfg: dict, root: Path, save_root: Path, device: str) -> TrainConfig:
+    """The demo's stage 0 (static images, from scratch)."""
+    return TrainConfig(stage=0, id="demo_s0", iterations=cfg["stage0_its"], steps=(cfg["stage0_its"],),
+                       **training_options(cfg, root, save_root, device))
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="the seconds-long version")
@@ -60,18 +78,11 @@ def main(argv: list[str] | None = None) -> dict:
     root = Path(args.root) / ("quick" if args.quick else "full")
     print(f"[1/4] synthetic datasets -> {root}")
     generate(SyntheticConfig(root, seed=0, **cfg["data"]))
-    common = ["--no_imagenet", "--device", args.device, "-b", str(cfg["batch"]), "--crop_size", str(cfg["crop"]),
-              "--num_workers", "0", "--save_root", str(out / "saves"), "--static_root", str(root / "static"),
-              "--davis_root", str(root / "DAVIS"), "--yv_root", str(root / "YouTube"),
-              "--davis_subset", str(root / "davis_subset.txt"), "--yv_subset", str(root / "yv_subset.txt"),
-              # a short schedule: a higher learning rate and plain CE (no bootstrapping) throughout
-              "--lr", "4e-4", "--start_warm", "100000", "--end_warm", "200000", "--log_text_interval", "10"]
     print(f"[2/4] training: stage 0 ({cfg['stage0_its']} its), then stage 3 ({cfg['stage3_its']} its)")
-    run0 = train.main(["--stage", "0", "--id", "demo_s0", "-i", str(cfg["stage0_its"]), "--steps",
-                       str(cfg["stage0_its"]), *common])
-    run3 = train.main(["--stage", "3", "--id", "demo_s03", "-i", str(cfg["stage3_its"]), "--steps",
-                       str(cfg["stage3_its"]), "--load_network", str(run0 / f"{run0.name}_{cfg['stage0_its']}.pth"),
-                       *common])
+    common = training_options(cfg, root, out / "saves", args.device)
+    run0 = train.train(stage0_config(cfg, root, out / "saves", args.device))
+    run3 = train.train(TrainConfig(stage=3, id="demo_s03", iterations=cfg["stage3_its"], steps=(cfg["stage3_its"],),
+                                   load_network=str(run0 / f"{run0.name}_{cfg['stage0_its']}.pth"), **common))
     model = run3 / f"{run3.name}_{cfg['stage3_its']}.pth"
     print(f"[3/4] evaluating {model} on the synthetic DAVIS val split")
     masks = out / "masks"

@@ -3,8 +3,9 @@
 A run folder ``<save_root>/<Mon DD_HH.MM.SS>_<id>/`` holds network weights
 ``<run>_<it>.pth`` (what the evaluation scripts load) and the full checkpoint
 ``<run>_checkpoint.pth`` (network, optimiser, scheduler, grad scaler, iteration, the
-configuration, every rank's generator states), the previous one kept as
-``<run>_checkpoint_prev.pth``. Every file is written atomically. A resumed run continues in
+configuration, every rank's generator states, the best validation so far), the previous one
+kept as ``<run>_checkpoint_prev.pth``, and with validation ``<run>_best.pth``: the weights
+with the best validation J&F. Every file is written atomically. A resumed run continues in
 the folder of the checkpoint it resumes; ``--resume auto`` also finds the reference's
 ``<save_root>/<id>/`` folders.
 """
@@ -129,6 +130,8 @@ class TrainingRun:
             # a new run's folder is made by its first file: a run that fails to start leaves none
             check_writable(self.folder if path is not None else self.folder.parent)
         self._written = {"weights": -1, "checkpoint": -1}  # the iteration each was last written at
+        # the best validation so far ({"it", "jf"}), kept across resumes
+        self.best: dict | None = (self.resume or {}).get("best")
 
     def _check_network(self, path: Path) -> None:
         network = self.resume.get("network")
@@ -178,12 +181,15 @@ class TrainingRun:
             return None
         return states[rank] if rank < len(states) else states[0]
 
-    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False) -> Path | None:
+    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False,
+             gather: bool = True) -> Path | None:
         """Write the network weights and/or the full checkpoint at iteration ``it`` (each at
         most once per iteration); returns the checkpoint's path. Every rank calls this: the
         checkpoint holds every rank's generator states and a checksum of its weights (the
-        replicas must agree)."""
-        gathered = distributed.all_gather_object((rng_state(), trainer.weight_checksum()))
+        replicas must agree). ``gather=False``: this process alone (a crash save, when the
+        other ranks may be gone), with its own generator states only."""
+        own = (rng_state(), trainer.weight_checksum())
+        gathered = distributed.all_gather_object(own) if gather else [own]
         if not self.main_process or self.folder is None:
             return None
         current = self.folder / f"{self.name}_checkpoint.pth"
@@ -194,6 +200,17 @@ class TrainingRun:
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(self.folder / f"{self.name}_checkpoint_prev.pth")
             save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(self.config),
-                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered]}, current)
+                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered],
+                       "best": self.best}, current)
             self._written["checkpoint"] = it
         return current
+
+    def record_validation(self, trainer: Trainer, it: int, jf: float) -> bool:
+        """Keep ``<run>_best.pth`` when ``jf`` beats the best validation so far (every rank
+        calls this with the same ``jf``); True when it did."""
+        if self.best is not None and jf <= self.best["jf"]:
+            return False
+        self.best = {"it": it, "jf": jf}
+        if self.main_process and self.folder is not None:
+            save_file(trainer.network.state_dict(), self.folder / f"{self.name}_best.pth")
+        return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from util.errors import ConfigError
@@ -43,7 +44,7 @@ def from_arguments(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(extra)
-    for key in ("steps",):  # argparse gives lists; the configuration keeps tuples
+    for key in ("steps", "videos"):  # argparse gives lists; the configuration keeps tuples
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     return cls(**values)
@@ -60,14 +61,29 @@ class ImageFolders:
 
 @dataclass(frozen=True)
 class VideoFolders:
-    """Annotated videos: ``<root>/<images>/<video>/*.jpg`` and ``<root>/<annotations>/<video>/*.png``."""
-    root: str  # which TrainConfig root: "davis_root", "yv_root" or "bl_root"
-    images: str
-    annotations: str
-    subset: str | None = None  # which TrainConfig video list: "davis_subset" or "yv_subset"
-    annotated_every: int = 1  # YouTube-VOS annotates every 5th frame: its max skip counts annotated frames
+    """Annotated videos: ``<folder>/<images>/<video>/*.jpg`` and ``<folder>/<annotations>/<video>/*.png``.
+    Only frames with an annotation are used. ``root`` is the folder itself, or with
+    ``root_option`` a path inside the folder that TrainConfig option names (the built-in
+    datasets follow --davis_root, --yv_root, --bl_root); ``subset`` likewise a video list file
+    or, with ``subset_option``, the option that names it."""
+    root: str
+    images: str = "JPEGImages"
+    annotations: str = "Annotations"
+    subset: str | None = None
+    root_option: str | None = None
+    subset_option: str | None = None
+    # annotations every N frames (YouTube-VOS: 5): the max skip counts annotated frames;
+    # None: detected from the annotation file names
+    interval: int | None = None
     crop_scale: tuple[float, float] = (0.36, 1.0)  # random resized crop
     small_object_filter: bool = False  # BL30K: keep objects large enough, or small in all 3 frames
+
+    def folder(self, config: TrainConfig) -> Path:
+        return Path(getattr(config, self.root_option)) / self.root if self.root_option else Path(self.root)
+
+    def subset_file(self, config: TrainConfig) -> str | None:
+        """The video list (a file, 'all' or None for every video)."""
+        return getattr(config, self.subset_option) if self.subset_option else self.subset
 
 
 @dataclass(frozen=True)
@@ -78,17 +94,40 @@ class DataGroup:
     repeat: int = 1
 
 
+VIDEO_OPTIONS = {"repeat": int, "interval": int, "subset": str}
+
+
+def parse_videos(text: str) -> DataGroup:
+    """``ROOT`` or ``ROOT:repeat=5,interval=5,subset=list.txt`` (--videos) as a data group
+    of ``ROOT/JPEGImages`` and ``ROOT/Annotations``."""
+    root, options = text, {}
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and all("=" in item for item in tail.split(",")):
+        root = head
+        for item in tail.split(","):
+            key, value = (part.strip() for part in item.split("=", 1))
+            if key not in VIDEO_OPTIONS:
+                raise ConfigError(f"--videos {text}: unknown option '{key}' (options: {', '.join(VIDEO_OPTIONS)})")
+            try:
+                options[key] = VIDEO_OPTIONS[key](value)
+            except ValueError:
+                raise ConfigError(f"--videos {text}: {key} must be an integer, got '{value}'") from None
+            if key != "subset" and options[key] < 1:
+                raise ConfigError(f"--videos {text}: {key} must be >= 1, got {options[key]}")
+    repeat = options.pop("repeat", 1)
+    return DataGroup((VideoFolders(root, **options),), repeat)
+
+
 STATIC_DATA = (
     DataGroup((ImageFolders("fss", class_folders=True), ImageFolders("DUTS-TR"), ImageFolders("DUTS-TE"),
                ImageFolders("ecssd"))),
     DataGroup((ImageFolders("BIG_small"), ImageFolders("HRSOD_small")), repeat=5),
 )
-DAVIS_TRAIN = VideoFolders("davis_root", "2017/trainval/JPEGImages/480p", "2017/trainval/Annotations/480p",
-                           subset="davis_subset")
-YOUTUBE_TRAIN = VideoFolders("yv_root", "train_480p/JPEGImages", "train_480p/Annotations", subset="yv_subset",
-                             annotated_every=5)
+DAVIS_TRAIN = VideoFolders("2017/trainval", "JPEGImages/480p", "Annotations/480p", root_option="davis_root",
+                           subset_option="davis_subset", interval=1)
+YOUTUBE_TRAIN = VideoFolders("train_480p", root_option="yv_root", subset_option="yv_subset", interval=5)
 DAVIS_YOUTUBE_DATA = (DataGroup((DAVIS_TRAIN,), repeat=5), DataGroup((YOUTUBE_TRAIN,)))
-BL30K_DATA = (DataGroup((VideoFolders("bl_root", "JPEGImages", "Annotations", crop_scale=(0.25, 1.0),
+BL30K_DATA = (DataGroup((VideoFolders(".", root_option="bl_root", interval=1, crop_scale=(0.25, 1.0),
                                       small_object_filter=True),)),)
 
 # The max-skip curriculum of the video stages: the first value, then the next one from each
@@ -170,6 +209,17 @@ class TrainConfig:
     device: str | None = option(None, "cuda or cpu (default: cuda when available)")
     max_amp_skips: int = option(20, "with AMP: stop after this many consecutive steps skipped for non-finite "
                                 "gradients (GradScaler skips them, as the reference lets it)")
+    videos: tuple[str, ...] | None = option(None, "your own training videos instead of the stage's video datasets: "
+                                            "ROOT with ROOT/JPEGImages/<video>/ and ROOT/Annotations/<video>/, "
+                                            "optionally ROOT:repeat=5,interval=5,subset=list.txt (repeatable)",
+                                            action="append")
+    val_videos: str | None = option(None, "validate on these videos while training (ROOT/JPEGImages/<video>/, "
+                                    "ROOT/Annotations/<video>/ with every frame's ground truth)")
+    val_interval: int = option(2500, "with --val_videos: validate every N iterations (and at the end)")
+    val_max_size: int | None = option(None, "with --val_videos: the inference's internal size cap (--max_size)",
+                                      type=int)
+    crash_save_after: int = option(5000, "an exception that ends training after this many iterations writes a "
+                                   "full checkpoint at the last finished one first (a non-finite loss does not)")
 
     def __post_init__(self) -> None:
         preset = STAGES[self.stage]
@@ -179,6 +229,19 @@ class TrainConfig:
         object.__setattr__(self, "steps", tuple(self.steps))
         for name in ("batch_size", "iterations", "crop_size", "save_network_interval", "save_checkpoint_interval",
                      "log_text_interval", "log_image_interval", "max_amp_skips"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.videos is not None:
+            object.__setattr__(self, "videos", tuple(self.videos))
+            if not any(isinstance(s, VideoFolders) for g in self.stage_preset.data for s in g.sources):
+                raise ConfigError(f"--videos replaces the video datasets of stages 1-3; stage {self.stage} has none")
+            for text in self.videos:
+                parse_videos(text)  # errors now, not when the data is built
+        if self.val_videos is not None and self.single_object:
+            raise ConfigError(f"--val_videos needs a multi-object stage (1-3), not stage {self.stage}")
+        if self.val_max_size is not None and self.val_max_size < 16:
+            raise ConfigError(f"--val_max_size must be >= 16, got {self.val_max_size}")
+        for name in ("val_interval", "crash_save_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.resume == "auto" and self.id in (None, "NULL"):
@@ -197,6 +260,14 @@ class TrainConfig:
     @property
     def single_object(self) -> bool:
         return self.stage_preset.single_object
+
+    @property
+    def data(self) -> tuple[DataGroup, ...]:
+        """The training data: the stage's, its video datasets replaced by --videos when given."""
+        if self.videos is None:
+            return self.stage_preset.data
+        static = tuple(g for g in self.stage_preset.data if all(isinstance(s, ImageFolders) for s in g.sources))
+        return static + tuple(parse_videos(text) for text in self.videos)
 
     def batch_per_process(self, world_size: int) -> int:
         if self.global_batch_size is None:

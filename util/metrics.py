@@ -123,13 +123,25 @@ def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = 
         pred = read_video_masks(pred_root / video, names)
         if binary:
             gt, pred = (gt > 127).astype(np.uint8), (pred > 127).astype(np.uint8)
-        for obj, scores in evaluate_video(pred, gt).items():
-            j = statistics(np.array(scores["J"]))
-            f = statistics(np.array(scores["F"]))
-            per_object[f"{video}_{obj}"] = {"J-Mean": j[0], "J-Recall": j[1], "J-Decay": j[2],
-                                            "F-Mean": f[0], "F-Recall": f[1], "F-Decay": f[2]}
+        per_object.update(object_scores(video, pred, gt))
     if not per_object:
         raise ValueError(f"no object to evaluate in {pred_root}")
+    return summarise(per_object)
+
+
+def object_scores(video: str, pred: np.ndarray, gt: np.ndarray) -> dict[str, dict[str, float]]:
+    """``<video>_<object>`` -> J and F Mean, Recall and Decay, for (T, H, W) label maps."""
+    out = {}
+    for obj, scores in evaluate_video(pred, gt).items():
+        j = statistics(np.array(scores["J"]))
+        f = statistics(np.array(scores["F"]))
+        out[f"{video}_{obj}"] = {"J-Mean": j[0], "J-Recall": j[1], "J-Decay": j[2],
+                                 "F-Mean": f[0], "F-Recall": f[1], "F-Decay": f[2]}
+    return out
+
+
+def summarise(per_object: dict[str, dict[str, float]]) -> dict:
+    """The overall means over every object (J&F-Mean: of the J and F Means), and the objects."""
     keys = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
     overall = {k: float(np.mean([o[k] for o in per_object.values()])) for k in keys}
     overall["J&F-Mean"] = (overall["J-Mean"] + overall["F-Mean"]) / 2
