@@ -191,7 +191,7 @@ def _crash_save(run: TrainingRun, trainer: Trainer, it: int, progress: tqdm) -> 
         return
     if path is not None:
         progress.write(f"training failed at iteration {it}; checkpoint {path} written (continue with --resume auto "
-                       f"--id {run.config.id} once the cause is fixed)")
+                       f"--id {run.config.run_id} once the cause is fixed)")
 
 
 def _next_batch(batches, stop: StopRequests) -> dict | None:
