@@ -1,6 +1,6 @@
 """The whole pipeline on data the project makes itself, on CPU, in minutes.
 
-    python demo.py            # ~7 minutes on 2 CPU cores
+    python demo.py            # minutes on a 2-core CPU (docs/PERFORMANCE.md: stamped time and J&F)
     python demo.py --quick    # seconds; what the tests run
 
 1. generates synthetic DAVIS / YouTube-VOS / static-image datasets into data/synthetic/,
@@ -21,12 +21,14 @@ from pathlib import Path
 import eval_davis
 import train
 from datasets.synthetic import SyntheticConfig, generate
+from util.atomic import atomic_save
 from util.metrics import evaluate_folders
 from util.overlay import contact_sheet, overlay, write_gif
 from util.palette import image_files, read_image, read_mask, read_palette, write_indexed_png
+from util.stamp import machine_stamp
 
 # The demo's data is an easy case of the synthetic generator: one object per video, larger
-# objects, a low-contrast background (the README says why).
+# objects, a low-contrast background (docs/PERFORMANCE.md says why).
 FULL = dict(data=dict(height=96, width=160, frames=14, train_videos=40, val_videos=6, static_images=20,
                       max_objects=1, object_size=(0.2, 0.32), background_contrast=0.4),
             stage0_its=40, stage3_its=190, crop=64, batch=4)
@@ -92,8 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(pictures[:: max(1, len(pictures) // 6)])
     contact_sheet(rows, out / "overlays" / "contact_sheet.png")
     summary = {"model_jf": model_jf, "baseline_jf": baseline_jf, "seconds": round(time.time() - start, 1),
-               "model": str(model), "overlays": sorted(str(p) for p in (out / "overlays").iterdir())}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+               "model": str(model), "overlays": sorted(str(p) for p in (out / "overlays").iterdir()),
+               "quick": args.quick, "stamp": machine_stamp(args.device)}
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(summary, indent=1)), out / "summary.json")
     print(f"\nJ&F-Mean on the synthetic val split: GSFM {model_jf:.4f}   copy-first-mask baseline {baseline_jf:.4f}")
     print(f"pictures: {out / 'overlays'} (one GIF per video, contact_sheet.png)")
     print(f"total time {summary['seconds']} s")
