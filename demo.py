@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     start = time.time()
+    stamp = machine_stamp(args.device)  # the code as it is now, before anything is written
     out = Path(args.output)
     if out.exists() and not args.keep:
         shutil.rmtree(out)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     contact_sheet(rows, out / "overlays" / "contact_sheet.png")
     summary = {"model_jf": model_jf, "baseline_jf": baseline_jf, "seconds": round(time.time() - start, 1),
                "model": str(model), "overlays": sorted(str(p) for p in (out / "overlays").iterdir()),
-               "quick": args.quick, "stamp": machine_stamp(args.device)}
+               "quick": args.quick, "stamp": stamp}
     atomic_save(lambda tmp: tmp.write_text(json.dumps(summary, indent=1)), out / "summary.json")
     print(f"\nJ&F-Mean on the synthetic val split: GSFM {model_jf:.4f}   copy-first-mask baseline {baseline_jf:.4f}")
     print(f"pictures: {out / 'overlays'} (one GIF per video, contact_sheet.png)")
