@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import eval_davis
 import train
 from datasets.synthetic import SyntheticConfig, generate
+from util import cli
 from util.atomic import atomic_save
 from util.metrics import evaluate_folders
 from util.overlay import contact_sheet, overlay, write_gif
@@ -47,7 +47,7 @@ def copy_first_mask_baseline(davis: Path, videos: list[str], out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--quick", action="store_true", help="the seconds-long version")
     p.add_argument("--device", default="cpu")
     p.add_argument("--root", default="data/synthetic" , help="where the synthetic data goes")

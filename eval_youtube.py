@@ -4,7 +4,6 @@ and a ready-to-upload <output>/submission.zip.
     python eval_youtube.py --model saves/gsfm.pth --yv_path data/YouTube --output output/yv
     torchrun --nproc_per_node=8 eval_youtube.py ...    # the videos shared among 8 processes
 """
-import argparse
 import zipfile
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def write_submission_zip(out: Path) -> Path:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     add_common_args(parser)
     parser.add_argument("--yv_path", default="data/YouTube", help="folder holding valid/ (or test/) and all_frames/")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])

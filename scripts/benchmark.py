@@ -45,6 +45,7 @@ from datasets.eval_datasets import EvalVideo, generic_video
 from datasets.synthetic import make_video
 from model.network import GSFM
 from model.synthetic_weights import synthetic_state_dict
+from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
@@ -328,7 +329,7 @@ def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--frames", type=int, nargs="+", default=[60])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     p.add_argument("--height", type=int, default=480)

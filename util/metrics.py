@@ -10,7 +10,6 @@ per-object J-Mean and F-Mean over all objects.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util import cli
 from util.palette import read_mask
 
 
@@ -148,7 +148,7 @@ def format_results(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="J&F of predicted masks against DAVIS-style ground truth")
+    p = cli.argument_parser("J&F of predicted masks against DAVIS-style ground truth")
     p.add_argument("pred_dir", type=Path)
     p.add_argument("gt_dir", type=Path)
     p.add_argument("--videos", nargs="*")
