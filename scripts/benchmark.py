@@ -50,7 +50,7 @@ from util.atomic import atomic_save
 from util.configuration import InferenceConfig
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
-from util.stamp import machine_stamp
+from util.stamp import describe, machine_stamp
 from util.tensor_util import normalise, unpad
 
 REPO = Path(__file__).resolve().parents[1]
@@ -406,9 +406,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """The report as the README's tables."""
+    """The report as markdown tables, under the stamp of the machine that measured it
+    (docs/PERFORMANCE.md includes them through scripts/render_docs.py)."""
     conv = report["conv_gflops"]
-    lines = [f"{report['device_name']} ({report['device']}), torch {report['torch']}, {report['threads']} threads; "
+    lines = [f"Measured on {describe(report['stamp'])}; "
              f"3x3 conv throughput {conv['float32']} GFLOP/s float32"
              + (f", {conv['amp']} GFLOP/s autocast." if "amp" in conv else "."), "",
              "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
