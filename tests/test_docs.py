@@ -157,11 +157,13 @@ def test_every_command_uses_the_shared_parser():
 def test_performance_numbers_come_from_stamped_result_files():
     text = (REPO / "docs" / "PERFORMANCE.md").read_text()
     blocks = render_docs.generated_blocks(text)
-    assert {name for name, _ in blocks} >= {"benchmark_cpu.json", "demo_cpu.json"}
+    kinds = set()
     for name, body in blocks:
         result = render_docs.read_result(REPO / "docs" / "results" / name)  # raises unless stamped
+        kinds.add("benchmark" if "inference" in result else "demo" if "model_jf" in result else name)
         assert body == render_docs.render_result(REPO / "docs" / "results" / name), f"{name}: run scripts.render_docs"
         assert f"Measured on {render_docs.describe(result['stamp'])}" in body
+    assert kinds == {"benchmark", "demo"}
     prose = render_docs.BLOCK.sub("", text)
     measured = re.findall(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:x|%|s|ms|min|minutes|seconds|MB|GB|MiB|GiB|frames/s|fps|"
                           r"GFLOP/s|GFLOP)(?![\w/])|(?<![\w.])\d+\.\d+", prose)
@@ -170,7 +172,8 @@ def test_performance_numbers_come_from_stamped_result_files():
 
 def test_render_docs_rewrites_blocks_and_refuses_unstamped_results(tmp_path):
     (tmp_path / "results").mkdir()
-    shutil.copy(REPO / "docs" / "results" / "demo_cpu.json", tmp_path / "results" / "demo.json")
+    demo_result = next(p for p in (REPO / "docs" / "results").glob("demo*.json"))
+    shutil.copy(demo_result, tmp_path / "results" / "demo.json")
     begin = "<!-- generated from results/demo.json by python -m scripts.render_docs -->\n"
     page = tmp_path / "PAGE.md"
     page.write_text(f"# A page\n\n{begin}an old table\n<!-- end of generated block -->\n\nafter\n")
@@ -203,6 +206,27 @@ def test_the_fault_table_names_existing_tests():
             if not found:
                 missing.append(f"{current}::{name}")
     assert not missing, missing
+
+
+def test_the_readme_score_command(tmp_path):
+    """`python -m util.metrics PRED GT --json FILE` as the README gives it: perfect masks
+    score 1, a missed object lowers J&F, and the JSON holds what was printed."""
+    import numpy as np
+    from util import metrics
+    from util.palette import davis_palette, write_indexed_png
+    for frame in range(3):
+        mask = np.zeros((32, 48), np.uint8)
+        mask[4:20, 6 + frame:30 + frame] = 1
+        mask[22:30, 30:44] = 2
+        write_indexed_png(mask, davis_palette(), tmp_path / "gt" / "clip" / f"{frame:05d}.png")
+        mask[mask == 2] = 0 if frame else 2
+        write_indexed_png(mask, davis_palette(), tmp_path / "pred" / "clip" / f"{frame:05d}.png")
+    shutil.copytree(tmp_path / "gt", tmp_path / "perfect")
+    metrics.main([str(tmp_path / "perfect"), str(tmp_path / "gt"), "--json", str(tmp_path / "perfect.json")])
+    assert json.loads((tmp_path / "perfect.json").read_text())["overall"]["J&F-Mean"] == pytest.approx(1.0)
+    metrics.main([str(tmp_path / "pred"), str(tmp_path / "gt"), "--json", str(tmp_path / "pred.json")])
+    scores = json.loads((tmp_path / "pred.json").read_text())["overall"]
+    assert 0.4 < scores["J&F-Mean"] < 0.9  # object 1 perfect, object 2 lost after the first frame
 
 
 def test_readme_is_a_short_read():
