@@ -1,6 +1,6 @@
 """The whole pipeline on data the project makes itself, on CPU, in minutes.
 
-    python demo.py            # ~7 minutes on 2 CPU cores
+    python demo.py            # minutes on a 2-core CPU (docs/PERFORMANCE.md: stamped time and J&F)
     python demo.py --quick    # seconds; what the tests run
 
 1. generates synthetic DAVIS / YouTube-VOS / static-image datasets into data/synthetic/,
@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -21,13 +20,16 @@ from pathlib import Path
 import eval_davis
 import train
 from datasets.synthetic import SyntheticConfig, generate
+from util import cli
+from util.atomic import atomic_save
 from util.configuration import TrainConfig
 from util.metrics import evaluate_folders
 from util.overlay import contact_sheet, overlay, write_gif
 from util.palette import image_files, read_image, read_mask, read_palette, write_indexed_png
+from util.stamp import machine_stamp
 
 # The demo's data is an easy case of the synthetic generator: one object per video, larger
-# objects, a low-contrast background (the README says why).
+# objects, a low-contrast background (docs/PERFORMANCE.md says why).
 FULL = dict(data=dict(height=96, width=160, frames=14, train_videos=40, val_videos=6, static_images=20,
                       max_objects=1, object_size=(0.2, 0.32), background_contrast=0.4),
             stage0_its=40, stage3_its=190, crop=64, batch=4)
@@ -63,7 +65,7 @@ def stage0_config(cfg: dict, root: Path, save_root: Path, device: str) -> TrainC
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--quick", action="store_true", help="the seconds-long version")
     p.add_argument("--device", default="cpu")
     p.add_argument("--root", default="data/synthetic" , help="where the synthetic data goes")
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     start = time.time()
+    stamp = machine_stamp(args.device)  # the code as it is now, before anything is written
     out = Path(args.output)
     if out.exists() and not args.keep:
         shutil.rmtree(out)
@@ -103,8 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append(pictures[:: max(1, len(pictures) // 6)])
     contact_sheet(rows, out / "overlays" / "contact_sheet.png")
     summary = {"model_jf": model_jf, "baseline_jf": baseline_jf, "seconds": round(time.time() - start, 1),
-               "model": str(model), "overlays": sorted(str(p) for p in (out / "overlays").iterdir())}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+               "model": str(model), "overlays": sorted(str(p) for p in (out / "overlays").iterdir()),
+               "quick": args.quick, "stamp": stamp}
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(summary, indent=1)), out / "summary.json")
     print(f"\nJ&F-Mean on the synthetic val split: GSFM {model_jf:.4f}   copy-first-mask baseline {baseline_jf:.4f}")
     print(f"pictures: {out / 'overlays'} (one GIF per video, contact_sheet.png)")
     print(f"total time {summary['seconds']} s")

@@ -15,7 +15,6 @@ Used by the demo and by every test that needs data on disk.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from util import cli
 from util.palette import davis_palette
 
 PALETTE = davis_palette()
@@ -309,7 +309,7 @@ def _describe(cfg: SyntheticConfig | CustomConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("root", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, nargs=2, default=(96, 160), metavar=("H", "W"))

@@ -126,7 +126,7 @@ class GSFM(nn.Module):
 
         The objects are decoded one at a time, sharing the frame's skip convolutions: on CPU
         as fast as one batch of K, and the decoder's temporary memory does not grow with K
-        (README, "Speed and memory")."""
+        (docs/PERFORMANCE.md, "Where the difference comes from")."""
         mask_logit, _ = self.decode(readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4,
                                     with_boundary=False, objects_per_pass=1)
         return torch.sigmoid(mask_logit)

@@ -45,11 +45,12 @@ from datasets.eval_datasets import EvalVideo, generic_video
 from datasets.synthetic import make_video
 from model.network import GSFM
 from model.synthetic_weights import synthetic_state_dict
+from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
-from util.stamp import machine_stamp
+from util.stamp import describe, machine_stamp
 from util.tensor_util import normalise, unpad
 
 REPO = Path(__file__).resolve().parents[1]
@@ -328,7 +329,7 @@ def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--frames", type=int, nargs="+", default=[60])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     p.add_argument("--height", type=int, default=480)
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
                 oracle = row["oracle"]
                 for role in [r for r in video_roles if r != "oracle"]:
                     mine = row[role]
-                    mine["speedup"] = round(mine["fps"] / oracle["fps"], 2)
+                    mine["speedup"] = round(oracle["seconds"] / mine["seconds"], 2)  # unrounded: same frames
                     mine["memory_ratio"] = round(mine["peak_memory_mb"] / oracle["peak_memory_mb"], 3)
                     mine["working_memory_ratio"] = round(mine["working_memory_mb"] / max(oracle["working_memory_mb"],
                                                                                            1e-9), 3)
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict:
                                ["--train_batch", str(batch), "--crop", str(args.crop),
                                 "--iterations", str(args.iterations)])
         if "oracle" in row:
-            row["speedup"] = round(row["engine"]["iterations_per_second"] / row["oracle"]["iterations_per_second"], 2)
+            row["speedup"] = round(row["oracle"]["seconds_per_iteration"] / row["engine"]["seconds_per_iteration"], 2)
         report["training"].append(row)
         print(json.dumps(row))
     out.mkdir(parents=True, exist_ok=True)
@@ -405,9 +406,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """The report as the README's tables."""
+    """The report as markdown tables, under the stamp of the machine that measured it
+    (docs/PERFORMANCE.md includes them through scripts/render_docs.py)."""
     conv = report["conv_gflops"]
-    lines = [f"{report['device_name']} ({report['device']}), torch {report['torch']}, {report['threads']} threads; "
+    lines = [f"Measured on {describe(report['stamp'])}; "
              f"3x3 conv throughput {conv['float32']} GFLOP/s float32"
              + (f", {conv['amp']} GFLOP/s autocast." if "amp" in conv else "."), "",
              "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "

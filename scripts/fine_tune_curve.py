@@ -7,7 +7,6 @@ numbers, with the machine stamp, as JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import train
 from datasets.synthetic import CustomConfig, SyntheticConfig, generate, generate_custom
 from demo import FULL, stage0_config, training_options
 from model.checkpoint import read_checkpoint
+from util import cli
 from util.atomic import atomic_save
 from util.configuration import TrainConfig
 from util.stamp import describe, machine_stamp
@@ -67,7 +67,7 @@ def draw_curve(points: list[tuple[int, float]], path: Path, caption: str, size=(
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--output", type=Path, default=Path("docs"), help="where the PNG and the JSON go")
     p.add_argument("--work", type=Path, default=Path("output/fine_tune"), help="data and runs")
     p.add_argument("--threads", type=int, default=2, help="CPU threads")

@@ -15,7 +15,6 @@ It uses the machine's python3 and packages; nothing is installed.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import platform
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from util import cli
 from util.atomic import atomic_save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,7 +166,7 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--output", type=Path, default=REPO / "output" / "gpu_check")
     parser.add_argument("--budget", type=float, default=450, help="seconds for everything")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

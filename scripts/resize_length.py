@@ -8,15 +8,15 @@ Resumable: files already in the output are skipped (each is written atomically).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from datasets.preparation import flat_folder_jobs, run_jobs, static_resize
+from util import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("src", type=Path, help="folder of X.jpg images and X.png masks")
     parser.add_argument("dst", type=Path)
     parser.add_argument("--min_length", type=int, default=384, help="short side in pixels")

@@ -7,16 +7,16 @@ Resumable: files already in the output are skipped (each is written atomically).
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
 
 from datasets.preparation import run_jobs, youtube_jobs, youtube_resize
+from util import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("src", type=Path, help="YouTube-VOS split folder (JPEGImages/, Annotations/)")
     parser.add_argument("dst", type=Path, help="output folder, e.g. data/YouTube/train_480p")
     parser.add_argument("--size", type=int, default=480, help="short side in pixels")

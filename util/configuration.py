@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from util.cli import argument_parser
 from util.errors import ConfigError
 
 
@@ -165,6 +166,17 @@ STAGES = {
 SEED = 14159265
 
 
+def stage_presets_text() -> str:
+    """The presets of STAGES as a table, for train.py --help."""
+    rows = [("stage", "lr", "batch/process", "iterations", "steps", "start_warm", "end_warm", "network")]
+    rows += [(str(n), f"{s.lr:g}", str(s.batch_size), str(s.iterations), " ".join(map(str, s.steps)),
+              str(s.start_warm), str(s.end_warm), "single-object" if s.single_object else "multi-object")
+             for n, s in sorted(STAGES.items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "stage presets (options left unset take these):\n" + "\n".join(
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. Fields left None take the stage's preset."""
@@ -187,17 +199,17 @@ class TrainConfig:
     resume_anyway: bool = option(False, "resume even though the checkpoint's recorded settings that change "
                                  "training differ from this command line (they are listed)")
     no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
-    batch_size: int | None = option(None, "batch per process (the reference's meaning)", "-b", "--batch_size",
+    batch_size: int | None = option(None, "batch per process (the reference's meaning) (default: the --stage preset, listed below)", "-b", "--batch_size",
                                     type=int)
     global_batch_size: int | None = option(None, "total batch over all processes (divided among them)", type=int)
-    iterations: int | None = option(None, "training iterations", "-i", "--iterations", type=int)
-    lr: float | None = option(None, "learning rate", type=float)
-    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma",
+    iterations: int | None = option(None, "training iterations (default: the --stage preset, listed below)", "-i", "--iterations", type=int)
+    lr: float | None = option(None, "learning rate (default: the --stage preset, listed below)", type=float)
+    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma (default: the --stage preset, listed below)",
                                            type=int, nargs="*")
     gamma: float = option(0.1, "learning-rate decay at each step")
     weight_decay: float = option(1e-7, "Adam weight decay")
-    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p", type=int)
-    end_warm: int | None = option(None, "iteration where p reaches its final 0.15", type=int)
+    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p (default: the --stage preset, listed below)", type=int)
+    end_warm: int | None = option(None, "iteration where p reaches its final 0.15 (default: the --stage preset, listed below)", type=int)
     crop_size: int = option(384, "training crop (square)")
     num_workers: int = option(8, "data loader workers per process")
     seed: int = option(SEED, "random seed (data order and augmentation derive from it)")
@@ -280,8 +292,8 @@ class TrainConfig:
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
         """The configuration, and the launcher options that are not part of it (--local_rank)."""
-        parser = argparse.ArgumentParser(description="Train GSFM (stage presets as the reference; every value "
-                                         "overridable)")
+        parser = argument_parser("Train GSFM (stage presets as the reference; every value overridable)",
+                                 epilog=stage_presets_text())
         add_arguments(parser, cls)
         parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
                             help="set by the legacy torch.distributed.launch")

@@ -10,7 +10,6 @@ per-object J-Mean and F-Mean over all objects.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util import cli
+from util.atomic import atomic_save
 from util.palette import read_mask
 
 
@@ -162,10 +163,10 @@ def format_results(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="J&F of predicted masks against DAVIS-style ground truth")
-    p.add_argument("pred_dir", type=Path)
-    p.add_argument("gt_dir", type=Path)
-    p.add_argument("--videos", nargs="*")
+    p = cli.argument_parser("J&F of predicted masks against DAVIS-style ground truth")
+    p.add_argument("pred_dir", type=Path, help="predicted masks: <video>/<frame>.png")
+    p.add_argument("gt_dir", type=Path, help="ground truth in the same layout (e.g. DAVIS's Annotations/480p)")
+    p.add_argument("--videos", nargs="*", help="videos to score (default: every video folder in pred_dir)")
     p.add_argument("--binary", action="store_true", help="0/255 single-object masks (DAVIS 2016)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e}")
     print(format_results(results))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.json)
 
 
 if __name__ == "__main__":
