@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 
+from inference_backend import Backend, as_backend
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
 from model.network import STRIDE, GSFM, KeyFeatures
@@ -39,16 +40,17 @@ MAX_OBJECT_ID = 255  # masks are uint8 index maps
 
 
 class InferenceCore:
-    def __init__(self, network: GSFM, config: InferenceConfig = InferenceConfig(), object_ids: Iterable[int] = (),
-                 num_frames: int | None = None):
+    def __init__(self, network: GSFM | Backend, config: InferenceConfig = InferenceConfig(),
+                 object_ids: Iterable[int] = (), num_frames: int | None = None):
         """``object_ids``: objects known in advance, in channel order (the benchmark readers
         give every object of the video, sorted, as the reference orders them); others are
         added in the order the annotations bring them. ``num_frames``: the video length
         when known, so the memory is allocated once at the size the schedule needs (it
-        grows if that is exceeded)."""
-        self.network = network
+        grows if that is exceeded). ``network``: a ``GSFM`` (run by PyTorch) or a backend
+        (``inference_backend``: ONNX Runtime) that makes the three network calls."""
+        self.backend = as_backend(network)
         self.config = config
-        self.device = next(network.parameters()).device
+        self.device = self.backend.device
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
             reserved = num_frames // config.mem_every + 2
@@ -111,7 +113,7 @@ class InferenceCore:
         prob, keys = None, None
         with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
             if segment:
-                keys = self.network.encode_key(padded)
+                keys = self.backend.encode_key(padded)
                 prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
             if annotation is not None:
                 prob = self._label(padded, *annotation, prob, keys)
@@ -157,12 +159,12 @@ class InferenceCore:
         when due."""
         objects = [o - 1 for o in self.enabled]
         readout = self.memory.read(keys.k16, objects)
-        obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
+        obj_prob = aggregate_prob(self.backend.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
         prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
         prob[0] = obj_prob[0]
         prob[self.enabled] = obj_prob[1:]
         if write and (is_mem or self.config.include_last):
-            value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
+            value = self.backend.encode_value_objects(image, keys.f16, obj_prob[1:])
             self.memory.add_memory(keys.k16, value, objects, is_temp=not is_mem)
             if is_mem:
                 self.last_mem_frame = self.frame_index
@@ -179,8 +181,8 @@ class InferenceCore:
         prob = aggregate_prob(prob[1:])
         self.enabled += [c for c in channels if c not in self.enabled]
         if keys is None:
-            keys = self.network.encode_key(image)
-        value = self.network.encode_value_objects(image, keys.f16, prob[self.enabled])
+            keys = self.backend.encode_key(image)
+        value = self.backend.encode_value_objects(image, keys.f16, prob[self.enabled])
         self.memory.add_memory(keys.k16, value, [c - 1 for c in self.enabled])
         self.last_mem_frame = self.frame_index
         return prob

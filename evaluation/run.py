@@ -31,11 +31,13 @@ from tqdm import tqdm
 from datasets.eval_datasets import EvalVideo
 from evaluation.claims import Claims
 from evaluation.video import FrameOutput, segment_video
+from inference_backend import BACKENDS, OnnxRuntimeBackend
 from model.checkpoint import load_network
 from model.network import GSFM
 from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
+from util.errors import ConfigError
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.metrics import evaluate_folders, format_results
 from util.palette import write_indexed_png
@@ -45,7 +47,7 @@ POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
 
 
 def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
-    parser.add_argument("--model", required=True, help="network weights (.pth)")
+    parser.add_argument("--model", help="network weights (.pth); needed by the pytorch backend")
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     add_arguments(parser, InferenceConfig, **inference_defaults)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available; under torchrun each "
@@ -54,18 +56,30 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
                         "this machine's processes under torchrun)")
     parser.add_argument("--overwrite", action="store_true", help="recompute videos already in the output folder "
                         "(not with several runs sharing the folder)")
+    parser.add_argument("--backend", choices=BACKENDS, default="pytorch", help="what runs the per-frame networks: "
+                        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)")
+    parser.add_argument("--onnx", type=Path, help="export folder of the onnxruntime backend (python -m "
+                        "scripts.export_onnx), holding the padded frame size of the data")
 
 
 def inference_config(args: argparse.Namespace, **extra) -> InferenceConfig:
     return from_arguments(InferenceConfig, args, **extra)
 
 
-def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM]:
-    """This process's place in the job (its device, its CPU threads) and the network."""
+def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
+    """This process's place in the job (its device, its CPU threads) and the network (or
+    the ONNX Runtime backend that stands for it)."""
+    if args.backend == "onnxruntime" and (args.onnx is None or args.amp):
+        raise ConfigError("--backend onnxruntime needs --onnx DIR" if args.onnx is None else
+                          "--amp does not apply to --backend onnxruntime (its graphs are float32)")
+    if args.backend == "pytorch" and args.model is None:
+        raise ConfigError("--model is required (or --backend onnxruntime with --onnx DIR)")
     processes = distributed.init(args.device)
     if processes.device.type == "cpu" and (args.threads or processes.local_world_size > 1):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
+    if args.backend == "onnxruntime":
+        return processes, OnnxRuntimeBackend(args.onnx, processes.device)
     return processes, load_network(args.model, processes.device)
 
 
