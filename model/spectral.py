@@ -34,9 +34,9 @@ def gaussian_window(height: int, width: int, device: torch.device, sigma: float 
 def dft_matrices(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """cos(2 pi jk / n) and sin(2 pi jk / n), (n, n), both symmetric: the DFT matrix of size n
     is cos - i sin. Built in float64 with jk reduced mod n (exact integers, so the angle
-    stays in [0, 2 pi) at any n) and then cast; numpy, so that tracing records constants."""
-    index = np.arange(int(n))
-    angle = 2 * np.pi * (np.outer(index, index) % len(index)) / len(index)
+    stays in [0, 2 pi) at any n) and then cast; numpy, so that an export records them as constants."""
+    index = np.arange(n)
+    angle = 2 * np.pi * (np.outer(index, index) % n) / n
     return (torch.from_numpy(np.cos(angle)).to(device, dtype), torch.from_numpy(np.sin(angle)).to(device, dtype))
 
 

@@ -8,13 +8,18 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+import eval_generic
+from datasets.synthetic import make_video
 from inference_core import InferenceCore
 from model.export import MANIFEST, export_size, read_manifest
 from model.spectral import HFM, LFM, real_dft_form
 from tests.golden import assert_features, assert_prob, golden_network, load
+from util.cli import run as cli_run
 from util.configuration import InferenceConfig
 from util.errors import ConfigError
+from util.palette import davis_palette, read_mask, write_indexed_png
 
 GOLDEN_SIZE = (89, 151)  # the propagation fixtures' frames; padded to 96x160
 
@@ -63,10 +68,12 @@ def test_missing_or_broken_manifest_is_named(tmp_path):
 # ---- with an export (slow: tracing and exporting three graphs takes ~40 s on 2 cores) ----
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, golden_weights_file):
     onnx_packages_or_skip()
+    from scripts import export_onnx
     folder = tmp_path_factory.mktemp("onnx")
-    export_size(golden_network(), folder, *GOLDEN_SIZE, model_name="golden.pth")
+    export_onnx.main(["--model", str(golden_weights_file), "--output", str(folder),
+                      "--height", str(GOLDEN_SIZE[0]), "--width", str(GOLDEN_SIZE[1])])
     return folder
 
 
@@ -100,12 +107,13 @@ def test_graphs_are_real_valued_with_the_recorded_shapes(exported):
         pytest.fail("the decoder's HFM should be matrix products")
 
 
-def run_fixture(backend, fixture: str, include_last: bool = False) -> list:
-    """The golden propagation video through the engine; the probabilities of every output frame."""
+def run_fixture(backend, fixture: str) -> list:
+    """The golden propagation video through the engine: (probabilities, mask) of every frame
+    (None where skipped)."""
     g = load(fixture)
     frames = g["rgb_uint8"]
     n = len(frames)
-    config = InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"]), include_last=include_last)
+    config = InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"]))
     if fixture == "propagation":
         core, annotations, required = InferenceCore(backend, config), [g["labels"][0]] + [None] * (n - 1), range(n)
     else:
@@ -129,12 +137,11 @@ PROB_BOUND = 1e-4
 
 @pytest.mark.slow
 @pytest.mark.golden
-@pytest.mark.parametrize("fixture, include_last", [("propagation", False), ("propagation", True),
-                                                   ("propagation_yv", False)])
-def test_onnxruntime_masks_equal_pytorch_masks_on_the_golden_videos(onnx_backend, fixture, include_last):
+@pytest.mark.parametrize("fixture", ["propagation", "propagation_yv"])
+def test_onnxruntime_masks_equal_pytorch_masks_on_the_golden_videos(onnx_backend, fixture):
     net = golden_network()
-    theirs = run_fixture(net, fixture, include_last)
-    mine = run_fixture(onnx_backend, fixture, include_last)
+    theirs = run_fixture(net, fixture)
+    mine = run_fixture(onnx_backend, fixture)
     equal = total = 0
     for t, (a, b) in enumerate(zip(mine, theirs)):
         assert (a is None) == (b is None), f"frame {t}: skipped by one backend only"
@@ -151,7 +158,7 @@ def test_onnxruntime_masks_equal_pytorch_masks_on_the_golden_videos(onnx_backend
 
 
 @pytest.mark.slow
-def test_frame_of_another_size_names_both_sizes_and_the_command(onnx_backend, exported):
+def test_frame_of_another_size_names_both_sizes_and_the_command(onnx_backend, exported, golden_weights_file):
     core = InferenceCore(onnx_backend)
     labels = np.zeros((64, 90), np.uint8)
     labels[10:30, 10:40] = 1
@@ -159,4 +166,28 @@ def test_frame_of_another_size_names_both_sizes_and_the_command(onnx_backend, ex
         core.step(np.zeros((64, 90, 3), np.uint8), labels)
     message = str(error.value)
     assert "64x96" in message and "holds 96x160" in message
-    assert f"python -m scripts.export_onnx --model golden.pth --output {exported} --height 64 --width 96" in message
+    assert (f"python -m scripts.export_onnx --model {golden_weights_file} --output {exported} --height 64 "
+            "--width 96") in message
+
+
+@pytest.mark.slow
+def test_eval_script_with_the_onnxruntime_backend(exported, golden_weights_file, tmp_path):
+    """eval_generic.py --backend onnxruntime --onnx DIR writes the masks --backend pytorch writes."""
+    images, labels = make_video(np.random.RandomState(5), *GOLDEN_SIZE, 5, 2, late_objects=False)
+    (tmp_path / "frames").mkdir()
+    for t, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / "frames" / f"{t:05d}.png")
+    write_indexed_png(labels[0], davis_palette(), tmp_path / "first.png")
+    common = ["--frames", tmp_path / "frames", "--mask", tmp_path / "first.png", "--device", "cpu"]
+    cli_run(lambda: eval_generic.main([*map(str, common), "--model", str(golden_weights_file),
+                                       "--output", str(tmp_path / "pytorch")]))
+    cli_run(lambda: eval_generic.main([*map(str, common), "--backend", "onnxruntime", "--onnx", str(exported),
+                                       "--output", str(tmp_path / "onnxruntime")]))
+    names = sorted(p.name for p in (tmp_path / "pytorch" / "frames").glob("*.png"))
+    assert len(names) == 5
+    for name in names:
+        mine, theirs = (read_mask(tmp_path / backend / "frames" / name) for backend in ("onnxruntime", "pytorch"))
+        assert (mine == theirs).mean() >= 0.999, name
+    with pytest.raises(SystemExit, match="--backend onnxruntime needs --onnx DIR"):
+        cli_run(lambda: eval_generic.main([*map(str, common), "--backend", "onnxruntime",
+                                           "--output", str(tmp_path / "x")]))
