@@ -87,11 +87,11 @@ class OnnxRuntimeBackend:
         self._sessions: dict[tuple[int, int], dict] = {}
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
-        outputs = self._run("key_encoder", frame.shape[-2:], frame=frame)
+        outputs = self._run("key_encoder", tuple(frame.shape[-2:]), frame=frame)
         return KeyFeatures(*outputs)
 
     def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return self._run("value_encoder", frame.shape[-2:], frame=frame, f16=key_f16, masks=masks,
+        return self._run("value_encoder", tuple(frame.shape[-2:]), frame=frame, f16=key_f16, masks=masks,
                          others=other_objects(masks))[0]
 
     def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
@@ -99,7 +99,7 @@ class OnnxRuntimeBackend:
         size = (f4.shape[-2] * 4, f4.shape[-1] * 4)
         return self._run("decoder", size, readout=readout, f16_thin=f16_thin, f8=f8, f4=f4)[0]
 
-    def _run(self, graph: str, size, **inputs: torch.Tensor) -> list[torch.Tensor]:
+    def _run(self, graph: str, size: tuple[int, int], **inputs: torch.Tensor) -> list[torch.Tensor]:
         feed = {name: np.ascontiguousarray(x.detach().float().cpu().numpy()) for name, x in inputs.items()}
         outputs = self._session(int(size[0]), int(size[1]))[graph].run(None, feed)
         return [torch.from_numpy(x).to(self.device) for x in outputs]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -33,6 +34,7 @@ FORMAT_VERSION = 1
 OPSET = 18
 GRAPHS = ("key_encoder", "value_encoder", "decoder")
 OBJECTS = "objects"  # the name of the dynamic axis
+MAX_OBJECTS = 255  # masks are uint8 index maps
 
 
 class KeyEncoderGraph(nn.Module):
@@ -120,12 +122,21 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     return manifest
 
 
+def import_export_packages():
+    """onnx (returned) and onnxscript, the optional export dependencies, or a clear error."""
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (torch.onnx's dynamo exporter needs it)
+    except ImportError as e:
+        raise ConfigError(f"the ONNX export needs {e.name}: pip install -r requirements-export.txt") from None
+    return onnx
+
+
 def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: int, model_name: str = "") -> dict:
     """Export the three graphs of ``network`` for frames of ``height`` x ``width`` (padded to
     the stride) into ``folder`` and add the size to its manifest (made if absent). A size
     already there is replaced. Returns the size's manifest entry."""
-    import onnx  # the optional export dependencies (requirements-export.txt)
-
+    onnx = import_export_packages()
     if network.single_object:
         raise ConfigError("the ONNX export takes the multi-object network (scripts load it with load_network)")
     folder = Path(folder)
@@ -145,19 +156,24 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
     modules = {"key_encoder": KeyEncoderGraph(network), "value_encoder": ValueEncoderGraph(network),
                "decoder": DecoderGraph(network)}
     entry = {"height": height, "width": width, "graphs": {}, "io": io}
-    with real_dft_form(network), torch.no_grad():
+    objects = torch.export.Dim(OBJECTS, min=1, max=MAX_OBJECTS)
+    with real_dft_form(network), torch.no_grad(), warnings.catch_warnings():
+        # masks and others share the objects axis, which the exporter reports as a warning
+        warnings.filterwarnings("ignore", message=".*axis name.*shares the same shape constraints")
         for name in GRAPHS:
             inputs = list(io[name]["inputs"])
             modules[name].eval()(*(example[i] for i in inputs))  # fills the filters' caches outside the trace
-            objects = torch.export.Dim(OBJECTS, min=1, max=255)
             dynamic = {i: ({0: objects} if io[name]["inputs"][i][0] == OBJECTS else None) for i in inputs}
             program = torch.onnx.export(modules[name], tuple(example[i] for i in inputs), dynamo=True,
                                         opset_version=OPSET, input_names=inputs,
                                         output_names=list(io[name]["outputs"]),
-                                        dynamic_shapes=dynamic if name != "key_encoder" else None, verbose=False)
+                                        dynamic_shapes=dynamic if any(dynamic.values()) else None)
+
+            def write(tmp: Path) -> None:  # checked before it takes the graph's name
+                program.save(tmp, external_data=False)
+                onnx.checker.check_model(str(tmp), full_check=True)
             file = f"{name}_{size_key(height, width)}.onnx"
-            atomic_save(lambda tmp: program.save(tmp, external_data=False), folder / file)
-            onnx.checker.check_model(str(folder / file), full_check=True)
+            atomic_save(write, folder / file)
             entry["graphs"][name] = file
     manifest["sizes"][size_key(height, width)] = entry
     atomic_save(lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)), manifest_path)
