@@ -136,7 +136,6 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
     """Export the three graphs of ``network`` for frames of ``height`` x ``width`` (padded to
     the stride) into ``folder`` and add the size to its manifest (made if absent). A size
     already there is replaced. Returns the size's manifest entry."""
-    onnx = import_export_packages()
     if network.single_object:
         raise ConfigError("the ONNX export takes the multi-object network (scripts load it with load_network)")
     folder = Path(folder)
@@ -149,6 +148,7 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
         raise ConfigError(f"{manifest_path}: holds graphs of other weights ({manifest['model'] or 'unnamed'}, "
                           f"sha256 {manifest['weights_sha256'][:12]}); export {model_name or 'these weights'} "
                           f"into another folder")
+    onnx = import_export_packages()
     device = next(network.parameters()).device
     io = graph_io(height, width)
     example = {name: torch.rand([2 if d == OBJECTS else d for d in shape], device=device)

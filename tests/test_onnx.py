@@ -4,6 +4,7 @@ ONNX Runtime against the PyTorch backend, and the errors for sizes and folders t
 
 The export runs once for the module, at the golden propagation size (96x160 padded)."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -55,6 +56,16 @@ def test_export_refuses_other_weights_in_the_same_folder(tmp_path):
                                                  "model": "old.pth", "sizes": {}}))
     with pytest.raises(ConfigError, match="old.pth.*into another folder"):
         export_size(golden_network(), tmp_path, 64, 96, model_name="new.pth")
+
+
+def test_missing_packages_are_named(tmp_path, monkeypatch):
+    from inference_backend import OnnxRuntimeBackend
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match="needs the onnxruntime package: pip install -r requirements-export.txt"):
+        OnnxRuntimeBackend(tmp_path)
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(ConfigError, match="export needs onnx(script)?: pip install -r requirements-export.txt"):
+        export_size(golden_network(), tmp_path, 64, 96)
 
 
 def test_missing_or_broken_manifest_is_named(tmp_path):
