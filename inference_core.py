@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 
+from inference_backend import Backend, as_backend
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
 from model.network import STRIDE, GSFM, KeyFeatures
@@ -38,16 +39,17 @@ from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
 
 
 class InferenceCore:
-    def __init__(self, network: GSFM, config: InferenceConfig = InferenceConfig(), object_ids: Iterable[int] = (),
-                 num_frames: int | None = None):
+    def __init__(self, network: GSFM | Backend, config: InferenceConfig = InferenceConfig(),
+                 object_ids: Iterable[int] = (), num_frames: int | None = None):
         """``object_ids``: objects known in advance, in channel order (the benchmark readers
         give every object of the video, sorted, as the reference orders them); others are
         added in the order the annotations bring them. ``num_frames``: the video length
         when known, so the memory is allocated once at the size the schedule needs (it
-        grows if that is exceeded)."""
-        self.network = network
+        grows if that is exceeded). ``network``: a ``GSFM`` (run by PyTorch) or a backend
+        (``inference_backend``: ONNX Runtime) that makes the three network calls."""
+        self.backend = as_backend(network)
         self.config = config
-        self.device = next(network.parameters()).device
+        self.device = self.backend.device
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
             reserved = num_frames // config.mem_every + 2
@@ -106,7 +108,7 @@ class InferenceCore:
         prob, keys = None, None
         with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
             if segment:
-                keys = self.network.encode_key(padded)
+                keys = self.backend.encode_key(padded)
                 prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
             if annotation is not None:
                 prob = self._label(padded, *annotation, prob, keys)
@@ -150,12 +152,12 @@ class InferenceCore:
         """Padded (K+1, 1, H', W') probabilities of a frame from memory; written to memory
         when due."""
         readout = self.memory.read(keys.k16)  # the objects with memory, in memory.objects' order
-        obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
+        obj_prob = aggregate_prob(self.backend.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
         prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
         prob[0] = obj_prob[0]
         prob[self.objects.channels_of_slots(self.memory.objects)] = obj_prob[1:]
         if write and (is_mem or self.config.include_last):
-            value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
+            value = self.backend.encode_value_objects(image, keys.f16, obj_prob[1:])
             self.memory.add_memory(keys.k16, value, self.memory.objects, is_temp=not is_mem)
             if is_mem:
                 self.last_mem_frame = self.frame_index
@@ -173,8 +175,8 @@ class InferenceCore:
         # the objects with memory, then those it brings (in the order the reference enables them)
         slots = self.memory.objects + [s for s in self.objects.slots(channels) if s not in self.memory.objects]
         if keys is None:
-            keys = self.network.encode_key(image)
-        value = self.network.encode_value_objects(image, keys.f16, prob[self.objects.channels_of_slots(slots)])
+            keys = self.backend.encode_key(image)
+        value = self.backend.encode_value_objects(image, keys.f16, prob[self.objects.channels_of_slots(slots)])
         self.memory.add_memory(keys.k16, value, slots)
         self.last_mem_frame = self.frame_index
         return prob

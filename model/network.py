@@ -22,6 +22,15 @@ VALUE_DIM = 512
 STRIDE = 16  # of the coarsest features: inputs are padded to multiples of it
 
 
+def other_objects(masks: torch.Tensor) -> torch.Tensor:
+    """(K, 1, H, W) masks -> for each object the sum of the other objects' masks (zeros for
+    one object); summed explicitly (not total - own) to match the reference bit for bit."""
+    k = masks.shape[0]
+    if k == 1:
+        return torch.zeros_like(masks)
+    return torch.stack([masks[[j for j in range(k) if j != i]].sum(0) for i in range(k)])
+
+
 class KeyFeatures(NamedTuple):
     k16: torch.Tensor  # (N, 64, H/16, W/16) memory/query key
     f16_thin: torch.Tensor  # (N, 512, H/16, W/16) query value
@@ -114,11 +123,8 @@ class GSFM(nn.Module):
         """Values of K objects of one frame: frame (1, 3, H, W), key_f16 (1, 1024, h, w),
         masks (K, 1, H, W) -> (K, 512, h, w). "Others" = sum of the other objects' masks."""
         k = masks.shape[0]
-        if k > 1:  # summed explicitly (not total - own) to match the reference bit for bit
-            others = torch.stack([masks[[j for j in range(k) if j != i]].sum(0) for i in range(k)])
-        else:
-            others = torch.zeros_like(masks)
-        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks, others)
+        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks,
+                                 other_objects(masks))
 
     def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
                        f4: torch.Tensor) -> torch.Tensor:
