@@ -15,7 +15,7 @@ from torch import nn
 
 from model.memory_util import affinity_logits, aggregate, softmax_full
 from model.modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
-from model.spectral import LFM
+from model.spectral import LFM, SpectralFilterModule
 
 KEY_DIM = 64
 VALUE_DIM = 512
@@ -50,6 +50,21 @@ class GSFM(nn.Module):
         self.key_comp = nn.Conv2d(1024, 512, kernel_size=3, padding=1)
         self.decoder = Decoder()
         self.lfm = LFM(1024)
+
+    def use_channels_last(self, enabled: bool = True) -> GSFM:
+        """Put the convolution weights in the channels-last (NHWC) layout, or back in the
+        plain one (``enabled=False``). A convolution with channels-last weights returns
+        channels-last activations, so the whole network follows; the spectral filter modules
+        keep plain weights and convert at their boundaries. The values do not change, only
+        how they are laid out: the fast float16/bfloat16 kernels (cuDNN's tensor cores,
+        oneDNN's AMX) want channels-last, while in float32 the plain layout gives the exact
+        reference outputs. Parameters stay the same objects (an optimiser keeps them)."""
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        spectral = {id(m) for s in self.modules() if isinstance(s, SpectralFilterModule) for m in s.modules()}
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d) and id(module) not in spectral:
+                module.weight.data = module.weight.data.contiguous(memory_format=layout)
+        return self
 
     # ---- shared verbs -------------------------------------------------------------
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:

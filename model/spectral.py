@@ -21,12 +21,21 @@ def gaussian_window(height: int, width: int, device: torch.device, sigma: float 
     return torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma ** 2))
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is laid out channels-last (NHWC) and not also plain NCHW (as
+    tensors with one channel or one pixel are both)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 class SpectralFilterModule(nn.Module):
     """x + Re(ifft2(conv2(relu(conv1([Re, Im](fft2(x) * filter)))))).
 
     ``keep_high`` selects HFM (filter g) or LFM (filter 1 - g). Always computed in
     float32, also under autocast: half-precision FFTs only support power-of-two sizes and
-    the reference casts the input to float.
+    the reference casts the input to float. Always in the plain (NCHW) layout: a
+    channels-last input is converted on entry and the output back on exit, so the FFTs and
+    their 1x1 convolutions compute what they compute in float32 (``GSFM.use_channels_last``
+    leaves these weights plain).
     """
 
     def __init__(self, num_channels: int, keep_high: bool):
@@ -44,8 +53,9 @@ class SpectralFilterModule(nn.Module):
         return self._window_cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x if x.dtype == torch.float64 else x.float()
+            x = (x if x.dtype == torch.float64 else x.float()).contiguous()
             h, w = x.shape[-2:]
             # In-place filter and ReLU, and each spectrum dropped once used: the temporaries
             # here are the decoder's largest; the numbers are the same.
@@ -57,7 +67,7 @@ class SpectralFilterModule(nn.Module):
             real, imag = torch.chunk(z, 2, dim=1)
             spectrum = torch.complex(real, imag)
             del z, real, imag
-            return x + torch.fft.ifft2(spectrum, s=(h, w)).real
+            return (x + torch.fft.ifft2(spectrum, s=(h, w)).real).contiguous(memory_format=layout)
 
 
 class LFM(SpectralFilterModule):
