@@ -15,7 +15,7 @@ from torch import nn
 
 from model.memory_util import affinity_logits, aggregate, softmax_full
 from model.modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
-from model.spectral import LFM, SpectralFilterModule
+from model.spectral import LFM
 
 KEY_DIM = 64
 VALUE_DIM = 512
@@ -54,15 +54,15 @@ class GSFM(nn.Module):
     def use_channels_last(self, enabled: bool = True) -> GSFM:
         """Put the convolution weights in the channels-last (NHWC) layout, or back in the
         plain one (``enabled=False``). A convolution with channels-last weights returns
-        channels-last activations, so the whole network follows; the spectral filter modules
-        keep plain weights and convert at their boundaries. The values do not change, only
-        how they are laid out: the fast float16/bfloat16 kernels (cuDNN's tensor cores,
-        oneDNN's AMX) want channels-last, while in float32 the plain layout gives the exact
-        reference outputs. Parameters stay the same objects (an optimiser keeps them)."""
+        channels-last activations, so the whole network follows, except the spectral filter
+        modules: they make their input plain and convert their output back (their 1x1
+        weights are the same in both layouts). The values do not change, only how they are
+        laid out: the fast float16/bfloat16 kernels (cuDNN's tensor cores, oneDNN's AMX)
+        want channels-last, while in float32 the plain layout gives the exact reference
+        outputs. Parameters stay the same objects (an optimiser keeps them)."""
         layout = torch.channels_last if enabled else torch.contiguous_format
-        spectral = {id(m) for s in self.modules() if isinstance(s, SpectralFilterModule) for m in s.modules()}
         for module in self.modules():
-            if isinstance(module, nn.Conv2d) and id(module) not in spectral:
+            if isinstance(module, nn.Conv2d):
                 module.weight.data = module.weight.data.contiguous(memory_format=layout)
         return self
 

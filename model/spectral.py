@@ -34,8 +34,7 @@ class SpectralFilterModule(nn.Module):
     float32, also under autocast: half-precision FFTs only support power-of-two sizes and
     the reference casts the input to float. Always in the plain (NCHW) layout: a
     channels-last input is converted on entry and the output back on exit, so the FFTs and
-    their 1x1 convolutions compute what they compute in float32 (``GSFM.use_channels_last``
-    leaves these weights plain).
+    their 1x1 convolutions compute what they compute in the float32 engine.
     """
 
     def __init__(self, num_channels: int, keep_high: bool):
