@@ -183,6 +183,18 @@ def key_encoder_seconds(network: GSFM, amp: bool = False, channels_last: bool = 
         return best_seconds(lambda: encoder(frame), device, repeats)
 
 
+def float32_layout_difference(network: GSFM, height: int = 480, width: int = 854) -> float:
+    """The largest difference between the key encoder's float32 outputs (f16, f8, f4) in
+    channels-last and in NCHW on one padded frame: 0 only if the layout is free in float32."""
+    device = next(network.parameters()).device
+    frame = torch.randn(1, 3, *padded_size(height, width), generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.inference_mode():
+        plain = network.use_channels_last(False).key_encoder(frame)
+        nhwc = network.use_channels_last(True).key_encoder(frame)
+    network.use_channels_last(False)
+    return max(float((a - b).abs().max()) for a, b in zip(plain, nhwc))
+
+
 # ---- workers (one process each) ----------------------------------------------------
 
 def _sampled(num_frames: int) -> set[int]:
@@ -310,7 +322,8 @@ def worker(args: argparse.Namespace) -> None:
         network = benchmark_network(device)
         result = {"conv_gflops": {name: round(conv_throughput(device, *v, **size), 1) for name, v in variants.items()},
                   "key_encoder_seconds": {name: round(key_encoder_seconds(network, *v, **size), 3)
-                                          for name, v in variants.items()}}
+                                          for name, v in variants.items()},
+                  "key_encoder_float32_layout_difference": float32_layout_difference(network, **size)}
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -478,6 +491,8 @@ def markdown(report: dict) -> str:
              + " | ".join(str(report["conv_gflops"][n]) for n in names) + " |",
              "| key encoder on one padded frame (s) | "
              + " | ".join(str(report["key_encoder_seconds"][n]) for n in names) + " |", "",
+             f"In float32, channels-last changes the key encoder's outputs by up to "
+             f"{report['key_encoder_float32_layout_difference']:.1e} (other kernels, other rounding).", "",
              "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
              "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle | "
              "agreement with float32 |",

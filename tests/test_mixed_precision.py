@@ -128,3 +128,5 @@ def test_benchmark_times_each_precision_and_layout(network):
     configs = benchmark.ENGINE_CONFIGS
     assert not configs["engine"].amp and configs["engine_amp"].amp and configs["engine_amp"].channels_last is None
     assert configs["engine_amp_nchw"].channels_last is False
+    assert benchmark.float32_layout_difference(network, 32, 48) >= 0
+    assert not any(conv_layouts(network).values())  # left as float32 runs: plain
