@@ -515,8 +515,9 @@ def markdown(report: dict) -> str:
             r = row[role]
             memory = f" ({r['memory_ratio']})" if "memory_ratio" in r else ""
             over_float32 = f" ({r['speedup_over_float32']}x float32)" if "speedup_over_float32" in r else ""
+            speedup = f"{r['speedup']}x" if "speedup" in r else "1x" if role == "oracle" else ""
             lines.append(f"| {row['frames']} | {row['objects']} | {role} | {r['fps']}{over_float32} | "
-                         f"{r.get('speedup', 1)}x | {r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | "
+                         f"{speedup} | {r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | "
                          f"{r['gflop_per_frame']} | {r['fraction_of_conv_throughput']} | "
                          + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES)
                          + f" | {describe_agreement(r if 'pixel_agreement' in r else None)} | "
