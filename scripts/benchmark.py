@@ -554,8 +554,8 @@ def print_row(row: dict) -> None:
                   f"{r['max_prob_difference']:.2e} ({r['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)",
                   flush=True)
         if "float32_agreement" in r:
-            print(f"  {role}: {r['speedup_over_float32']}x float32, masks: {describe_agreement(r['float32_agreement'])}",
-                  flush=True)
+            print(f"  {role}: {r['speedup_over_float32']}x float32, masks: "
+                  f"{describe_agreement(r['float32_agreement'])}", flush=True)
 
 
 if __name__ == "__main__":
