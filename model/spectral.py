@@ -54,7 +54,7 @@ class SpectralFilterModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = (x if x.dtype == torch.float64 else x.float()).contiguous()
+            x = x.to(x.dtype if x.dtype == torch.float64 else torch.float32, memory_format=torch.contiguous_format)
             h, w = x.shape[-2:]
             # In-place filter and ReLU, and each spectrum dropped once used: the temporaries
             # here are the decoder's largest; the numbers are the same.
