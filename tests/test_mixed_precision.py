@@ -130,3 +130,16 @@ def test_benchmark_times_each_precision_and_layout(network):
     assert configs["engine_amp_nchw"].channels_last is False
     assert benchmark.float32_layout_difference(network, 32, 48) >= 0
     assert not any(conv_layouts(network).values())  # left as float32 runs: plain
+
+
+@pytest.mark.cuda
+def test_training_amp_is_channels_last_on_cuda_and_float32_on_the_cpu(cuda, network):
+    """train.py's AMP (float16 on CUDA) trains in channels-last; the CPU trains in float32,
+    plain layout, whatever --amp says."""
+    from model.trainer import Trainer
+    from util.configuration import TrainConfig
+    trainer = Trainer(network, TrainConfig(stage=3, amp=True), cuda)
+    assert trainer.amp == (cuda.type == "cuda")
+    assert all(conv_layouts(network).values()) if trainer.amp else not any(conv_layouts(network).values())
+    Trainer(network, TrainConfig(stage=3, amp=False), cuda)
+    assert not any(conv_layouts(network).values())
