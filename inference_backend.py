@@ -44,6 +44,9 @@ class Backend(Protocol):
     def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
                        f4: torch.Tensor) -> torch.Tensor: ...
 
+    def use_channels_last(self, enabled: bool) -> None:
+        """The convolutions' layout (``GSFM.use_channels_last``)."""
+
 
 class PyTorchBackend:
     name = "pytorch"
@@ -55,6 +58,9 @@ class PyTorchBackend:
     @property
     def weights_sha256(self) -> str:
         return fingerprint(self.network.state_dict())
+
+    def use_channels_last(self, enabled: bool) -> None:
+        self.network.use_channels_last(enabled)
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         return self.network.encode_key(frame)
@@ -103,6 +109,10 @@ class OnnxRuntimeBackend:
     @property
     def weights_sha256(self) -> str:
         return self.manifest["weights_sha256"]  # the weights the graphs were exported from
+
+    def use_channels_last(self, enabled: bool) -> None:
+        if enabled:  # the graphs' layout is fixed at export
+            raise ConfigError("the channels-last layout (--amp) applies to the pytorch backend, not to onnxruntime")
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         outputs = self._run("key_encoder", tuple(frame.shape[-2:]), frame=frame)

@@ -35,6 +35,7 @@ from model.memory_util import aggregate_prob
 from model.network import STRIDE, GSFM, KeyFeatures
 from object_manager import ObjectManager
 from util.configuration import InferenceConfig
+from util.precision import autocast_dtype, autocast_enabled
 from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
 
 
@@ -50,6 +51,10 @@ class InferenceCore:
         self.backend = as_backend(network)
         self.config = config
         self.device = self.backend.device
+        # --amp: autocast (not on a CPU without bfloat16 instructions, unless insisted on), with
+        # channels-last convolutions; float32 keeps the plain layout (exact outputs)
+        self.amp = autocast_enabled(self.device, config.amp, config.amp_anyway)
+        self.backend.use_channels_last(self.amp if config.channels_last is None else config.channels_last)
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
             reserved = num_frames // config.mem_every + 2
@@ -106,7 +111,7 @@ class InferenceCore:
             return prob
         padded, pad = self._prepare(frame.unsqueeze(0), InterpolationMode.BICUBIC)
         prob, keys = None, None
-        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
+        with torch.autocast(self.device.type, dtype=autocast_dtype(self.device), enabled=self.amp):
             if segment:
                 keys = self.backend.encode_key(padded)
                 prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
@@ -120,10 +125,6 @@ class InferenceCore:
         return self.objects.id_lookup(prob.device)[torch.argmax(prob, dim=0)].cpu().numpy()
 
     # ---- a frame's path ------------------------------------------------------------
-    @property
-    def _amp_dtype(self) -> torch.dtype:
-        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
-
     def _prepare(self, x: torch.Tensor, interpolation: InterpolationMode) -> tuple[torch.Tensor, tuple]:
         """(N, C, H, W) at the input size -> padded at the processing size: the benchmark's
         resize (YouTube-VOS: short side 480), then the --max_size cap (masks: nearest)."""

@@ -60,6 +60,21 @@ class GSFM(nn.Module):
         self.decoder = Decoder()
         self.lfm = LFM(1024)
 
+    def use_channels_last(self, enabled: bool = True) -> GSFM:
+        """Put the convolution weights in the channels-last (NHWC) layout, or back in the
+        plain one (``enabled=False``). A convolution with channels-last weights returns
+        channels-last activations, so the whole network follows, except the spectral filter
+        modules: they make their input plain and convert their output back (their 1x1
+        weights are the same in both layouts). The values do not change, only how they are
+        laid out: the fast float16/bfloat16 kernels (cuDNN's tensor cores, oneDNN's AMX)
+        want channels-last, while in float32 the plain layout gives the exact reference
+        outputs. Parameters stay the same objects (an optimiser keeps them)."""
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=layout)
+        return self
+
     # ---- shared verbs -------------------------------------------------------------
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         """frame (N, 3, H, W) normalised, H and W multiples of STRIDE."""

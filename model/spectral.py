@@ -60,13 +60,21 @@ def inverse_real_part(re: torch.Tensor, im: torch.Tensor, cos_h: torch.Tensor, s
     return (u_re @ cos_w - u_im @ sin_w) / (h * w)
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is laid out channels-last (NHWC) and not also plain NCHW (as
+    tensors with one channel or one pixel are both)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 class SpectralFilterModule(nn.Module):
     """x + Re(ifft2(conv2(relu(conv1([Re, Im](fft2(x) * filter)))))).
 
     ``keep_high`` selects HFM (filter g) or LFM (filter 1 - g). Always computed in
     float32, also under autocast: half-precision FFTs only support power-of-two sizes and
-    the reference casts the input to float. ``real_dft`` selects the real-arithmetic form
-    (see the module's docstring); off by default.
+    the reference casts the input to float. Always in the plain (NCHW) layout: a
+    channels-last input is converted on entry and the output back on exit, so the FFTs and
+    their 1x1 convolutions compute what they compute in the float32 engine. ``real_dft``
+    selects the real-arithmetic form (see the module's docstring); off by default.
     """
 
     def __init__(self, num_channels: int, keep_high: bool):
@@ -92,11 +100,12 @@ class SpectralFilterModule(nn.Module):
         return self._dft_cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x if x.dtype == torch.float64 else x.float()
+            x = x.to(x.dtype if x.dtype == torch.float64 else torch.float32, memory_format=torch.contiguous_format)
             h, w = x.shape[-2:]
             if self.real_dft:
-                return self._forward_real(x, h, w)
+                return self._forward_real(x, h, w).contiguous(memory_format=layout)
             # In-place filter and ReLU, and each spectrum dropped once used: the temporaries
             # here are the decoder's largest; the numbers are the same.
             spectrum = torch.fft.fft2(x)
@@ -107,7 +116,7 @@ class SpectralFilterModule(nn.Module):
             real, imag = torch.chunk(z, 2, dim=1)
             spectrum = torch.complex(real, imag)
             del z, real, imag
-            return x + torch.fft.ifft2(spectrum, s=(h, w)).real
+            return (x + torch.fft.ifft2(spectrum, s=(h, w)).real).contiguous(memory_format=layout)
 
     def _forward_real(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         dft = (*self._dft(h, x.dtype, x.device), *self._dft(w, x.dtype, x.device))

@@ -310,7 +310,10 @@ class InferenceConfig:
     top_k: int = option(50, "top-k memory entries per query pixel", "--top")
     mem_every: int = option(3, "a permanent memory frame every N frames")
     include_last: bool = option(False, "also keep the last frame as temporary memory")
-    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics)")
+    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics); "
+                       "channels-last convolutions. On a CPU without bfloat16 instructions: a warning and float32")
+    amp_anyway: bool = option(False, "with --amp on a CPU without bfloat16 instructions: bfloat16 anyway (many times "
+                              "slower than float32 there) instead of falling back to float32")
     max_memory_frames: int | None = option(None, "bounded memory: keep the first frame and the most recent N-1 "
                                            "memory frames (changes outputs; memory stays flat on long videos)",
                                            type=int)
@@ -319,6 +322,9 @@ class InferenceConfig:
     # The benchmark's own resizing (YouTube-VOS: short side 480, bicubic); set by eval_youtube.py.
     short_side: int | None = None
     antialias: bool = True  # of that resize: the reference on torchvision >= 0.17; False as the authors ran it
+    # Convolutions in channels-last (NHWC): None follows autocast (on with --amp, where the fast
+    # kernels want it; float32 keeps NCHW, whose outputs are exact); the benchmark sets it to compare.
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         checks = (("top_k", "--top", 1), ("mem_every", "--mem_every", 1),
@@ -329,3 +335,5 @@ class InferenceConfig:
             if value is not None and value < least:
                 what = flag if flag == f"--{name}" else f"{flag} ({name})"
                 raise ConfigError(f"{what} must be >= {least}, got {value}")
+        if self.amp_anyway and not self.amp:
+            raise ConfigError("--amp_anyway insists on --amp's bfloat16: it needs --amp")
