@@ -153,6 +153,10 @@ class EvalVideo:
     outputs: set[int] | None = None  # frames whose masks are written (None: every frame)
     binary: bool = False  # annotations are 0/255 masks of one object (DAVIS 2016)
     gt_dir: Path | None = None  # full ground truth, for J&F
+    # frame index -> the ids its annotation inputs, the others' pixels set to background
+    # (None: every id). LVOS ships every object on every 5th frame; only each object's first
+    # appearance is an input.
+    input_objects: dict[int, list[int]] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -177,10 +181,16 @@ class EvalVideo:
                                    f"differs from the first frame's {size[1]}x{size[0]}")
             frame = FrameInput(index, self.frames.names[index], rgb)
             if index in self.annotations:
-                path = self.annotations[index]
-                frame.labels = fit_to_frame(load_annotation(path, self.binary), path, size,
+                frame.labels = fit_to_frame(self.annotation(index), self.annotations[index], size,
                                             self.frames.describe(index))
             yield frame
+
+    def annotation(self, index: int) -> np.ndarray:
+        """The input labels of annotated frame ``index``, restricted to ``input_objects``."""
+        labels = load_annotation(self.annotations[index], self.binary)
+        if self.input_objects is not None and index in self.input_objects:
+            labels = np.where(np.isin(labels, self.input_objects[index]), labels, 0).astype(np.uint8)
+        return labels
 
 
 def _video(name: str, frames: FrameSource, annotations: dict[int, Path], binary: bool = False,
