@@ -10,6 +10,7 @@ Masks are (H, W) integer arrays: label maps (ids), or binary masks for SA-V.
 from __future__ import annotations
 
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -65,12 +66,15 @@ def davis_f(foreground_mask, gt_mask):
 
 
 def db_statistics(per_frame_values):
-    M = np.nanmean(per_frame_values)
-    O = np.nanmean(per_frame_values > 0.5)
-    ids = np.round(np.linspace(1, len(per_frame_values), 5) + 1e-10) - 1
-    ids = ids.astype(np.uint8)
-    D_bins = [per_frame_values[int(ids[i]):int(ids[i + 1]) + 1] for i in range(0, 4)]
-    D = np.nanmean(D_bins[0]) - np.nanmean(D_bins[3])
+    """Mean, recall, decay; the bin bounds uint8 (added to as NumPy 1 did: no overflow)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        M = np.nanmean(per_frame_values)
+        O = np.nanmean(per_frame_values > 0.5)
+        ids = np.round(np.linspace(1, len(per_frame_values), 5) + 1e-10) - 1
+        ids = ids.astype(np.uint8)
+        D_bins = [per_frame_values[int(ids[i]):int(ids[i + 1]) + 1] for i in range(0, 4)]
+        D = np.nanmean(D_bins[0]) - np.nanmean(D_bins[3])
     return M, O, D
 
 

@@ -1,0 +1,267 @@
+"""MOSE, LVOS, VOST and SA-V: the scorers against plain transcriptions of the official tools
+(reference/benchmark_metrics.py) on hand-made masks with each tool's edge cases, the
+readers on the generated download layouts, and eval_benchmark.py end to end."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import reference.benchmark_metrics as ref
+from datasets.benchmarks import BENCHMARKS
+from datasets.synthetic import generate_benchmarks
+from util import benchmark_metrics as bm
+from util.metrics import statistics
+from util.palette import davis_palette
+
+H, W = 24, 32
+
+
+def _box(y0, y1, x0, x1, value=1, base=None):
+    m = np.zeros((H, W), np.uint8) if base is None else base.copy()
+    m[y0:y1, x0:x1] = value
+    return m
+
+
+def _write(folder: Path, name: str, labels: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(labels.astype(np.uint8), mode="P")
+    img.putpalette(davis_palette())
+    img.save(folder / name)
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) < 1e-9
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return generate_benchmarks(tmp_path_factory.mktemp("benchmarks"))
+
+
+# ---- MOSE v2 ------------------------------------------------------------------------------
+
+def _mose2_video():
+    """8 frames; object 1 everywhere; object 2 leaves (frames 3-4) and returns; object 3
+    absent on the first scored frame, then present. Predictions: shifted boxes, one empty
+    frame, object 2 predicted while absent, a large object (adaptive width = DAVIS width)."""
+    gt, pred = [], []
+    for t in range(8):
+        g = _box(2, 10, 2 + t, 12 + t)
+        if t not in (3, 4):
+            g = _box(14, 20, 20, 26, 2, g)
+        if t >= 2:
+            g = _box(12, 23, 0, 14, 3, g)
+        p = _box(3, 11, 2 + t, 13 + t) if t != 5 else np.zeros((H, W), np.uint8)
+        p = _box(14, 21, 19, 26, 2, p)
+        if t >= 3:
+            p = _box(12, 22, 1, 14, 3, p)
+        gt.append(g)
+        pred.append(p)
+    return np.stack(gt), np.stack(pred)
+
+
+def test_mose2_scores_equal_the_official_definitions(tmp_path):
+    gt, pred = _mose2_video()
+    for t in range(len(gt)):
+        _write(tmp_path / "gt" / "v", f"{t:05d}.png", gt[t])
+        _write(tmp_path / "pred" / "v", f"{t:05d}.png", pred[t])
+    meta = {"v": {"length": 8, "objects": ["1", "2", "3"]}}
+    ours = bm.score_mose2(tmp_path / "pred", tmp_path / "gt", meta)
+    official = ref.mose2_overall([ref.mose2_object(gt, pred, obj) for obj in (1, 2, 3)])
+    assert list(ours["overall"]) == bm.MOSE2_METRICS
+    for key in bm.MOSE2_METRICS:
+        assert _same(ours["overall"][key], official[key]), key
+    objects = {o["object"]: o for o in ours["per_object"]}
+    assert objects["v_2"]["disappear_J"] is not None and objects["v_2"]["reappear_J"] is not None
+    # object 3 is absent on the first scored frame only: that is no disappearance segment
+    assert objects["v_3"]["disappear_J"] is None and objects["v_3"]["reappear_J"] is not None
+    assert objects["v_1"]["disappear_J"] is None and objects["v_1"]["reappear_J"] is None
+    # the smoothed J of an empty prediction against a present object: 1 / (union + 1)
+    assert bm.mose2_j(np.zeros((H, W), bool), gt[5] == 1) == pytest.approx(1 / ((gt[5] == 1).sum() + 1))
+
+
+def test_mose2_adaptive_boundary_width():
+    """At 480x640 the DAVIS width is ceil(0.008 * 800) = 7 pixels; a 10x10 object's adaptive
+    width is ceil(0.1 * 10) = 1, so a 3-pixel shift matches under F but not under F_new. A
+    large or absent object gets the DAVIS width unrounded (6.4: a fractional disk), both F
+    equal. On tiny frames (24x32) the fractional disk is empty (as skimage draws it)."""
+    def box(shape, y0, y1, x0, x1):
+        m = np.zeros(shape, np.uint8)
+        m[y0:y1, x0:x1] = 1
+        return m
+    big = (480, 640)
+    cases = [(box(big, 50, 60, 53, 63), box(big, 50, 60, 50, 60)),  # small: adaptive width
+             (box(big, 0, 400, 10, 510), box(big, 0, 400, 0, 500)),  # large: fractional DAVIS width
+             (box(big, 50, 60, 53, 63), np.zeros(big, np.uint8)),  # absent object
+             (box((H, W), 5, 9, 7, 11), box((H, W), 5, 9, 5, 9))]  # tiny frame
+    for p, g in cases:
+        assert np.allclose(bm.mose2_f(p > 0, g > 0), ref.mose2_f_adaptive(p, g))
+    classic, adaptive = bm.mose2_f(cases[0][0] > 0, cases[0][1] > 0)
+    assert classic == 1 and adaptive <= 0.5
+    classic, adaptive = bm.mose2_f(cases[1][0] > 0, cases[1][1] > 0)
+    assert classic == adaptive < 1
+
+
+# ---- LVOS -----------------------------------------------------------------------------------
+
+def test_lvos_scores_equal_the_official_definitions(tmp_path):
+    """Two videos (one unseen); object 2 enters at frame 11; its first and last annotated
+    frames are predicted wrongly (excluded), one frame's prediction is empty; object 1's
+    range stops before the video ends (predictions after it do not count)."""
+    meta = {"a": {"objects": {"1": {"frame_range": {"start": 1, "end": 21, "frame_nums": 4}},
+                              "2": {"frame_range": {"start": 11, "end": 31, "frame_nums": 4}}}},
+            "b": {"objects": {"1": {"frame_range": {"start": 1, "end": 31, "frame_nums": 6}}}}}
+    rows = {}
+    for video in meta:
+        gts, preds = {}, {}
+        for frame in range(1, 27):
+            g = _box(2, 10, frame % 7, 10 + frame % 7)
+            if video == "a" and frame >= 11:
+                g = _box(12, 20, 18, 28, 2, g)
+            p = _box(3, 10, frame % 7, 11 + frame % 7)
+            if video == "a" and frame >= 11:
+                p = _box(12, 20, 18, 28, 2, p) if frame not in (11, 26) else p
+            if frame == 16:
+                p = np.zeros((H, W), np.uint8)
+            preds[frame] = p
+            _write(tmp_path / "pred" / video, f"{frame:08d}.png", p)
+            if frame % 5 == 1:
+                gts[frame] = g
+                _write(tmp_path / "gt" / video, f"{frame:08d}.png", g)
+        rows[video] = (gts, preds)
+    ours = bm.score_lvos(tmp_path / "pred", tmp_path / "gt", meta, unseen={"b"})
+    objects = [ref.lvos_object(*rows["a"], meta["a"]["objects"]["1"]["frame_range"], 1) + (False,),
+               ref.lvos_object(*rows["a"], meta["a"]["objects"]["2"]["frame_range"], 2) + (False,),
+               ref.lvos_object(*rows["b"], meta["b"]["objects"]["1"]["frame_range"], 1) + (True,)]
+    official = ref.lvos_overall(objects)
+    assert list(ours["overall"]) == bm.LVOS_METRICS
+    for key in bm.LVOS_METRICS:
+        assert _same(ours["overall"][key], official[key]), key
+    # object 2's wrong first and last frames are not scored; only the empty frame 16 costs
+    assert [o["object"] for o in ours["per_object"]] == ["a_1", "a_2", "b_1"]
+    a2 = ours["per_object"][1]
+    assert a2["J-Mean"] == pytest.approx((0 + 1) / 2)
+    # without unseen videos the means over both groups are nan, as the official tool's
+    assert math.isnan(bm.score_lvos(tmp_path / "pred", tmp_path / "gt", meta, unseen=set())["overall"]["J&F-Mean"])
+
+
+def test_lvos_v_rounds_the_variance_first():
+    j = np.array([0.5, 0.7, 0.9])
+    f = np.array([0.6, 0.6, 0.61])
+    assert bm.lvos_v(j, f) == pytest.approx(ref.lvos_var(j[None], f[None]))
+    assert bm.lvos_v(j, f) == pytest.approx(math.sqrt(round(float(np.var((j + f) / 2)), 4)))
+
+
+# ---- VOST -----------------------------------------------------------------------------------
+
+def test_vost_scores_equal_the_official_definitions(tmp_path):
+    """255 (void) in the ground truth, first frame included: background to the scorer, so a
+    prediction there lowers J; a prediction id beyond the objects is dropped; one empty
+    prediction; J_last over the last quarter of the scored frames."""
+    gt, pred = [], []
+    for t in range(10):
+        g = _box(2, 10, t, 10 + t)
+        g = _box(14, 20, 20, 26, 2, g)
+        g[10:12, :] = 255
+        p = _box(2, 12, t, 10 + t)  # covers part of the void band
+        p = _box(14, 20, 21, 27, 2, p) if t != 6 else np.zeros((H, W), np.uint8)
+        if t == 4:
+            p = _box(0, 2, 0, 4, 3, p)  # an id the ground truth does not have
+        gt.append(g)
+        pred.append(p)
+        _write(tmp_path / "gt" / "v", f"{t:05d}.png", g)
+        _write(tmp_path / "pred" / "v", f"{t:05d}.png", p)
+    ours = bm.score_vost(tmp_path / "pred", tmp_path / "gt", ["v"])
+    official = ref.vost_video(np.stack(gt), np.stack(pred))
+    assert list(ours["overall"]) == bm.VOST_METRICS
+    for obj, (j_stats, last_stats) in enumerate(official):
+        row = ours["per_object"][obj]
+        assert row["object"] == f"v_{obj + 1}"
+        for key, value in zip(bm.VOST_METRICS, j_stats + last_stats):
+            assert _same(row[key], value), key
+    assert ours["per_object"][0]["J-Mean"] < 1  # the void band predicted as object 1 counts against it
+
+
+def test_decay_bins_wrap_past_256_frames_as_the_official_tools():
+    values = np.random.RandomState(0).rand(300)
+    assert np.allclose(statistics(values), ref.db_statistics(values), equal_nan=True)
+    assert math.isnan(statistics(values)[2])  # the last bin's bounds wrapped: an empty slice
+
+
+# ---- SA-V -----------------------------------------------------------------------------------
+
+def test_sav_scores_equal_the_official_definitions(tmp_path):
+    """Two overlapping objects (001 inside 000); object 001 is empty in ground truth and
+    prediction on the first scored frames (they do not count), one empty prediction; the
+    first and last annotated frames are excluded (predicted wrongly here)."""
+    frames = [f"{t:05d}.png" for t in range(0, 28, 4)]
+    objects = {}
+    for obj in ("000", "001"):
+        gts, preds = [], []
+        for k, name in enumerate(frames):
+            if obj == "000":
+                g, p = _box(2, 20, 2, 20), _box(3, 20, 2, 21)
+            else:
+                g = _box(5, 9, 5, 9) if k >= 3 else np.zeros((H, W), np.uint8)
+                p = _box(5, 9, 6, 10) if k >= 3 and k != 4 else np.zeros((H, W), np.uint8)
+            if k in (0, len(frames) - 1):
+                p = np.zeros((H, W), np.uint8)
+            gts.append(g)
+            preds.append(p)
+            _write(tmp_path / "gt" / "v" / obj, name, g)
+            _write(tmp_path / "pred" / "v" / obj, name, p)
+        objects[obj] = (preds[1:-1], gts[1:-1])
+    ours = bm.score_sav(tmp_path / "pred", tmp_path / "gt", ["v"])
+    jf, j, f = ref.sav_overall(list(objects.values()))
+    assert list(ours["overall"]) == bm.SAV_METRICS
+    assert ours["overall"]["J&F"] * 100 == pytest.approx(jf)
+    assert ours["overall"]["J"] * 100 == pytest.approx(j)
+    assert ours["overall"]["F"] * 100 == pytest.approx(f)
+    # object 001: scored from frame 3 on (3 frames of 5), one of them empty
+    assert ours["per_object"][1]["J"] < ours["per_object"][1]["F"] <= 1
+
+
+# ---- readers ---------------------------------------------------------------------------------
+
+def test_lvos_engine_receives_only_first_appearance_masks(data):
+    """valid annotates every object on every 5th frame; the inputs are each object's first
+    annotation, holding only the objects that appear there."""
+    root = data / "LVOS"
+    meta = json.loads((root / "valid" / "valid_meta.json").read_text())["videos"]
+    for video in BENCHMARKS["lvos"].read(root, "valid", False).videos:
+        firsts = {}
+        for obj, info in meta[video.name]["objects"].items():
+            firsts.setdefault(info["frame_range"]["start"] - 1, []).append(int(obj))
+        assert sorted(video.annotations) == sorted(firsts)
+        assert len(list((root / "valid" / "Annotations" / video.name).glob("*.png"))) > len(firsts)
+        for index in video.annotations:
+            labels = video.annotation(index)
+            assert sorted(set(np.unique(labels).tolist()) - {0}) == sorted(firsts[index])
+            assert any(len(firsts[i]) > 0 for i in firsts if i > 0)  # some object enters later
+        fed = {f.index: f.labels for f in video.read() if f.labels is not None}
+        assert sorted(fed) == sorted(firsts)
+
+
+def test_vost_void_is_never_an_object_and_dense_frames_write_the_5fps_ones(data):
+    sparse = BENCHMARKS["vost"].read(data / "VOST", "val", False)
+    dense = BENCHMARKS["vost"].read(data / "VOST", "val", True)
+    for a, b in zip(sparse.videos, dense.videos):
+        assert 255 not in a.object_ids and a.object_ids == b.object_ids
+        assert 255 not in np.unique(a.annotation(0))
+        assert b.num_frames == 2 * a.num_frames
+        assert [b.frames.names[i] for i in sorted(b.outputs)] == a.frames.names
+
+
+def test_sav_input_composes_overlapping_objects(data):
+    for video in BENCHMARKS["sav"].read(data / "SAV", "val", False).videos:
+        labels = video.annotation(0)
+        part = np.array(Image.open(data / "SAV" / "Annotations_6fps" / video.name / "001" / "00000.png")) > 0
+        whole = np.array(Image.open(data / "SAV" / "Annotations_6fps" / video.name / "000" / "00000.png")) > 0
+        assert (part & whole).any()  # the masks overlap
+        assert (labels[part] == 2).all() and (labels[whole & ~part] == 1).all()
+        assert sorted(video.outputs) == [0, 4, 8, 12]
