@@ -1,4 +1,4 @@
-"""Evaluate on DAVIS 2017 val or test-dev; writes <output>/<video>/<frame>.png (palette).
+"""Evaluate on DAVIS 2017 val, test-dev or test-challenge; writes <output>/<video>/<frame>.png (palette).
 
     python eval_davis.py --model saves/gsfm.pth --davis_path data/DAVIS/2017 --output output/d17
     torchrun --nproc_per_node=4 eval_davis.py ...     # the videos shared among 4 processes
@@ -10,7 +10,8 @@ from datasets.eval_datasets import davis_videos
 from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start, write_jf
 from util import cli
 
-SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt")}
+SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt"),
+          "test-challenge": ("test-challenge", "test-challenge.txt")}
 
 
 def main(argv=None) -> None:
