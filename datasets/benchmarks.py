@@ -28,20 +28,24 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
 from __future__ import annotations
 
 import json
+import math
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
+from PIL import Image
 
 from datasets.eval_datasets import (EvalVideo, FrameSource, _matched_annotations, _video, find_palette,
                                     load_annotation, read_image_set, require_dir)
 from util.benchmark_metrics import (LVOS_METRICS, MOSE2_METRICS, SAV_METRICS, VOST_METRICS, lvos_frames,
                                     score_lvos, score_mose2, score_sav, score_vost)
+from util.atomic import atomic_save
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
-from util.palette import davis_palette, read_mask
+from util.palette import davis_palette, read_mask, write_indexed_png
 
 Scorer = Callable[[Path], dict]  # the folder of the output masks -> {"overall": ..., "per_object": [...]}
 
@@ -258,6 +262,66 @@ def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
             raise DatasetError(f"{mask_root / name}: no object in the first annotated frame {annotated[0]}")
         videos.append(video)
     return BenchmarkSet(videos, davis_palette(), lambda masks: score_sav(masks, mask_root, names))
+
+
+# ---- outputs ---------------------------------------------------------------------------------
+
+class LabelledFrame(Protocol):
+    name: str  # the frame's file stem: the output PNG's name
+    labels: np.ndarray  # (H, W) uint8 object ids
+
+
+class BenchmarkSink:
+    """A benchmark's outputs in the layout its evaluator or server reads: one label-map PNG
+    per frame (``<masks_subdir>/<video>/<frame>.png``, the dataset's palette), or for SA-V
+    one binary PNG per object (``<video>/<object>/<frame>.png``, 0/255, every object folder
+    of the ground truth). When all videos are done: ``submission.zip`` (the video folders,
+    as the server takes them) and, with ground truth, ``scores.json`` (the official tool's
+    metric names; ``nan`` written as null)."""
+
+    def __init__(self, benchmark: Benchmark, data: BenchmarkSet):
+        self.benchmark, self.data = benchmark, data
+        self.masks_subdir = benchmark.masks_subdir
+
+    def write(self, video: EvalVideo, frame: LabelledFrame, folder: Path) -> None:
+        if not self.benchmark.per_object_png:
+            write_indexed_png(frame.labels, self.data.palette, folder / f"{frame.name}.png")
+            return
+        for obj, name in video.object_dirs.items():
+            mask = Image.fromarray(((frame.labels == obj) * 255).astype(np.uint8), mode="L")
+            (folder / name).mkdir(exist_ok=True)
+            atomic_save(lambda tmp: mask.save(tmp, format="PNG"), folder / name / f"{frame.name}.png")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        masks = out_root / self.masks_subdir
+        if self.benchmark.submission_zip:
+            write_zip(masks, [v.name for v in videos], out_root / "submission.zip")
+        if self.data.score is not None:
+            scores = self.data.score(masks)
+            atomic_save(lambda tmp: tmp.write_text(json.dumps(_null_nan(scores), indent=1)), out_root / "scores.json")
+            print("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
+            print(f"scores: {out_root / 'scores.json'}")
+
+
+def write_zip(masks: Path, videos: list[str], path: Path) -> None:
+    """The video folders of ``masks`` zipped as ``<video>/...``, atomically."""
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for video in videos:
+                for png in sorted((masks / video).rglob("*.png")):
+                    zf.write(png, png.relative_to(masks).as_posix())
+    atomic_save(write, path)
+    print(f"submission: {path}")
+
+
+def _null_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_null_nan(v) for v in value]
+    return value
 
 
 BENCHMARKS: dict[str, Benchmark] = {

@@ -265,3 +265,35 @@ def test_sav_input_composes_overlapping_objects(data):
         assert (part & whole).any()  # the masks overlap
         assert (labels[part] == 2).all() and (labels[whole & ~part] == 1).all()
         assert sorted(video.outputs) == [0, 4, 8, 12]
+
+
+# ---- long videos -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
+    """Frames stream through the engine: over 40 frames of 192x256 (network at 48x64), the
+    resident memory grows by no more than the memory bank (computed as scripts.long_video_memory
+    does) plus allocator noise, far below what keeping each frame's image and probabilities
+    would add (~0.6 MB a frame)."""
+    import torch
+
+    from datasets.eval_datasets import generic_video
+    from evaluation.video import segment_video
+    from model.checkpoint import load_network
+    from scripts.benchmark import make_benchmark_video
+    from scripts.long_video_memory import bank_bytes
+    from util.configuration import InferenceConfig
+    from util.memory import current_memory_mb
+
+    frames, warm = 40, 8
+    folder = make_benchmark_video(tmp_path, frames, 1, 192, 256)
+    video, _ = generic_video(folder / "frames", folder / "first.png")
+    config = InferenceConfig(max_size=48)
+    network = load_network(golden_weights_file, torch.device("cpu"))
+    rss: list[float] = []
+    segment_video(network, video, config, on_output=lambda frame: None,
+                  on_frame=lambda: rss.append(current_memory_mb(torch.device("cpu"))))
+    assert len(rss) == frames
+    bank_mb = bank_bytes(frames, 1, config, height=48, width=64) / 2 ** 20
+    growth = rss[-1] - rss[warm]
+    assert growth < bank_mb + 6, (growth, bank_mb, rss)
