@@ -297,3 +297,123 @@ def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
     bank_mb = bank_bytes(frames, 1, config, height=48, width=64) / 2 ** 20
     growth = rss[-1] - rss[warm]
     assert growth < bank_mb + 6, (growth, bank_mb, rss)
+
+
+# ---- eval_benchmark.py end to end ---------------------------------------------------------------
+
+def _run(data: Path, out: Path, weights: Path, benchmark: str, folder: str, split: str, *extra: str) -> Path:
+    import eval_benchmark
+    eval_benchmark.main(["--benchmark", benchmark, "--data_path", str(data / folder), "--split", split,
+                         "--model", str(weights), "--output", str(out / benchmark), "--device", "cpu",
+                         "--size", "-1", *extra])
+    return out / benchmark
+
+
+def _stack(folder: Path, names: list[str]) -> np.ndarray:
+    return np.stack([np.array(Image.open(folder / n)) for n in names])
+
+
+def _scores(out: Path) -> dict:
+    scores = json.loads((out / "scores.json").read_text())
+    return {k: (math.nan if v is None else v) for k, v in scores["overall"].items()}
+
+
+@pytest.mark.slow
+def test_mose_and_mose2_end_to_end(data, tmp_path, golden_weights_file):
+    root = data / "MOSE"
+    for benchmark in ("mose", "mose2"):
+        out = _run(data, tmp_path, golden_weights_file, benchmark, "MOSE", "train")
+        overall = _scores(out)
+        assert list(overall) == (list(BENCHMARKS[benchmark].metrics) if benchmark == "mose2" else
+                                 ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "J&F-Mean"])
+        results = []
+        for video in sorted(p.name for p in (root / "train" / "JPEGImages").iterdir()):
+            names = sorted(p.with_suffix(".png").name for p in (root / "train" / "JPEGImages" / video).iterdir())
+            assert sorted(p.name for p in (out / "Annotations" / video).iterdir()) == names  # every frame
+            gt, pred = _stack(root / "train" / "Annotations" / video, names), _stack(out / "Annotations" / video, names)
+            results += [ref.mose2_object(gt, pred, obj) for obj in (1, 2)]
+        if benchmark == "mose2":
+            official = ref.mose2_overall(results)
+            for key in official:
+                assert _same(overall[key], official[key]), key
+            assert not math.isnan(overall["disappear_J&F_new"])  # an object leaves and returns
+    # valid: first-frame annotations only: a server zip of the video folders, no scores
+    out = _run(data, tmp_path / "valid", golden_weights_file, "mose", "MOSE", "valid")
+    assert not (out / "scores.json").exists()
+    import zipfile
+    with zipfile.ZipFile(out / "submission.zip") as zf:
+        assert sorted(zf.namelist()) == [f"mosevalid0/{t:05d}.png" for t in range(9)]
+
+
+@pytest.mark.slow
+def test_lvos_end_to_end_receives_first_appearances_only(data, tmp_path, golden_weights_file, monkeypatch):
+    import inference_core
+    fed: list[tuple[int, list[int]]] = []
+    step = inference_core.InferenceCore.step
+
+    def spy(self, image, mask=None, *args, **kwargs):
+        if mask is not None:
+            fed.append((self.frame_index + 1, sorted(set(np.unique(mask).tolist()) - {0})))
+        return step(self, image, mask, *args, **kwargs)
+    monkeypatch.setattr(inference_core.InferenceCore, "step", spy)
+    out = _run(data, tmp_path, golden_weights_file, "lvos", "LVOS", "valid")
+    root = data / "LVOS" / "valid"
+    meta = json.loads((root / "valid_meta.json").read_text())["videos"]
+    expected = []
+    for video in sorted(meta):
+        firsts: dict[int, list[int]] = {}
+        for obj, info in meta[video]["objects"].items():
+            firsts.setdefault(info["frame_range"]["start"] - 1, []).append(int(obj))
+        expected += sorted((index, sorted(ids)) for index, ids in firsts.items())
+    assert sorted(fed) == sorted(expected)
+    objects = []
+    unseen = set((root / "unseen_videos.txt").read_text().split())
+    for video in sorted(meta):
+        names = sorted(p.with_suffix(".png").name for p in (root / "JPEGImages" / video).iterdir())
+        assert sorted(p.name for p in (out / video).iterdir()) == names and names[0] == "00000001.png"
+        gts = {int(p.stem): np.array(Image.open(p)) for p in (root / "Annotations" / video).glob("*.png")}
+        preds = {int(n[:-4]): np.array(Image.open(out / video / n)) for n in names}
+        for obj, info in meta[video]["objects"].items():
+            objects.append(ref.lvos_object(gts, preds, info["frame_range"], int(obj)) + (video in unseen,))
+    official = ref.lvos_overall(objects)
+    overall = _scores(out)
+    assert list(overall) == bm.LVOS_METRICS
+    for key in official:
+        assert _same(overall[key], official[key]), key
+    assert (out / "submission.zip").is_file()
+
+
+@pytest.mark.slow
+def test_vost_end_to_end_10fps_inference_5fps_scores(data, tmp_path, golden_weights_file):
+    out = _run(data, tmp_path, golden_weights_file, "vost", "VOST", "val", "--dense_frames")
+    root = data / "VOST"
+    overall = _scores(out)
+    assert list(overall) == bm.VOST_METRICS
+    per_object = []
+    for video in ("vost0", "vost1"):
+        names = sorted(p.name for p in (root / "Annotations" / video).iterdir())
+        assert sorted(p.name for p in (out / video).iterdir()) == names  # the 5 fps frames only
+        pred = _stack(out / video, names)
+        assert 255 not in pred
+        per_object += ref.vost_video(_stack(root / "Annotations" / video, names), pred)
+    assert overall["J-Mean"] == pytest.approx(np.mean([o[0][0] for o in per_object]))
+    assert overall["J_last-Mean"] == pytest.approx(np.mean([o[1][0] for o in per_object]))
+
+
+@pytest.mark.slow
+def test_sav_end_to_end_per_object_pngs(data, tmp_path, golden_weights_file):
+    out = _run(data, tmp_path, golden_weights_file, "sav", "SAV", "val")
+    root = data / "SAV" / "Annotations_6fps"
+    objects = []
+    for video in ("sav_000001", "sav_000002"):
+        for obj in ("000", "001"):
+            names = sorted(p.name for p in (root / video / obj).iterdir())
+            assert sorted(p.name for p in (out / video / obj).iterdir()) == names  # the annotated frames
+            pred = _stack(out / video / obj, names)
+            assert set(np.unique(pred).tolist()) <= {0, 255}
+            objects.append((list(pred[1:-1]), list(_stack(root / video / obj, names)[1:-1])))
+    jf, j, f = ref.sav_overall(objects)
+    overall = _scores(out)
+    assert list(overall) == bm.SAV_METRICS
+    assert overall["J&F"] * 100 == pytest.approx(jf) and overall["J"] * 100 == pytest.approx(j)
+    assert overall["F"] * 100 == pytest.approx(f)
