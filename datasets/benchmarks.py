@@ -296,7 +296,9 @@ class BenchmarkSink:
         masks = out_root / self.masks_subdir
         if self.benchmark.submission_zip:
             write_zip(masks, [v.name for v in videos], out_root / "submission.zip")
-        if self.data.score is not None:
+        if self.data.score is None:
+            print(f"no ground truth on disk: {self.benchmark.submit}")
+        else:
             scores = self.data.score(masks)
             atomic_save(lambda tmp: tmp.write_text(json.dumps(_null_nan(scores), indent=1)), out_root / "scores.json")
             print("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
@@ -325,18 +327,18 @@ def _null_nan(value):
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "mose": Benchmark("MOSE v1: J&F (DAVIS definitions); valid is scored by the server", ("train", "valid"),
+    "mose": Benchmark("MOSE v1: J&F (DAVIS definitions); valid is scored by the server", ("valid", "train"),
                       read_mose, ("J&F-Mean", "J-Mean", "F-Mean"),
                       "MOSE v1 CodaLab server: upload submission.zip", "Annotations", submission_zip=True),
     "mose2": Benchmark("MOSE v2: J&F with the adaptive boundary (J&F_new), classic J&F, disappearance and "
-                       "reappearance J&F", ("train", "valid"), read_mose2, tuple(MOSE2_METRICS),
+                       "reappearance J&F", ("valid", "train"), read_mose2, tuple(MOSE2_METRICS),
                        "MOSE v2 Codabench server: upload submission.zip", "Annotations", submission_zip=True),
     "lvos": Benchmark("LVOS v1: J, F (seen/unseen) and V inside each object's frame range", ("valid", "test"),
                       read_lvos, tuple(LVOS_METRICS), "LVOS CodaLab server (test): upload submission.zip",
                       submission_zip=True),
     "lvos2": Benchmark("LVOS v2: as LVOS v1 (same scorer)", ("valid", "test"), read_lvos, tuple(LVOS_METRICS),
                        "LVOS CodaLab server (test): upload submission.zip", submission_zip=True),
-    "vost": Benchmark("VOST: J and J_last (last 25% of the frames), no F", ("train", "val", "test"), read_vost,
+    "vost": Benchmark("VOST: J and J_last (last 25% of the frames), no F", ("val", "train", "test"), read_vost,
                       tuple(VOST_METRICS), "VOST: val is scored here; test by the authors' server"),
     "sav": Benchmark("SA-V: J, F, J&F over the annotated frames, one binary PNG per object", ("val", "test"),
                      read_sav, tuple(SAV_METRICS), "SA-V: val and test are scored here (ground truth is public)",
