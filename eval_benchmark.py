@@ -5,15 +5,65 @@ truth is on disk, scored as its official tool scores it (<output>/scores.json).
     python eval_benchmark.py --benchmark lvos --data_path data/LVOS --split valid --model saves/gsfm.pth --output out/lvos
     torchrun --nproc_per_node=4 eval_benchmark.py ...     # the videos shared among 4 processes
 
-See docs/BENCHMARKS.md for each benchmark's layout, protocol, metrics and where to submit.
+Each benchmark's rules are one entry of datasets/benchmarks.py; docs/BENCHMARKS.md has each
+one's layout, protocol, metrics and where to submit.
 """
 import argparse
+import json
+import math
 from pathlib import Path
 
-from datasets.benchmarks import BENCHMARKS, BenchmarkSink
-from evaluation.run import add_common_args, evaluate, inference_config, start
+import numpy as np
+from PIL import Image
+
+from datasets.benchmarks import BENCHMARKS, Benchmark, BenchmarkSet
+from datasets.eval_datasets import EvalVideo
+from evaluation.run import add_common_args, evaluate_from_arguments
+from evaluation.sinks import IndexedPngs, write_zip
+from evaluation.video import FrameOutput
 from util import cli
+from util.atomic import atomic_save
 from util.errors import ConfigError
+
+
+class BenchmarkOutputs(IndexedPngs):
+    """``<video>/<frame>.png`` label maps (the dataset's palette), or for SA-V one 0/255 PNG
+    per object folder of the ground truth (``<video>/<object>/<frame>.png``); at the end
+    ``submission.zip`` of the video folders for a server, and ``scores.json`` where the
+    ground truth is on disk (the official metric names; nan as null)."""
+
+    def __init__(self, benchmark: Benchmark, data: BenchmarkSet):
+        super().__init__(data.palette)
+        self.benchmark, self.data = benchmark, data
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        if not self.benchmark.per_object_png:
+            super().write(video, frame, folder)
+            return
+        for obj, name in video.object_dirs.items():
+            picture = Image.fromarray(((frame.labels == obj) * 255).astype(np.uint8), mode="L")
+            atomic_save(lambda tmp: picture.save(tmp, format="PNG"), folder / name / f"{frame.name}.png")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        if self.benchmark.submission_zip:
+            write_zip(out_root, self.masks_subdir)
+        if self.data.score is None:
+            print(f"no ground truth on disk: {self.benchmark.submit}")
+            return
+        scores = self.data.score(out_root / self.masks_subdir)
+        atomic_save(lambda tmp: tmp.write_text(json.dumps(_nan_as_null(scores), indent=1)), out_root / "scores.json")
+        print("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
+        print(f"scores: {out_root / 'scores.json'}")
+
+
+def _nan_as_null(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_as_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_null(v) for v in value]
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,11 +88,9 @@ def main(argv=None) -> None:
     if split not in benchmark.splits:
         raise ConfigError(f"--split {split}: {args.benchmark} has the splits {', '.join(benchmark.splits)}")
     size = benchmark.short_side if args.size is None else (None if args.size < 0 else args.size)
-    config = inference_config(args, short_side=size)
     data = benchmark.read(args.data_path, split, args.dense_frames)
-    processes, network = start(args)
-    evaluate(network, data.videos, args.output, config, processes, BenchmarkSink(benchmark, data),
-             overwrite=args.overwrite)
+    protocol = {"benchmark": args.benchmark, "split": split, "dense_frames": args.dense_frames}
+    evaluate_from_arguments(args, data.videos, BenchmarkOutputs(benchmark, data), protocol, short_side=size)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import argparse
 from pathlib import Path
 
 from datasets.eval_datasets import davis_videos
-from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start, write_jf
+from evaluation.run import add_common_args, evaluate_from_arguments
+from evaluation.sinks import DavisScores
 from util import cli
 
+# split -> (folder under --davis_path, image set); test-dev and test-challenge are scored by the server only
 SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt"),
           "test-challenge": ("test-challenge", "test-challenge.txt")}
 
@@ -20,13 +22,10 @@ def main(argv=None) -> None:
     parser.add_argument("--davis_path", default="data/DAVIS/2017", help="folder holding trainval/ and test-dev/")
     parser.add_argument("--split", default="val", choices=sorted(SPLITS))
     args = parser.parse_args(argv)
-    config = inference_config(args)
     folder, image_set = SPLITS[args.split]
     root = Path(args.davis_path) / folder
     videos, palette = davis_videos(root, root / "ImageSets" / "2017" / image_set)
-    processes, network = start(args)
-    run_evaluation(network, videos, args.output, config, processes, mask_writer(palette), overwrite=args.overwrite,
-                   summarise=lambda: write_jf(videos, args.output))
+    evaluate_from_arguments(args, videos, DavisScores(palette), {"benchmark": "davis2017", "split": args.split})
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from datasets.eval_datasets import davis_2016_image_set, davis_videos
-from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start, write_jf
+from evaluation.run import add_common_args, evaluate_from_arguments
+from evaluation.sinks import DavisScores
 from util import cli
 
 
@@ -18,12 +19,9 @@ def main(argv=None) -> None:
     add_common_args(parser, top_k=20)
     parser.add_argument("--davis_path", default="data/DAVIS/2016", help="the DAVIS 2016 folder")
     args = parser.parse_args(argv)
-    config = inference_config(args)
     root = Path(args.davis_path)
     videos, _ = davis_videos(root, davis_2016_image_set(root), binary=True)
-    processes, network = start(args)
-    run_evaluation(network, videos, args.output, config, processes, mask_writer([], binary_output=True),
-                   overwrite=args.overwrite, summarise=lambda: write_jf(videos, args.output, binary=True))
+    evaluate_from_arguments(args, videos, DavisScores([], binary=True), {"benchmark": "davis2016", "split": "val"})
 
 
 if __name__ == "__main__":

@@ -14,15 +14,11 @@ annotation's palette; with --overlay also <output>/<name>_overlay/<frame>.jpg an
 import argparse
 from pathlib import Path
 
-from PIL import Image
 
-from datasets.eval_datasets import EvalVideo, generic_video
-from evaluation.run import add_common_args, inference_config, mask_writer, run_evaluation, start
-from evaluation.video import FrameOutput
+from datasets.eval_datasets import generic_video
+from evaluation.run import add_common_args, evaluate_from_arguments
+from evaluation.sinks import IndexedPngs, IndexedPngsWithOverlays
 from util import cli
-from util.atomic import atomic_save
-from util.overlay import overlay, write_mp4
-from util.palette import read_image
 
 
 def main(argv=None) -> None:
@@ -33,22 +29,10 @@ def main(argv=None) -> None:
     parser.add_argument("--name", help="output name (default: the frames' folder or file name)")
     parser.add_argument("--overlay", action="store_true", help="also write overlay images and an mp4")
     args = parser.parse_args(argv)
-    config = inference_config(args)
     video, palette = generic_video(args.frames, args.mask, args.name)
-    overlay_dir = args.output / f"{video.name}_overlay"
-
-    def write_overlay(_: EvalVideo, frame: FrameOutput) -> None:  # from the frames as decoded, once
-        picture = overlay(frame.rgb, frame.labels, palette)
-        atomic_save(lambda tmp: Image.fromarray(picture).save(tmp, format="JPEG", quality=90),
-                    overlay_dir / f"{frame.name}.jpg")
-
-    def write_video() -> None:  # in frame order (the backward pass comes last), one frame in memory
-        write_mp4((read_image(overlay_dir / f"{name}.jpg") for name in video.frames.names), overlay_dir)
-        print(f"overlays: {overlay_dir}/ and {overlay_dir.with_suffix('.mp4')}")
-
-    processes, network = start(args)
-    run_evaluation(network, [video], args.output, config, processes, mask_writer(palette), overwrite=args.overwrite,
-                   on_output=write_overlay if args.overlay else None, summarise=write_video if args.overlay else None)
+    sink = IndexedPngsWithOverlays(palette, args.output) if args.overlay else IndexedPngs(palette)
+    evaluate_from_arguments(args, [video], sink, {"benchmark": "generic", "frames": str(args.frames),
+                                                   "mask": str(args.mask)})
 
 
 if __name__ == "__main__":

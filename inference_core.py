@@ -32,10 +32,9 @@ from torchvision.transforms import InterpolationMode
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
 from model.network import STRIDE, GSFM, KeyFeatures
+from object_manager import ObjectManager
 from util.configuration import InferenceConfig
 from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
-
-MAX_OBJECT_ID = 255  # masks are uint8 index maps
 
 
 class InferenceCore:
@@ -55,27 +54,23 @@ class InferenceCore:
             if config.max_memory_frames is not None:
                 reserved = min(reserved, config.max_memory_frames + 2)
         self.memory = MemoryBank(0, config.top_k, reserved_frames=reserved, max_frames=config.max_memory_frames)
-        self.object_ids: list[int] = []  # output channel k >= 1 is object object_ids[k - 1]
+        self.objects = ObjectManager()
         self.add_objects(object_ids)
-        self.enabled: list[int] = []  # channels (1-based) that have memory
         self.last_mem_frame = 0
         self.frame_index = -1
 
     @property
+    def object_ids(self) -> list[int]:
+        """The object of each output channel k >= 1: ``object_ids[k - 1]``."""
+        return self.objects.ids
+
+    @property
     def num_objects(self) -> int:
-        return len(self.object_ids)
+        return len(self.objects)
 
     def add_objects(self, ids: Iterable[int]) -> None:
         """Output channels for objects not seen yet (segmented once an annotation sets them)."""
-        new = []
-        for obj in ids:
-            obj = int(obj)
-            if not 0 < obj <= MAX_OBJECT_ID:
-                raise ValueError(f"object ids must be 1..{MAX_OBJECT_ID} (0 is the background), got {obj}")
-            if obj not in self.object_ids and obj not in new:
-                new.append(obj)
-        self.object_ids += new
-        self.memory.add_objects(len(new))
+        self.memory.add_objects(len(self.objects.add(ids)))
 
     @torch.inference_mode()
     def step(self, image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None,
@@ -99,10 +94,10 @@ class InferenceCore:
         size = tuple(frame.shape[-2:])
         annotation = None if mask is None else self._annotation(mask, objects, size)
         is_mem = self.frame_index - self.last_mem_frame >= self.config.mem_every
-        segment = bool(self.enabled) and (is_mem or self.config.include_last or need_output
+        segment = self.memory.has_objects and (is_mem or self.config.include_last or need_output
                                           or annotation is not None)
         if not segment and annotation is None:  # nothing to compute: no resize, no padding
-            if self.enabled or not need_output:
+            if self.memory.has_objects or not need_output:
                 return None  # skipped
             prob = torch.zeros(self.num_objects + 1, *size, device=self.device)
             prob[0] = 1  # nothing annotated yet: all background
@@ -120,8 +115,7 @@ class InferenceCore:
     def prob_to_mask(self, prob: torch.Tensor) -> np.ndarray:
         """(K+1, H, W) probabilities from ``step`` -> (H, W) uint8 object ids (argmax; ties go
         to the lowest channel)."""
-        lut = torch.tensor([0] + self.object_ids, dtype=torch.uint8, device=prob.device)
-        return lut[torch.argmax(prob, dim=0)].cpu().numpy()
+        return self.objects.id_lookup(prob.device)[torch.argmax(prob, dim=0)].cpu().numpy()
 
     # ---- a frame's path ------------------------------------------------------------
     @property
@@ -150,20 +144,19 @@ class InferenceCore:
         one_hot = torch.stack([labels == obj for obj in ids]).float().unsqueeze(1) if ids else \
             torch.zeros(0, 1, *size, device=self.device)
         padded, _ = self._prepare(one_hot, InterpolationMode.NEAREST)
-        return padded, [self.object_ids.index(obj) + 1 for obj in ids]
+        return padded, self.objects.channels(ids)
 
     def _segment(self, image: torch.Tensor, keys: KeyFeatures, is_mem: bool, write: bool) -> torch.Tensor:
         """Padded (K+1, 1, H', W') probabilities of a frame from memory; written to memory
         when due."""
-        objects = [o - 1 for o in self.enabled]
-        readout = self.memory.read(keys.k16, objects)
+        readout = self.memory.read(keys.k16)  # the objects with memory, in memory.objects' order
         obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
         prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
         prob[0] = obj_prob[0]
-        prob[self.enabled] = obj_prob[1:]
+        prob[self.objects.channels_of_slots(self.memory.objects)] = obj_prob[1:]
         if write and (is_mem or self.config.include_last):
             value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
-            self.memory.add_memory(keys.k16, value, objects, is_temp=not is_mem)
+            self.memory.add_memory(keys.k16, value, self.memory.objects, is_temp=not is_mem)
             if is_mem:
                 self.last_mem_frame = self.frame_index
         return prob
@@ -177,11 +170,12 @@ class InferenceCore:
         prob[:, masks.sum(0) > 0.5] = 0
         prob[channels] = masks
         prob = aggregate_prob(prob[1:])
-        self.enabled += [c for c in channels if c not in self.enabled]
+        # the objects with memory, then those it brings (in the order the reference enables them)
+        slots = self.memory.objects + [s for s in self.objects.slots(channels) if s not in self.memory.objects]
         if keys is None:
             keys = self.network.encode_key(image)
-        value = self.network.encode_value_objects(image, keys.f16, prob[self.enabled])
-        self.memory.add_memory(keys.k16, value, [c - 1 for c in self.enabled])
+        value = self.network.encode_value_objects(image, keys.f16, prob[self.objects.channels_of_slots(slots)])
+        self.memory.add_memory(keys.k16, value, slots)
         self.last_mem_frame = self.frame_index
         return prob
 

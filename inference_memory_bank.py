@@ -2,9 +2,10 @@
 
 One bank serves all objects of a video. Objects may join later (YouTube-VOS, or a user's
 annotation that brings a new object): an object reads only the memory frames written since
-it joined, exactly as the reference's separate per-object banks do. Objects that joined at
-the same frame share one affinity (as all objects of a DAVIS video share the reference's
-single bank).
+it joined, exactly as the reference's separate per-object banks do. The objects that joined
+at the same frame form a group (kept as they join, in ``groups``) and share one affinity,
+as all objects of a DAVIS video share the reference's single bank. Objects are memory slots
+(``object_manager``: slot k is output channel k + 1).
 
 Storage is position-major, keys (capacity, CK) and values (capacity, K, CV), so a read
 multiplies contiguous slices. It is reserved once when the video length is known
@@ -34,8 +35,18 @@ class MemoryBank:
         self.reserved_frames = reserved_frames  # planned permanent + temporary frames
         self._keys: torch.Tensor | None = None  # (capacity, CK)
         self._values: torch.Tensor | None = None  # (capacity, K, CV), zero before an object joins
-        self.start: dict[int, int] = {}  # object index (0-based) -> first position it reads
+        # (first position read, slots that joined there), in joining order
+        self.groups: list[tuple[int, list[int]]] = []
         self.max_frames = max_frames
+
+    @property
+    def objects(self) -> list[int]:
+        """The slots with memory, in the order they joined (the order ``read`` returns)."""
+        return [slot for _, slots in self.groups for slot in slots]
+
+    @property
+    def has_objects(self) -> bool:
+        return bool(self.groups)
 
     def add_objects(self, count: int) -> None:
         """Room for ``count`` more objects (they read nothing until their first memory frame)."""
@@ -58,10 +69,10 @@ class MemoryBank:
         self._keys, self._values = keys, stored
 
     def add_memory(self, key: torch.Tensor, values: torch.Tensor, objects: list[int], is_temp: bool = False) -> None:
-        """key (1, CK, h, w); values (len(objects), CV, h, w) for the given 0-based objects.
+        """key (1, CK, h, w); values (len(objects), CV, h, w) for the given slots.
 
         Any temporary entry is dropped first (the reference flushes it at every write);
-        objects seen for the first time start reading from this frame.
+        objects seen for the first time join here: they start reading from this frame.
         """
         key = key.flatten(2)[0].t()  # (hw, CK)
         values = values.flatten(2).permute(2, 0, 1)  # (hw, len(objects), CV)
@@ -74,8 +85,9 @@ class MemoryBank:
         if is_temp:
             self.temp_size = n
             return
-        for obj in objects:
-            self.start.setdefault(obj, self.size)
+        joining = [slot for slot in objects if slot not in self.objects]
+        if joining:
+            self.groups.append((self.size, joining))
         self.size += n
         if self.max_frames is not None and self.size > self.max_frames * n:
             self._evict_oldest(n)
@@ -83,29 +95,30 @@ class MemoryBank:
     def _evict_oldest(self, n: int) -> None:
         """Bounded memory: drop the oldest frame that is no object's first frame (those stay,
         as the reference's first frame always does)."""
-        firsts = set(self.start.values())
+        firsts = {start for start, _ in self.groups}
         victim = next((p for p in range(0, self.size, n) if p not in firsts), None)
         if victim is None:
             return
         self._keys[victim:self.size - n] = self._keys[victim + n:self.size].clone()
         self._values[victim:self.size - n] = self._values[victim + n:self.size].clone()
         self.size -= n
-        self.start = {obj: s - n if s > victim else s for obj, s in self.start.items()}
+        self.groups = [(start - n if start > victim else start, slots) for start, slots in self.groups]
 
-    def read(self, query_key: torch.Tensor, objects: list[int]) -> torch.Tensor:
-        """Top-k memory readout (len(objects), CV, h, w) for the query key (1, CK, h, w)."""
+    def read(self, query_key: torch.Tensor) -> torch.Tensor:
+        """Top-k memory readout (len(objects), CV, h, w) of every object with memory, in
+        ``objects`` order, for the query key (1, CK, h, w): one affinity per group."""
         _, _, h, w = query_key.shape
         query = query_key.flatten(2)[0].t()  # (hw, CK)
         end = self.size + self.temp_size
         cv = self._values.shape[2]
-        out = query.new_empty(h * w, len(objects), cv, dtype=torch.float32)
-        for start in sorted({self.start[o] for o in objects}):
-            group = [i for i, o in enumerate(objects) if self.start[o] == start]
-            group_objects = [objects[i] for i in group]
+        out = query.new_empty(h * w, len(self.objects), cv, dtype=torch.float32)
+        first = 0  # the group's place in the output
+        for start, slots in self.groups:
             values = self._values[start:end]
-            if group_objects != list(range(self.num_objects)):
-                values = values[:, group_objects]
+            if slots != list(range(self.num_objects)):
+                values = values[:, slots]
             readout = topk_readout(query, self._keys[start:end], values.reshape(end - start, -1), self.top_k,
                                    self.max_affinity_elements)
-            out[:, group] = readout.view(h * w, len(group), cv)
-        return out.permute(1, 2, 0).reshape(len(objects), cv, h, w)
+            out[:, first:first + len(slots)] = readout.view(h * w, len(slots), cv)
+            first += len(slots)
+        return out.permute(1, 2, 0).reshape(len(self.objects), cv, h, w)

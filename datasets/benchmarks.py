@@ -28,24 +28,20 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
 from __future__ import annotations
 
 import json
-import math
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
-from PIL import Image
 
-from datasets.eval_datasets import (EvalVideo, FrameSource, _matched_annotations, _video, find_palette,
+from datasets.eval_datasets import (EvalVideo, FrameSource, _matched_annotations, find_palette,
                                     load_annotation, read_image_set, require_dir)
 from util.benchmark_metrics import (LVOS_METRICS, MOSE2_METRICS, SAV_METRICS, VOST_METRICS, lvos_frames,
                                     score_lvos, score_mose2, score_sav, score_vost)
-from util.atomic import atomic_save
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
-from util.palette import davis_palette, read_mask, write_indexed_png
+from util.palette import davis_palette, read_mask
 
 Scorer = Callable[[Path], dict]  # the folder of the output masks -> {"overall": ..., "per_object": [...]}
 
@@ -64,9 +60,8 @@ class Benchmark:
     read: Callable[[Path, str, bool], BenchmarkSet]  # (root, split, dense frames)
     metrics: tuple[str, ...]  # the names the official tool prints
     submit: str  # where the outputs go when there is no ground truth
-    masks_subdir: str = ""  # the outputs' folder under the output folder
     per_object_png: bool = False  # one binary PNG per object (SA-V) instead of one label map
-    submission_zip: bool = False  # zip the video folders (relative to masks_subdir) for a server
+    submission_zip: bool = False  # zip the video folders (<video>/...) for a server
     short_side: int | None = 480  # frames resized to this short side for the network (masks: original size)
 
 
@@ -99,7 +94,7 @@ def _mose_videos(root: Path, split: str) -> tuple[list[EvalVideo], Path, list[in
         if not masks or masks[0].stem != frames.names[0]:
             raise DatasetError(f"{mask_root / name / (frames.names[0] + '.png')}: first-frame annotation not found")
         complete = len(masks) == len(frames)
-        videos.append(_video(name, frames, {0: masks[0]}, gt_dir=(mask_root / name) if complete else None))
+        videos.append(EvalVideo(name, frames, {0: masks[0]}, gt_dir=(mask_root / name) if complete else None))
     return videos, mask_root, find_palette([], mask_root)
 
 
@@ -120,13 +115,11 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     videos, mask_root, palette = _mose_videos(root, split)
     meta_path = root / split / "meta.json"
     meta = _json(meta_path) if meta_path.is_file() else {}
-    missing = [v.name for v in videos if v.name not in meta]
-    for video in videos:  # without a meta.json entry: every frame, the first mask's objects
-        if video.name in missing:
-            meta[video.name] = {"length": video.num_frames, "objects": video.object_ids}
-    scored = {v.name: meta[v.name] for v in videos}
-    has_gt = all(v.gt_dir for v in videos)
-    return BenchmarkSet(videos, palette, (lambda masks: score_mose2(masks, mask_root, scored)) if has_gt else None)
+
+    def score(masks: Path) -> dict:  # without a meta.json entry: every frame, the first mask's objects
+        scored = {v.name: meta.get(v.name) or {"length": v.num_frames, "objects": v.object_ids} for v in videos}
+        return score_mose2(masks, mask_root, scored)
+    return BenchmarkSet(videos, palette, score if all(v.gt_dir for v in videos) else None)
 
 
 # ---- LVOS v1 / v2 ---------------------------------------------------------------------------
@@ -166,11 +159,7 @@ def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
             firsts = _first_appearances(sorted((mask_root / name).glob("*.png")))
         annotations = _matched_annotations(sorted(firsts), frames, mask_root / name)
         inputs = {index: sorted(firsts[path]) for index, path in annotations.items()}
-        video = EvalVideo(name, frames, annotations, sorted({o for ids in inputs.values() for o in ids}),
-                          gt_dir=mask_root / name, input_objects=inputs)
-        if not video.object_ids:
-            raise DatasetError(f"{mask_root / name}: no object in any annotation")
-        videos.append(video)
+        videos.append(EvalVideo(name, frames, annotations, gt_dir=mask_root / name, input_objects=inputs))
     score = None
     if meta is not None and all((mask_root / name / f"{lvos_frames(o['frame_range'])[-1]:08d}.png").is_file()
                                 for name in meta for o in meta[name]["objects"].values()
@@ -204,7 +193,7 @@ def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         first = _matched_annotations(masks[:1], frames, mask_root / name)
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(scored)}
         complete = [p.stem for p in masks] == scored
-        videos.append(_video(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if complete else None))
+        videos.append(EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if complete else None))
     has_gt = all(v.gt_dir for v in videos)
     return BenchmarkSet(videos, find_palette([], mask_root),
                         (lambda masks: score_vost(masks, mask_root, names)) if has_gt else None)
@@ -254,85 +243,18 @@ def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
             raise DatasetError(f"{mask_root / name}: first annotated frame not found in {frames.path}")
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(annotated)}
         # the annotation path names the frame; SavVideo.annotation composes every object's mask there
-        video = SavVideo(name, frames, {index: mask_root / name / folders[0] / f"{annotated[0]}.png"}, [],
-                         outputs=outputs, gt_dir=mask_root / name,
-                         object_dirs={int(f) + 1: f for f in folders})
-        video.object_ids = sorted(set(np.unique(video.annotation(index)).tolist()) - {0})
-        if not video.object_ids:
-            raise DatasetError(f"{mask_root / name}: no object in the first annotated frame {annotated[0]}")
-        videos.append(video)
+        videos.append(SavVideo(name, frames, {index: mask_root / name / folders[0] / f"{annotated[0]}.png"},
+                               outputs=outputs, gt_dir=mask_root / name, object_dirs={int(f) + 1: f for f in folders}))
     return BenchmarkSet(videos, davis_palette(), lambda masks: score_sav(masks, mask_root, names))
-
-
-# ---- outputs ---------------------------------------------------------------------------------
-
-class LabelledFrame(Protocol):
-    name: str  # the frame's file stem: the output PNG's name
-    labels: np.ndarray  # (H, W) uint8 object ids
-
-
-class BenchmarkSink:
-    """A benchmark's outputs in the layout its evaluator or server reads: one label-map PNG
-    per frame (``<masks_subdir>/<video>/<frame>.png``, the dataset's palette), or for SA-V
-    one binary PNG per object (``<video>/<object>/<frame>.png``, 0/255, every object folder
-    of the ground truth). When all videos are done: ``submission.zip`` (the video folders,
-    as the server takes them) and, with ground truth, ``scores.json`` (the official tool's
-    metric names; ``nan`` written as null)."""
-
-    def __init__(self, benchmark: Benchmark, data: BenchmarkSet):
-        self.benchmark, self.data = benchmark, data
-        self.masks_subdir = benchmark.masks_subdir
-
-    def write(self, video: EvalVideo, frame: LabelledFrame, folder: Path) -> None:
-        if not self.benchmark.per_object_png:
-            write_indexed_png(frame.labels, self.data.palette, folder / f"{frame.name}.png")
-            return
-        for obj, name in video.object_dirs.items():
-            mask = Image.fromarray(((frame.labels == obj) * 255).astype(np.uint8), mode="L")
-            (folder / name).mkdir(exist_ok=True)
-            atomic_save(lambda tmp: mask.save(tmp, format="PNG"), folder / name / f"{frame.name}.png")
-
-    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
-        masks = out_root / self.masks_subdir
-        if self.benchmark.submission_zip:
-            write_zip(masks, [v.name for v in videos], out_root / "submission.zip")
-        if self.data.score is None:
-            print(f"no ground truth on disk: {self.benchmark.submit}")
-        else:
-            scores = self.data.score(masks)
-            atomic_save(lambda tmp: tmp.write_text(json.dumps(_null_nan(scores), indent=1)), out_root / "scores.json")
-            print("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
-            print(f"scores: {out_root / 'scores.json'}")
-
-
-def write_zip(masks: Path, videos: list[str], path: Path) -> None:
-    """The video folders of ``masks`` zipped as ``<video>/...``, atomically."""
-    def write(tmp: Path) -> None:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for video in videos:
-                for png in sorted((masks / video).rglob("*.png")):
-                    zf.write(png, png.relative_to(masks).as_posix())
-    atomic_save(write, path)
-    print(f"submission: {path}")
-
-
-def _null_nan(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _null_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_null_nan(v) for v in value]
-    return value
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "mose": Benchmark("MOSE v1: J&F (DAVIS definitions); valid is scored by the server", ("valid", "train"),
                       read_mose, ("J&F-Mean", "J-Mean", "F-Mean"),
-                      "MOSE v1 CodaLab server: upload submission.zip", "Annotations", submission_zip=True),
+                      "MOSE v1 CodaLab server: upload submission.zip", submission_zip=True),
     "mose2": Benchmark("MOSE v2: J&F with the adaptive boundary (J&F_new), classic J&F, disappearance and "
                        "reappearance J&F", ("valid", "train"), read_mose2, tuple(MOSE2_METRICS),
-                       "MOSE v2 Codabench server: upload submission.zip", "Annotations", submission_zip=True),
+                       "MOSE v2 Codabench server: upload submission.zip", submission_zip=True),
     "lvos": Benchmark("LVOS v1: J, F (seen/unseen) and V inside each object's frame range", ("valid", "test"),
                       read_lvos, tuple(LVOS_METRICS), "LVOS CodaLab server (test): upload submission.zip",
                       submission_zip=True),

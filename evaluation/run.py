@@ -9,7 +9,11 @@ free again), written into a hidden temporary folder and moved into place when co
 an interrupted run never leaves a folder that looks finished and a rerun computes only the
 missing videos. Each process ends when every video is published; then one summary is
 written (by rank 0, or by each independent run, always over all videos): ``eval_stats.json``
-(frames/s, peak memory, per rank and per video) and what the script adds (J&F, a zip).
+(frames/s, peak memory, per rank and per video) and what the sink adds (J&F, a zip). The
+folder's record (``evaluation.record``) makes sure every video in it was made by the same
+weights, settings and code.
+
+    evaluate(network, videos, Path("output/d17"), InferenceConfig(), DavisScores(palette))
 """
 from __future__ import annotations
 
@@ -21,24 +25,22 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from datasets.eval_datasets import EvalVideo
 from evaluation.claims import Claims
-from evaluation.video import FrameOutput, segment_video
-from model.checkpoint import load_network
+from evaluation.record import RECORD_FILE, RecordMismatch, claim_folder, make_record, replace_record
+from evaluation.sinks import OutputSink
+from evaluation.video import segment_video
+from model.checkpoint import load_network, weights_fingerprint
 from model.network import GSFM
 from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
-from util.metrics import evaluate_folders, format_results
-from util.palette import write_indexed_png
+from util.stamp import code_version
 
 STATS_FOLDER = ".eval_stats"  # one JSON per published video, for the summary
 POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
@@ -52,12 +54,19 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
                         "process uses cuda:LOCAL_RANK)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: torch's, divided among "
                         "this machine's processes under torchrun)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute videos already in the output folder "
-                        "(not with several runs sharing the folder)")
+    parser.add_argument("--overwrite", action="store_true", help="recompute every video, also when the output "
+                        "folder holds results of other weights or settings (not with several runs sharing the "
+                        "folder)")
 
 
-def inference_config(args: argparse.Namespace, **extra) -> InferenceConfig:
-    return from_arguments(InferenceConfig, args, **extra)
+def evaluate_from_arguments(args: argparse.Namespace, videos: list[EvalVideo], sink: OutputSink, protocol: dict,
+                            **settings) -> dict | None:
+    """The eval scripts' common end: the inference settings from ``args`` (``settings``
+    overriding them), this process's place in the job, the network, then ``evaluate``."""
+    config = from_arguments(InferenceConfig, args, **settings)
+    processes, network = start(args)
+    return evaluate(network, videos, args.output, config, sink, processes, protocol=protocol,
+                    overwrite=args.overwrite)
 
 
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM]:
@@ -78,14 +87,6 @@ def shard(videos: list[EvalVideo], parts: int) -> list[list[EvalVideo]]:
         shards[part].append(video)
         loads[part] += video.num_frames
     return shards
-
-
-def mask_writer(palette: list[int], binary_output: bool = False) -> Callable[[np.ndarray, Path], None]:
-    """Indexed PNGs with the dataset's palette, or 0/255 greyscale (DAVIS 2016)."""
-    if binary_output:
-        return lambda labels, path: atomic_save(
-            lambda tmp: Image.fromarray(((labels > 0) * 255).astype(np.uint8), mode="L").save(tmp, format="PNG"), path)
-    return lambda labels, path: write_indexed_png(labels, palette, path)
 
 
 class JobProgress:
@@ -115,27 +116,30 @@ class JobProgress:
         self.bar.close()
 
 
-def run_evaluation(network: GSFM, videos: list[EvalVideo], out_root: Path, config: InferenceConfig,
-                   processes: distributed.Processes, write_mask: Callable[[np.ndarray, Path], None],
-                   masks_subdir: str = "", overwrite: bool = False,
-                   on_output: Callable[[EvalVideo, FrameOutput], None] | None = None,
-                   summarise: Callable[[], None] | None = None) -> dict | None:
-    """Segment ``videos`` into ``out_root/masks_subdir/<video>/<frame>.png``; every process of
-    the job calls this. ``on_output`` sees every written frame (e.g. overlays); ``summarise``
-    runs once all videos are published, where the summary is written. Returns the summary
-    statistics (None on ranks other than 0)."""
+def evaluate(network: GSFM, videos: list[EvalVideo], out_root: Path, config: InferenceConfig, sink: OutputSink,
+             processes: distributed.Processes | None = None, protocol: dict | None = None,
+             overwrite: bool = False) -> dict | None:
+    """Segment ``videos`` into ``out_root/<sink.masks_subdir>/<video>/``, every wanted frame
+    through ``sink``; every process of the job calls this. ``protocol``: the benchmark's
+    settings that change the masks (split, frames read, layout), recorded with the inference
+    settings, the weights' fingerprint and the code version. Returns the summary statistics
+    (None on ranks other than 0)."""
+    processes = processes or distributed.init(str(next(network.parameters()).device.type))
     check_writable(out_root)
-    mask_root = out_root / masks_subdir
+    mask_root = out_root / sink.masks_subdir
     stats_root = out_root / STATS_FOLDER
     device = processes.device
+    record = make_record(weights_fingerprint(network), dataclasses.asdict(config), protocol or {}, code_version())
     if overwrite and processes.is_main:
         for video in videos:
             shutil.rmtree(mask_root / video.name, ignore_errors=True)
             (stats_root / f"{video.name}.json").unlink(missing_ok=True)
+        replace_record(out_root, record)
     distributed.barrier()
     started = time.perf_counter()
     published = lambda video: (mask_root / video.name).is_dir()  # noqa: E731
     skipped = sum(published(v) for v in videos)
+    claim_folder(out_root, record, has_results=skipped > 0)
     claims = Claims(out_root)
     shards = shard(videos, processes.world_size)
     # this rank's share first, then (smallest first) whatever the others have not started
@@ -151,8 +155,8 @@ def run_evaluation(network: GSFM, videos: list[EvalVideo], out_root: Path, confi
                 claimed_any = True
                 try:
                     if not published(video):  # finished by another process just before we claimed it
-                        mine.append(_compute(network, video, mask_root, stats_root, config, processes, write_mask,
-                                             progress, on_output))
+                        mine.append(_compute(network, video, mask_root, stats_root, config, processes, sink,
+                                             progress, record["id"]))
                 finally:
                     claims.release(video.name)
             if published(video):
@@ -170,35 +174,30 @@ def run_evaluation(network: GSFM, videos: list[EvalVideo], out_root: Path, confi
     gathered = distributed.all_gather_object(rank_stats)
     if not processes.is_main:
         return None
-    stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, config)
+    stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, record)
     print(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
           f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
           f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB")
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
-    if summarise is not None:
-        summarise()
+    sink.finish(videos, out_root)
     return stats
 
 
 def _compute(network: GSFM, video: EvalVideo, mask_root: Path, stats_root: Path, config: InferenceConfig,
-             processes: distributed.Processes, write_mask: Callable[[np.ndarray, Path], None],
-             progress: JobProgress, on_output: Callable[[EvalVideo, FrameOutput], None] | None) -> dict:
+             processes: distributed.Processes, sink: OutputSink, progress: JobProgress, record_id: str) -> dict:
     """One claimed video: masks into a temporary folder, its statistics, then published."""
     tmp_dir = mask_root / f".tmp_{video.name}"
     shutil.rmtree(tmp_dir, ignore_errors=True)  # a dead process's unfinished attempt
     tmp_dir.mkdir(parents=True)
 
-    def output(frame: FrameOutput) -> None:
-        write_mask(frame.labels, tmp_dir / f"{frame.name}.png")
-        if on_output is not None:
-            on_output(video, frame)
-
     synchronize(processes.device)
     start = time.perf_counter()
-    frames = segment_video(network, video, config, output, scratch=tmp_dir, on_frame=progress.frame)
+    frames = segment_video(network, video, config, lambda frame: sink.write(video, frame, tmp_dir), scratch=tmp_dir,
+                           on_frame=progress.frame)
     synchronize(processes.device)
     stats = {"video": video.name, "frames": frames, "seconds": round(time.perf_counter() - start, 3),
-             "rank": processes.rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(processes.device)}
+             "rank": processes.rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(processes.device),
+             "record": record_id}
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats)), stats_root / f"{video.name}.json")
     publish_dir(tmp_dir, mask_root / video.name)
     progress.own = 0
@@ -206,28 +205,24 @@ def _compute(network: GSFM, video: EvalVideo, mask_root: Path, stats_root: Path,
 
 
 def _summary(videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipped: int, wall_seconds: float,
-             config: InferenceConfig) -> dict:
+             record: dict) -> dict:
+    """The job's statistics over every video; a video published under another record (or
+    without statistics) is an error, never part of the summary."""
     frames = sum(r["frames"] for r in ranks)
     seconds = sum(r["seconds"] for r in ranks)
     per_video = {}
     for video in videos:
         path = stats_root / f"{video.name}.json"
-        if path.is_file():
-            per_video[video.name] = json.loads(path.read_text())
+        per_video[video.name] = json.loads(path.read_text()) if path.is_file() else {}
+    foreign = [name for name, stats in per_video.items() if stats.get("record") != record["id"]]
+    if foreign:
+        raise RecordMismatch(f"{len(foreign)} video(s) in {stats_root.parent} were not made under its "
+                             f"{RECORD_FILE} (e.g. {foreign[0]}); rerun with --overwrite")
     return {"videos": len(videos), "videos_processed": sum(r["videos"] for r in ranks), "videos_skipped": skipped,
             "frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3) if seconds else None,
             "wall_seconds": round(wall_seconds, 3),
             "throughput_fps": round(frames / wall_seconds, 3) if frames else None,
             "peak_memory_mb": max(r["peak_memory_mb"] for r in ranks), "device": ranks[0]["device"],
-            "processes": len(ranks), "settings": dataclasses.asdict(config), "ranks": ranks, "per_video": per_video}
+            "processes": len(ranks), "settings": record["inference"], "protocol": record["protocol"],
+            "weights": record["weights"], "code": record["code"], "ranks": ranks, "per_video": per_video}
 
-
-def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:
-    """J&F when every video has full ground truth (DAVIS val): printed and written to
-    ``jf_results.json``."""
-    if not videos or any(v.gt_dir is None for v in videos):
-        return None
-    results = evaluate_folders(out_root, videos[0].gt_dir.parent, [v.name for v in videos], binary)
-    print(format_results(results))
-    atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
-    return results

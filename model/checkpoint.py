@@ -12,6 +12,7 @@ What loads, and how:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import sys
@@ -116,6 +117,17 @@ def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") ->
     if report.kind != "gsfm":
         print(f"{path}: {report.describe()}", file=sys.stderr)
     return network.to(device).eval()
+
+
+def weights_fingerprint(network: nn.Module) -> str:
+    """A hash of the network's weights (names, dtypes, shapes and values): what identifies
+    the weights that produced a result, whatever file they came from."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
 
 
 def save_file(obj: dict, path: str | os.PathLike) -> None:

@@ -329,8 +329,8 @@ def test_mose_and_mose2_end_to_end(data, tmp_path, golden_weights_file):
         results = []
         for video in sorted(p.name for p in (root / "train" / "JPEGImages").iterdir()):
             names = sorted(p.with_suffix(".png").name for p in (root / "train" / "JPEGImages" / video).iterdir())
-            assert sorted(p.name for p in (out / "Annotations" / video).iterdir()) == names  # every frame
-            gt, pred = _stack(root / "train" / "Annotations" / video, names), _stack(out / "Annotations" / video, names)
+            assert sorted(p.name for p in (out / video).iterdir()) == names  # every frame
+            gt, pred = _stack(root / "train" / "Annotations" / video, names), _stack(out / video, names)
             results += [ref.mose2_object(gt, pred, obj) for obj in (1, 2)]
         if benchmark == "mose2":
             official = ref.mose2_overall(results)

@@ -73,7 +73,7 @@ def test_youtube_propagation_with_late_object(net):
         assert_argmax(labels, g["out_labels"][t], golden, f"labels {t}")
         assert (t >= first_labelled and t in required) == g["written"][t]
     # object 2 remembers frames 0, 3, 6; object 5 frames 3, 6
-    assert core.memory.size == 180 and core.memory.start == {0: 0, 1: 60}
+    assert core.memory.size == 180 and core.memory.groups == [(0, [0]), (60, [1])]
 
 
 def test_objects_added_as_they_come_give_the_same_result(net):

@@ -144,13 +144,15 @@ def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = 
 
 
 def format_results(results: dict) -> str:
+    """The J&F table: overall, then each object by its full name (``<video>_<id>``)."""
     keys = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
-    lines = ["".join(f"{k:>10}" for k in ["object"] + keys)]
+    width = max([len("overall")] + [len(name) for name in results["per_object"]])
+    lines = [f"{'object':<{width}}" + "".join(f"{k:>10}" for k in keys)]
     o = results["overall"]
-    lines.append(f"{'overall':>10}" + "".join(f"{o[k]:10.4f}" for k in keys))
+    lines.append(f"{'overall':<{width}}" + "".join(f"{o[k]:10.4f}" for k in keys))
     for name, r in results["per_object"].items():
         jf = (r["J-Mean"] + r["F-Mean"]) / 2
-        lines.append(f"{name[-10:]:>10}{jf:10.4f}" + "".join(f"{r[k]:10.4f}" for k in keys[1:]))
+        lines.append(f"{name:<{width}}{jf:10.4f}" + "".join(f"{r[k]:10.4f}" for k in keys[1:]))
     return "\n".join(lines)
 
 

@@ -1,0 +1,119 @@
+"""Where an evaluation's masks go, and what is made of them once every video is done.
+
+A sink is the one object ``evaluate`` hands each wanted frame to. It writes the frame into
+the video's folder (a temporary folder, published whole when the video is complete) in the
+layout its benchmark's evaluator or server reads, and its ``finish`` runs once, on the
+process that writes the summary, when every video is published: J&F, a submission zip,
+scores. Adding an output layout is one small class.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from datasets.eval_datasets import EvalVideo
+from evaluation.video import FrameOutput
+from util.atomic import atomic_save
+from util.metrics import evaluate_folders, format_results
+from util.overlay import overlay, write_mp4
+from util.palette import read_image, write_indexed_png
+
+
+class OutputSink:
+    """The interface: ``write`` each wanted frame, ``finish`` once at the end."""
+
+    masks_subdir = ""  # where the video folders go under the output folder
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        """One frame into ``folder``, the video's (temporary) folder."""
+        raise NotImplementedError
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        """Once every video is published (on one process)."""
+
+
+class IndexedPngs(OutputSink):
+    """Indexed PNGs with the dataset's palette: ``<video>/<frame>.png``."""
+
+    def __init__(self, palette: list[int], masks_subdir: str = ""):
+        self.palette, self.masks_subdir = palette, masks_subdir
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        write_indexed_png(frame.labels, self.palette, folder / f"{frame.name}.png")
+
+
+class IndexedPngsWithOverlays(IndexedPngs):
+    """Indexed PNGs, plus every frame with its mask drawn over it: ``<video>_overlay/<frame>.jpg``
+    (from the frames as decoded, so a video file is read once) and, at the end,
+    ``<video>_overlay.mp4`` in frame order (the backward pass writes its frames last)."""
+
+    def __init__(self, palette: list[int], out_root: Path):
+        super().__init__(palette)
+        self.out_root = out_root
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        super().write(video, frame, folder)
+        picture = Image.fromarray(overlay(frame.rgb, frame.labels, self.palette))
+        atomic_save(lambda tmp: picture.save(tmp, format="JPEG", quality=90),
+                    self.out_root / f"{video.name}_overlay" / f"{frame.name}.jpg")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        for video in videos:  # one frame in memory at a time
+            folder = self.out_root / f"{video.name}_overlay"
+            write_mp4((read_image(folder / f"{name}.jpg") for name in video.frames.names), folder)
+            print(f"overlays: {folder}/ and {folder.with_suffix('.mp4')}")
+
+
+class BinaryPngs(OutputSink):
+    """0/255 greyscale PNGs of the union of the objects (DAVIS 2016)."""
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        picture = Image.fromarray(((frame.labels > 0) * 255).astype(np.uint8), mode="L")
+        atomic_save(lambda tmp: picture.save(tmp, format="PNG"), folder / f"{frame.name}.png")
+
+
+class DavisScores(OutputSink):
+    """DAVIS layout; J&F printed and written to ``jf_results.json`` when every video has full
+    ground truth (val), nothing more otherwise (test-dev: the folder is the submission)."""
+
+    def __init__(self, palette: list[int], binary: bool = False):
+        self.binary = binary
+        self.pngs = BinaryPngs() if binary else IndexedPngs(palette)
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        self.pngs.write(video, frame, folder)
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        write_jf(videos, out_root, self.binary)
+
+
+def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:
+    """J&F when every video has full ground truth: printed and written to
+    ``jf_results.json``."""
+    if not videos or any(v.gt_dir is None for v in videos):
+        return None
+    results = evaluate_folders(out_root, videos[0].gt_dir.parent, [v.name for v in videos], binary)
+    print(format_results(results))
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
+    return results
+
+
+def write_zip(out_root: Path, folder: str, name: str = "submission.zip") -> Path:
+    """Zip ``out_root/folder/<video>/*.png`` with paths starting at ``folder/`` (the layout
+    the YouTube-VOS server reads), atomically."""
+    root = out_root / folder
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for png in sorted(root.glob("*/*.png")):
+                if not png.parent.name.startswith("."):
+                    zf.write(png, png.relative_to(out_root).as_posix())
+
+    path = out_root / name
+    atomic_save(write, path)
+    print(f"submission: {path}")
+    return path
