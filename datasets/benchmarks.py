@@ -19,11 +19,12 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
   ``<split>/unseen_videos.txt`` (the scorer's own list, to be copied there).
 - ``vost``: ``ROOT/{JPEGImages,JPEGImages_10fps,Annotations,ImageSets/<split>.txt}``; the
   first annotation is the input (255 is void, never an object); the 5 fps frames are
-  written, optionally inferred from the 10 fps ones (``dense``).
+  written, optionally inferred from the 10 fps ones (``dense``); scored where more than
+  the first frame is annotated (val, train).
 - ``sav``: ``ROOT/JPEGImages_24fps/<video>/``, ``ROOT/Annotations_6fps/<video>/<obj>/`` (one
-  binary PNG per object), ``sav_<split>.txt``; inferred at 24 fps from each object's first
-  mask (overlapping masks: the higher object id is drawn on top, as the engine takes one
-  label map), written as one binary PNG per object on the annotated frames.
+  binary PNG per object), ``sav_<split>.txt``; inferred at 24 fps from the objects' masks of
+  the first annotated frame (overlapping masks: the higher object id is drawn on top, as the
+  engine takes one label map), written as one binary PNG per object on the annotated frames.
 """
 from __future__ import annotations
 
@@ -192,8 +193,9 @@ def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
             raise DatasetError(f"{mask_root / name}: no annotation for this video")
         first = _matched_annotations(masks[:1], frames, mask_root / name)
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(scored)}
-        complete = [p.stem for p in masks] == scored
-        videos.append(EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if complete else None))
+        # the ground truth: val and train annotate the 5 fps frames, test only the first
+        videos.append(EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if len(masks) > 1
+                                else None))
     has_gt = all(v.gt_dir for v in videos)
     return BenchmarkSet(videos, find_palette([], mask_root),
                         (lambda masks: score_vost(masks, mask_root, names)) if has_gt else None)
