@@ -267,6 +267,31 @@ def test_sav_input_composes_overlapping_objects(data):
         assert sorted(video.outputs) == [0, 4, 8, 12]
 
 
+def test_lvos_without_meta_finds_first_appearances_in_the_annotations(data, tmp_path):
+    import shutil
+    shutil.copytree(data / "LVOS", tmp_path / "LVOS")
+    (tmp_path / "LVOS" / "valid" / "valid_meta.json").unlink()
+    with_meta = BENCHMARKS["lvos"].read(data / "LVOS", "valid", False)
+    without = BENCHMARKS["lvos"].read(tmp_path / "LVOS", "valid", False)
+    assert without.score is None  # the frame ranges are the meta's
+    for a, b in zip(with_meta.videos, without.videos):
+        assert sorted(a.annotations) == sorted(b.annotations) and a.input_objects == b.input_objects
+
+
+def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
+    import eval_benchmark
+    from util.errors import ConfigError, DatasetError
+    text = eval_benchmark.parser().format_help()
+    assert all(f"  {name} " in text for name in BENCHMARKS)
+    with pytest.raises(ConfigError, match="valid, train"):
+        eval_benchmark.main(["--benchmark", "mose", "--data_path", str(data / "MOSE"), "--split", "val",
+                             "--model", "m.pth", "--output", str(tmp_path)])
+    with pytest.raises(DatasetError, match="JPEGImages_24fps"):
+        BENCHMARKS["sav"].read(data / "VOST", "val", False)
+    with pytest.raises(ConfigError, match="dense_frames"):
+        BENCHMARKS["lvos"].read(data / "LVOS", "valid", True)
+
+
 # ---- long videos -------------------------------------------------------------------------------
 
 @pytest.mark.slow
