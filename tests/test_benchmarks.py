@@ -406,6 +406,9 @@ def test_lvos_end_to_end_receives_first_appearances_only(data, tmp_path, golden_
     for key in official:
         assert _same(overall[key], official[key]), key
     assert (out / "submission.zip").is_file()
+    # LVOS v2: the same layout, protocol and scorer
+    out2 = _run(data, tmp_path, golden_weights_file, "lvos2", "LVOS", "valid")
+    assert json.loads((out2 / "scores.json").read_text()) == json.loads((out / "scores.json").read_text())
 
 
 @pytest.mark.slow
