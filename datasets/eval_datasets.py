@@ -156,6 +156,10 @@ class EvalVideo:
     outputs: set[int] | None = None  # frames whose masks are written (None: every frame)
     binary: bool = False  # annotations are 0/255 masks of one object (DAVIS 2016)
     gt_dir: Path | None = None  # full ground truth, for J&F
+    # frame index -> the ids its annotation inputs, the others' pixels set to background
+    # (None: every id). LVOS ships every object on every 5th frame; only each object's first
+    # appearance is an input.
+    input_objects: dict[int, list[int]] | None = None
     _labels: dict[int, np.ndarray] | None = field(default=None, init=False, repr=False)
     _object_ids: list[int] | None = field(default=None, init=False, repr=False)
 
@@ -178,8 +182,15 @@ class EvalVideo:
 
     def _annotation_labels(self) -> dict[int, np.ndarray]:
         if self._labels is None:
-            self._labels = {index: load_annotation(path, self.binary) for index, path in self.annotations.items()}
+            self._labels = {index: self.annotation(index) for index in self.annotations}
         return self._labels
+
+    def annotation(self, index: int) -> np.ndarray:
+        """The input labels of annotated frame ``index``, restricted to ``input_objects``."""
+        labels = load_annotation(self.annotations[index], self.binary)
+        if self.input_objects is not None and index in self.input_objects:
+            labels = np.where(np.isin(labels, self.input_objects[index]), labels, 0).astype(np.uint8)
+        return labels
 
     @property
     def first_annotated(self) -> int:

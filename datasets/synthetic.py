@@ -7,8 +7,8 @@ textured background, with palette annotations, written as
 - YouTube-VOS (``YouTube/train_480p``, ``YouTube/valid`` with ``meta.json``, objects that
   enter later, annotations every 5th frame, and ``all_frames/valid_all_frames``),
 - static-image folders (``static/DUTS-TR``, ... and FSS-style class folders),
-- and apart (``generate_custom``) a user's own videos for ``train.py --videos`` and
-  ``--val_videos``.
+- and apart: ``generate_custom``, a user's own videos for ``train.py --videos`` and
+  ``--val_videos``; ``generate_benchmarks``, MOSE, LVOS, VOST and SA-V in their download layouts.
 Used by the demo and by every test that needs data on disk.
 
     python -m datasets.synthetic data/synthetic --videos 6 --frames 12 --size 96 160
@@ -80,10 +80,11 @@ class _Object:
         self.angle0, self.spin = rng.uniform(0, 180), rng.uniform(-8, 8)
         self.aspect = rng.uniform(0.5, 1.0)
         self.kind = rng.randint(3)  # ellipse, rectangle, triangle
+        self.gap: tuple[int, int] | None = None  # frames [a, b) where the object is absent
 
     def mask(self, t: int, h: int, w: int) -> np.ndarray:
         canvas = np.zeros((h, w), np.uint8)
-        if t < self.start:
+        if t < self.start or (self.gap is not None and self.gap[0] <= t < self.gap[1]):
             return canvas.astype(bool)
         dt = t - self.start
         pos = self.pos0 + self.vel * dt
@@ -108,17 +109,21 @@ class _Object:
 
 def make_video(rng: np.random.RandomState, h: int, w: int, frames: int, num_objects: int,
                late_objects: bool, step: int = 1, object_size: tuple[float, float] = OBJECT_SIZE,
-               background_contrast: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+               background_contrast: float = 1.0,
+               gaps: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T, H, W, 3) uint8 frames and (T, H, W) uint8 labels 0..num_objects.
 
     With ``late_objects`` every object but the first enters on a later frame, a multiple
-    of ``step`` (YouTube-VOS annotates every 5th frame).
+    of ``step`` (YouTube-VOS annotates every 5th frame). ``gaps``: label -> frames [a, b)
+    where that object is absent (it leaves and returns, as in MOSE).
     """
     background = _texture(rng, h, w, rng.uniform(60, 200, 3), 12, background_contrast)
     drift = rng.uniform(-1, 1, 2)
     late_starts = list(range(step, max(step + 1, frames // 2 + 1), step))
     starts = [0] + [int(rng.choice(late_starts)) if late_objects else 0 for _ in range(num_objects - 1)]
     objects = [_Object(rng, h, w, s, object_size) for s in starts]
+    for label, gap in (gaps or {}).items():
+        objects[label - 1].gap = gap
     images, labels = [], []
     for t in range(frames):
         shift = np.float32([[1, 0, drift[0] * t], [0, 1, drift[1] * t]])
@@ -300,6 +305,87 @@ def generate_custom(cfg: CustomConfig) -> Path:
                     _save_png(labels[t], root / split / "Annotations" / name / f"frame_{t:05d}.png")
     done.write_text(json.dumps(_describe(cfg)))
     return root
+
+
+def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int = 96) -> Path:
+    """Small MOSE, LVOS, VOST and SA-V datasets in their download layouts under ``root``
+    (``MOSE``, ``LVOS``, ``VOST``, ``SAV``), each with what makes its protocol differ:
+    MOSE objects that leave and return (train: every frame annotated, with meta.json;
+    valid: the first frame only), LVOS objects that enter later (every object annotated on
+    every 5th frame, 1-based names, ``valid_meta.json``, one unseen video), VOST with void
+    (255) regions and 10 fps frames beside the 5 fps ones, SA-V with one binary PNG per
+    object, where one object's mask lies inside another's. Returns ``root``."""
+    root = Path(root)
+    rng = np.random.RandomState(seed)
+    h, w = height, width
+
+    # MOSE v1/v2: %05d names; an object leaves for frames [3, 6) and returns
+    mose = root / "MOSE"
+    for split, count in (("train", 2), ("valid", 1)):
+        meta = {"videos": {}}
+        for i in range(count):
+            name = f"mose{split}{i}"
+            frames = 9
+            images, labels = make_video(rng, h, w, frames, 2, late_objects=False, gaps={2: (3, 6)} if i == 0 else None)
+            for t in range(frames):
+                _save_jpg(images[t], mose / split / "JPEGImages" / name / f"{t:05d}.jpg")
+                if split == "train" or t == 0:
+                    _save_png(labels[t], mose / split / "Annotations" / name / f"{t:05d}.png")
+            meta["videos"][name] = {"length": frames, "height": h, "width": w,
+                                    "objects": [str(o) for o in sorted(set(np.unique(labels[0]).tolist()) - {0})]}
+        (mose / split / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    # LVOS: %08d names from 1; objects enter on later 5th frames; all objects annotated every 5th frame
+    lvos = root / "LVOS" / "valid"
+    meta = {"videos": {}}
+    names = ["lvos0", "lvos1"]
+    for name in names:
+        frames = 16
+        images, labels = make_video(rng, h, w, frames, 3, late_objects=True, step=5)
+        objects = {}
+        for label in sorted(set(np.unique(labels).tolist()) - {0}):
+            first = min(t for t in range(0, frames, 5) if (labels[t] == label).any())
+            count = len(range(first, frames, 5))
+            objects[str(label)] = {"frame_range": {"start": first + 1, "end": first + 1 + 5 * count,
+                                                   "frame_nums": count}}
+        for t in range(frames):
+            _save_jpg(images[t], lvos / "JPEGImages" / name / f"{t + 1:08d}.jpg")
+            if t % 5 == 0:
+                _save_png(labels[t], lvos / "Annotations" / name / f"{t + 1:08d}.png")
+        meta["videos"][name] = {"objects": objects}
+    (lvos / "valid_meta.json").write_text(json.dumps(meta, indent=1))
+    _write_list(lvos / "unseen_videos.txt", names[1:])
+
+    # VOST: 10 fps frames, every other one at 5 fps and annotated; a void (255) band
+    vost = root / "VOST"
+    names = ["vost0", "vost1"]
+    for name in names:
+        frames = 12
+        images, labels = make_video(rng, h, w, frames, 2, late_objects=False)
+        for t in range(frames):
+            _save_jpg(images[t], vost / "JPEGImages_10fps" / name / f"{t:05d}.jpg")
+            if t % 2 == 0:
+                _save_jpg(images[t], vost / "JPEGImages" / name / f"{t:05d}.jpg")
+                ann = labels[t].copy()
+                ann[h // 3:h // 2, :] = 255  # void: never an object; background to the scorer
+                _save_png(ann, vost / "Annotations" / name / f"{t:05d}.png")
+    _write_list(vost / "ImageSets" / "val.txt", names)
+
+    # SA-V: 24 fps frames, every 4th annotated; object 000 is the union, 001 a part of it
+    sav = root / "SAV"
+    names = ["sav_000001", "sav_000002"]
+    for name in names:
+        frames = 13
+        images, labels = make_video(rng, h, w, frames, 2, late_objects=False)
+        for t in range(frames):
+            _save_jpg(images[t], sav / "JPEGImages_24fps" / name / f"{t:05d}.jpg")
+            if t % 4 == 0:
+                for obj, mask in enumerate((labels[t] > 0, labels[t] == 2)):
+                    _save_png(mask.astype(np.uint8), sav / "Annotations_6fps" / name / f"{obj:03d}" / f"{t:05d}.png")
+    _write_list(sav / "sav_val.txt", names)
+    return root
+
+
 
 
 def _describe(cfg: SyntheticConfig | CustomConfig) -> dict:

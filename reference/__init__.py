@@ -5,4 +5,6 @@ the speed benchmark. Not used by training or evaluation.
   concatenated at each write, dense top-k affinity, boundary head computed).
 - ``reference.training``: the reference's training verbs (two value-encoder calls, one
   decoder pass per object).
+- ``reference.benchmark_metrics``: the official scorers of MOSE v2, LVOS, VOST and SA-V,
+  on in-memory masks (the oracles of ``util.benchmark_metrics``).
 """

@@ -24,9 +24,11 @@ from util.atomic import atomic_save
 from util.palette import read_mask
 
 
-def disk(radius: int) -> np.ndarray:
-    """skimage.morphology.disk(radius) as uint8."""
-    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+def disk(radius: float) -> np.ndarray:
+    """skimage.morphology.disk(radius) as uint8. A fractional radius gives skimage's grid
+    ``arange(-radius, radius + 1)`` (not centred on a pixel), as the MOSE v2 scorer uses."""
+    grid = np.arange(-radius, radius + 1)
+    x, y = np.meshgrid(grid, grid)
     return (x * x + y * y <= radius * radius).astype(np.uint8)
 
 
@@ -52,8 +54,11 @@ def region_j(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if union == 0 else float(inter / union)
 
 
-def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> float:
-    radius = int(math.ceil(bound_th * np.linalg.norm(pred.shape)))
+def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008, radius: float | None = None) -> float:
+    """Boundary F-measure; boundaries match within ``radius`` pixels (default
+    ceil(bound_th * image diagonal))."""
+    if radius is None:
+        radius = int(math.ceil(bound_th * np.linalg.norm(pred.shape)))
     fg, gt_b = seg2bmap(pred), seg2bmap(gt)
     se = disk(radius)
     fg_dil = cv2.dilate(fg.astype(np.uint8), se)
@@ -72,12 +77,14 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> flo
 
 
 def statistics(values: np.ndarray) -> tuple[float, float, float]:
-    """(Mean, Recall, Decay) of per-frame values, as db_statistics."""
+    """(Mean, Recall, Decay) of per-frame values, as db_statistics. Its bin bounds are uint8
+    there (the DAVIS, VOST and LVOS tools alike): past 256 frames they wrap, and so do these
+    (then used as NumPy 1, which the tools were written for, adds to a uint8: without overflow)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = float(np.nanmean(values))
         recall = float(np.nanmean(values > 0.5))
-        ids = (np.round(np.linspace(1, len(values), 5) + 1e-10) - 1).astype(int)
+        ids = (np.round(np.linspace(1, len(values), 5) + 1e-10) - 1).astype(np.uint8).astype(int)
         bins = [values[ids[i]:ids[i + 1] + 1] for i in range(4)]
         decay = float(np.nanmean(bins[0]) - np.nanmean(bins[3]))
     return mean, recall, decay
