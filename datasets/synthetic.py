@@ -386,8 +386,6 @@ def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int 
     return root
 
 
-
-
 def _describe(cfg: SyntheticConfig | CustomConfig) -> dict:
     d = dict(cfg.__dict__)
     d["root"] = str(d["root"])
