@@ -16,13 +16,15 @@ import shutil
 import time
 from pathlib import Path
 
-
-import eval_davis
 import train
+from datasets.eval_datasets import davis_videos
 from datasets.synthetic import SyntheticConfig, generate
+from evaluation.run import evaluate
+from evaluation.sinks import DavisScores
+from model.checkpoint import load_network
 from util import cli
 from util.atomic import atomic_save
-from util.configuration import TrainConfig
+from util.configuration import InferenceConfig, TrainConfig
 from util.metrics import evaluate_folders
 from util.overlay import contact_sheet, overlay, write_gif
 from util.palette import image_files, read_image, read_mask, read_palette, write_indexed_png
@@ -89,10 +91,11 @@ def main(argv: list[str] | None = None) -> dict:
     model = run3 / f"{run3.name}_{cfg['stage3_its']}.pth"
     print(f"[3/4] evaluating {model} on the synthetic DAVIS val split")
     masks = out / "masks"
-    eval_davis.main(["--model", str(model), "--davis_path", str(root / "DAVIS" / "2017"), "--output", str(masks),
-                     "--device", args.device])
     trainval = root / "DAVIS" / "2017" / "trainval"
-    videos = (trainval / "ImageSets" / "2017" / "val.txt").read_text().split()
+    val, palette = davis_videos(trainval, trainval / "ImageSets" / "2017" / "val.txt")
+    evaluate(load_network(model, args.device), val, masks, InferenceConfig(), DavisScores(palette),
+             protocol={"benchmark": "davis2017", "split": "val"})
+    videos = [video.name for video in val]
     copy_first_mask_baseline(trainval, videos, out / "baseline")
     model_jf = json.loads((masks / "jf_results.json").read_text())["overall"]["J&F-Mean"]
     baseline_jf = evaluate_folders(out / "baseline", trainval / "Annotations" / "480p", videos)["overall"]["J&F-Mean"]

@@ -111,7 +111,7 @@ class StaticTransformDataset(SeededDataset):
             transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL),
             transforms.Resize(c, InterpolationMode.BICUBIC),
             transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL)])
-        # the mask takes the image's bicubic warp and stays soft (REFERENCE.md section 11)
+        # the mask takes the image's bicubic warp and stays soft, as the reference's (docs/PROTOCOL.md)
         self.pair_gt_dual = transforms.Compose([
             transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
             transforms.Resize(c, InterpolationMode.NEAREST),

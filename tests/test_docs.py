@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+import subprocess
 
 import pytest
 from torch.distributed.run import get_args_parser as torchrun_parser
@@ -235,3 +236,22 @@ def test_readme_is_a_short_read():
     for task in ("eval_davis.py", "torchrun --nproc_per_node=8 train.py --stage 0", "--stage 3", "--resume auto",
                  "eval_generic.py", "python -m util.metrics", "make test", "make test-fast"):
         assert task in readme, task
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    """Every document the code and docs name (``NAME.md``, ``docs/...``) is in the
+    repository, and nothing points outside it (the material the project was written from
+    is not part of a clone)."""
+    tracked = [REPO / p for p in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                                                 check=True).stdout.split()]
+    names = {p.name for p in tracked} | {"PAGE.md"}  # PAGE.md: a page this module writes in a test
+    texts = {p: p.read_text(errors="ignore") for p in tracked
+             if p.suffix in (".py", ".md", ".toml", ".txt", ".cfg") or p.name == "Makefile"}
+    for path, text in texts.items():
+        where = path.relative_to(REPO)
+        assert "../shared" not in text, f"{where} points outside the repository"
+        for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):  # the project's documents are upper-case
+            assert name in names, f"{where} cites {name}, which is not in the repository"
+        for cited in re.findall(r"\bdocs/[\w/-]+\.\w+", text):
+            if "NAME" not in cited:  # a pattern, not a file
+                assert (REPO / cited).exists(), f"{where} cites {cited}, which is not in the repository"

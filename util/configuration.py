@@ -138,7 +138,7 @@ MAX_SKIPS = (5, 10, 15, 20, 25, 5)
 
 @dataclass(frozen=True)
 class Stage:
-    """A training stage as the reference runs it (REFERENCE.md section 10)."""
+    """A training stage as the reference runs it (docs/PROTOCOL.md)."""
     lr: float
     batch_size: int  # per process
     iterations: int
