@@ -24,6 +24,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from util.atomic import atomic_save
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def resize_min_length_cv2(job: ResizeJob, min_length: int) -> None:
 def run_jobs(jobs: list[ResizeJob], resize: Resize, workers: int = 1, desc: str = "resizing") -> dict:
     """Resize every job whose output does not exist yet; returns counts."""
     todo = [job for job in jobs if not job.dst.exists()]
-    print(f"{len(jobs)} files, {len(jobs) - len(todo)} already done")
+    logger.info(f"{len(jobs)} files, {len(jobs) - len(todo)} already done")
     progress = tqdm(total=len(todo), desc=desc, unit="file")
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:

@@ -41,9 +41,11 @@ from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
 from util.errors import ConfigError
+from util.log import get_logger
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.stamp import code_version
 
+logger = get_logger(__name__)
 STATS_FOLDER = ".eval_stats"  # one JSON per published video, for the summary
 POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
 
@@ -192,7 +194,7 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
     if not processes.is_main:
         return None
     stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, record)
-    print(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
+    logger.info(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
           f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
           f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB")
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")

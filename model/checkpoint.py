@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +23,10 @@ from torch import nn
 from model.network import GSFM
 from util.atomic import atomic_save
 from util.errors import CheckpointError
+from util.log import get_logger
 
 # Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
+logger = get_logger(__name__)
 GSFM_ONLY_PREFIXES = ("lfm.", "decoder.hfm.", "decoder.boundary_", "decoder.mask_1.", "decoder.fusion_",
                       "decoder.predict_")
 FIRST_VALUE_CONV = "value_encoder.conv1.weight"
@@ -114,7 +115,7 @@ def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") ->
     network = GSFM(single_object=False)
     report = load_network_file(network, path, for_training=False)
     if report.kind != "gsfm":
-        print(f"{path}: {report.describe()}", file=sys.stderr)
+        logger.warning(f"{path}: {report.describe()}")
     return network.to(device).eval()
 
 

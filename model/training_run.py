@@ -24,8 +24,10 @@ from util import distributed
 from util.atomic import check_writable
 from util.configuration import TrainConfig
 from util.errors import CheckpointError, ConfigError
+from util.log import get_logger
 from util.rng import rng_state
 
+logger = get_logger(__name__)
 RUN_TIME_FORMAT = "%b%d_%H.%M.%S"
 # Settings that do not change what is trained: where and in which precision it runs (a
 # checkpoint may continue on another device), how often it saves and logs, where the
@@ -56,7 +58,7 @@ def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | 
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
+def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = logger.info) -> Path | None:
     """The checkpoint ``--resume auto`` or ``--load_model`` names (None: a fresh start)."""
     if config.resume == "auto":
         found = find_resume_checkpoint(config.save_root, config.run_id)
@@ -106,7 +108,7 @@ def _shown(value: object) -> str:
 class TrainingRun:
     """The run folder (new, or the resumed checkpoint's) and the checkpoints written there."""
 
-    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = print,
+    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = logger.info,
                  world_size: int = 1):
         self.config = config
         self.main_process = main_process
