@@ -26,6 +26,7 @@ import torch
 from inference_backend import OnnxRuntimeBackend, PyTorchBackend
 from model.export import export_size
 from scripts.benchmark import REPO, StageTimer, agreement, benchmark_network, make_benchmark_video, run_engine
+from util import cli
 from util.atomic import atomic_save
 from util.stamp import describe, machine_stamp
 
@@ -52,7 +53,7 @@ def timed_run(backend, video: Path, out_dir: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--frames", type=int, default=60)
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     p.add_argument("--height", type=int, default=480)

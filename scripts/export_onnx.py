@@ -21,7 +21,7 @@ from util import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     parser.add_argument("--model", required=True, help="network weights (.pth)")
     parser.add_argument("--output", required=True, type=Path, help="export folder (graphs and manifest.json)")
     parser.add_argument("--height", type=int, default=480, help="frame height (padded to a multiple of 16)")
