@@ -53,6 +53,7 @@ def propagate(core: InferenceCore, frames: int = 3) -> list[torch.Tensor]:
     return [core.step(frame, g["labels"][0] if t == 0 else None) for t, frame in enumerate(g["rgb_uint8"][:frames])]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not precision.cpu_bfloat16_instructions(), reason="bfloat16 is emulated on this CPU (slow)")
 def test_amp_is_channels_last_and_agrees_with_float32(network):
     """bfloat16 keeps ~2-3 decimal digits: probabilities move by ~1e-2 at most; pixels whose
@@ -117,6 +118,7 @@ def test_amp_anyway_is_an_option_that_needs_amp():
         InferenceConfig(amp_anyway=True)
 
 
+@pytest.mark.slow
 def test_benchmark_times_each_precision_and_layout(network):
     """The benchmark's rows at a tiny size: the convolution and the key encoder in float32 and
     autocast, NCHW and channels-last."""
