@@ -43,6 +43,7 @@ from util.configuration import InferenceConfig, add_arguments, from_arguments
 from util.errors import ConfigError
 from util.log import get_logger
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
+from util.precision import autocast_enabled
 from util.stamp import code_version
 
 logger = get_logger(__name__)
@@ -143,6 +144,8 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
     than 0)."""
     network = as_backend(network)
     processes = processes or distributed.init(network.device.type)
+    # --amp as it will run (a CPU without bfloat16 falls back to float32): what the record says
+    config = dataclasses.replace(config, amp=autocast_enabled(network.device, config.amp, config.amp_anyway))
     check_writable(out_root)
     mask_root = out_root / sink.masks_subdir
     stats_root = out_root / STATS_FOLDER
