@@ -43,7 +43,7 @@ def test_bounded_memory_keeps_each_objects_first_frame():
     key, values = frame_key(4)
     bank.add_memory(key, values, objects=[0, 1])
     assert stored_frames(bank) == [0, 3, 4]
-    assert bank.start == {0: 0, 1: 4}  # object 1 still starts at its first frame
+    assert bank.groups == [(0, [0]), (4, [1])]  # object 1 still starts at its first frame
 
 
 def test_max_memory_frames_at_least_video_memory_changes_nothing():
