@@ -186,3 +186,16 @@ def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_fil
                                           "--device", "cpu"]))
     assert not (out / "val00").exists()  # the unfinished video is not published
     assert not [p for p in (out / ".tmp_val00").iterdir() if "tmp" in p.name]  # no partial PNG
+
+
+def test_atomic_writes_get_the_mode_of_a_new_file(tmp_path):
+    """A result written atomically is readable by whoever could read a file the user
+    creates (mkstemp's temporary files are private, 0600)."""
+    import os
+    from util.atomic import atomic_save
+    previous = os.umask(0o022)
+    try:
+        atomic_save(lambda tmp: tmp.write_text("x"), tmp_path / "result.json")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == 0o644
