@@ -3,6 +3,7 @@ checkpoint, corrupted checkpoints, evaluation killed mid-video, disk full, unwri
 output. Each restart must lose nothing and end where an uninterrupted run ends."""
 import errno
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from model.checkpoint import read_checkpoint
 from model.training_run import find_resume_checkpoint
 from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, REPO, args_for, assert_same_weights, fault_args,
                            final_weights, train_cmd, wait_for)
+from util.atomic import atomic_save
 from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
 
@@ -191,8 +193,6 @@ def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_fil
 def test_atomic_writes_get_the_mode_of_a_new_file(tmp_path):
     """A result written atomically is readable by whoever could read a file the user
     creates (mkstemp's temporary files are private, 0600)."""
-    import os
-    from util.atomic import atomic_save
     previous = os.umask(0o022)
     try:
         atomic_save(lambda tmp: tmp.write_text("x"), tmp_path / "result.json")
