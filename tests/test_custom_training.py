@@ -45,7 +45,7 @@ def test_custom_folder_is_the_training_set(custom_root, capsys):
     assert part.max_jump == 2  # the max skip counts annotated frames
     assert list(part.unusable) == [SHORT_VIDEO]
     lines = describe_train_set(dataset)
-    assert lines[0].endswith("3 videos x 5, annotations every 5 frames") and SHORT_VIDEO in lines[1]
+    assert lines[0].endswith("3 videos x 5, annotations every 5 frames (detected)") and SHORT_VIDEO in lines[1]
     dataset.set_epoch(seed=1, epoch=0)
     for video in range(3):
         copies = [dataset[video + 3 * copy] for copy in range(5)]
