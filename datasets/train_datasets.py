@@ -185,6 +185,7 @@ class VOSDataset(SeededDataset):
             self.frames[video] = frames
             self.videos.append(video)
             annotated_numbers.append([int(m.group(1)) for m in map(FRAME_NUMBER.search, frames) if m])
+        self.interval_detected = interval is None
         self.interval = interval or detect_interval(annotated_numbers)
         self.max_jump = max(1, max_skip // self.interval)
         c, scale = crop_size, crop_scale
@@ -317,7 +318,7 @@ def describe_train_set(dataset: ConcatTrainSet) -> list[str]:
         seen.append(part)
         copies = sum(p is part for p in dataset.datasets)
         lines.append(f"{part.im_root.parent}: {len(part)} videos x {copies}, annotations every {part.interval} "
-                     f"frame{'s' if part.interval > 1 else ''}")
+                     f"frame{'s' if part.interval > 1 else ''}" + (" (detected)" if part.interval_detected else ""))
         lines += [f"  left out {video}: {reason}" for video, reason in part.unusable.items()]
     return lines
 

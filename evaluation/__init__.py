@@ -6,4 +6,6 @@
   (torchrun ranks, or independent runs) through atomic claims, every video published
   atomically, one summary (``eval_stats.json``, J&F, submission zip).
 - ``evaluation.claims``: the claims.
+- ``evaluation.validation``: J&F on held-out videos while training (sharded over the
+  training job's processes, in memory, leaving the training's random generators untouched).
 """

@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
                "iterations": FINE_TUNE_ITERATIONS, "val_interval": VAL_INTERVAL,
                "val_videos": CUSTOM["val_videos"], "val_frames": CUSTOM["val_frames"],
                "frame_size": [CUSTOM["height"], CUSTOM["width"]], "stage0_weights": str(weights),
-               "best": read_checkpoint(run / f"{run.name}_checkpoint.pth").get("best"), "total_seconds": round(time.time() - start, 1),
+               "best": read_checkpoint(run / f"{run.name}_checkpoint.pth").get("best"),
+               "total_seconds": round(time.time() - start, 1),
                "stamp": stamp}
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.output / "fine_tuning_results.json")
