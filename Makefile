@@ -5,10 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv demo test test-fast benchmark gpu-check clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-export.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt -r requirements-export.txt -c constraints.txt
 	touch $@
 
 venv: $(VENV)/.installed

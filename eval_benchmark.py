@@ -68,8 +68,7 @@ def _nan_as_null(value):
 
 def parser() -> argparse.ArgumentParser:
     listing = "\n".join(f"  {name:7} {b.summary} (splits: {', '.join(b.splits)})" for name, b in BENCHMARKS.items())
-    p = argparse.ArgumentParser(description=__doc__, epilog="benchmarks:\n" + listing,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__, epilog="benchmarks:\n" + listing)
     add_common_args(p)
     p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS), help="see the list below")
     p.add_argument("--data_path", required=True, type=Path, help="the benchmark's folder, as downloaded")

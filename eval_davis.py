@@ -3,7 +3,6 @@
     python eval_davis.py --model saves/gsfm.pth --davis_path data/DAVIS/2017 --output output/d17
     torchrun --nproc_per_node=4 eval_davis.py ...     # the videos shared among 4 processes
 """
-import argparse
 from pathlib import Path
 
 from datasets.eval_datasets import davis_videos
@@ -17,7 +16,7 @@ SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt"
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     add_common_args(parser)
     parser.add_argument("--davis_path", default="data/DAVIS/2017", help="folder holding trainval/ and test-dev/")
     parser.add_argument("--split", default="val", choices=sorted(SPLITS))

@@ -5,7 +5,6 @@
 The video list is ../2017/trainval/ImageSets/2016/val.txt beside the 2016 folder (where the
 official DAVIS 2017 download ships it), or ImageSets/2016/val.txt inside it.
 """
-import argparse
 from pathlib import Path
 
 from datasets.eval_datasets import davis_2016_image_set, davis_videos
@@ -15,7 +14,7 @@ from util import cli
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     add_common_args(parser, top_k=20)
     parser.add_argument("--davis_path", default="data/DAVIS/2016", help="the DAVIS 2016 folder")
     args = parser.parse_args(argv)

@@ -11,7 +11,6 @@ id per object (or 0/255 for a single object). Writes <output>/<name>/<frame>.png
 annotation's palette; with --overlay also <output>/<name>_overlay/<frame>.jpg and
 <output>/<name>_overlay.mp4.
 """
-import argparse
 from pathlib import Path
 
 
@@ -22,7 +21,7 @@ from util import cli
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     add_common_args(parser)
     parser.add_argument("--frames", required=True, type=Path, help="folder of frames or a video file")
     parser.add_argument("--mask", required=True, type=Path, help="annotation PNG, or a folder of them")

@@ -5,7 +5,6 @@ the frames meta.json asks for, the zip) is inference_core_yv.py's.
     python eval_youtube.py --model saves/gsfm.pth --yv_path data/YouTube --output output/yv
     torchrun --nproc_per_node=8 eval_youtube.py ...    # the videos shared among 8 processes
 """
-import argparse
 from pathlib import Path
 
 import inference_core_yv
@@ -14,7 +13,7 @@ from util import cli
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.argument_parser(__doc__)
     add_common_args(parser)
     parser.add_argument("--yv_path", default="data/YouTube", help="folder holding valid/ (or test/) and all_frames/")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])

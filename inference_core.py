@@ -29,25 +29,32 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 
+from inference_backend import Backend, as_backend
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
 from model.network import STRIDE, GSFM, KeyFeatures
 from object_manager import ObjectManager
 from util.configuration import InferenceConfig
+from util.precision import autocast_dtype, autocast_enabled
 from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
 
 
 class InferenceCore:
-    def __init__(self, network: GSFM, config: InferenceConfig = InferenceConfig(), object_ids: Iterable[int] = (),
-                 num_frames: int | None = None):
+    def __init__(self, network: GSFM | Backend, config: InferenceConfig = InferenceConfig(),
+                 object_ids: Iterable[int] = (), num_frames: int | None = None):
         """``object_ids``: objects known in advance, in channel order (the benchmark readers
         give every object of the video, sorted, as the reference orders them); others are
         added in the order the annotations bring them. ``num_frames``: the video length
         when known, so the memory is allocated once at the size the schedule needs (it
-        grows if that is exceeded)."""
-        self.network = network
+        grows if that is exceeded). ``network``: a ``GSFM`` (run by PyTorch) or a backend
+        (``inference_backend``: ONNX Runtime) that makes the three network calls."""
+        self.backend = as_backend(network)
         self.config = config
-        self.device = next(network.parameters()).device
+        self.device = self.backend.device
+        # --amp: autocast (not on a CPU without bfloat16 instructions, unless insisted on), with
+        # channels-last convolutions; float32 keeps the plain layout (exact outputs)
+        self.amp = autocast_enabled(self.device, config.amp, config.amp_anyway)
+        self.backend.use_channels_last(self.amp if config.channels_last is None else config.channels_last)
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
             reserved = num_frames // config.mem_every + 2
@@ -104,9 +111,9 @@ class InferenceCore:
             return prob
         padded, pad = self._prepare(frame.unsqueeze(0), InterpolationMode.BICUBIC)
         prob, keys = None, None
-        with torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self.config.amp):
+        with torch.autocast(self.device.type, dtype=autocast_dtype(self.device), enabled=self.amp):
             if segment:
-                keys = self.network.encode_key(padded)
+                keys = self.backend.encode_key(padded)
                 prob = self._segment(padded, keys, is_mem, write=not (end or annotation is not None))
             if annotation is not None:
                 prob = self._label(padded, *annotation, prob, keys)
@@ -118,10 +125,6 @@ class InferenceCore:
         return self.objects.id_lookup(prob.device)[torch.argmax(prob, dim=0)].cpu().numpy()
 
     # ---- a frame's path ------------------------------------------------------------
-    @property
-    def _amp_dtype(self) -> torch.dtype:
-        return torch.float16 if self.device.type == "cuda" else torch.bfloat16
-
     def _prepare(self, x: torch.Tensor, interpolation: InterpolationMode) -> tuple[torch.Tensor, tuple]:
         """(N, C, H, W) at the input size -> padded at the processing size: the benchmark's
         resize (YouTube-VOS: short side 480), then the --max_size cap (masks: nearest)."""
@@ -150,12 +153,12 @@ class InferenceCore:
         """Padded (K+1, 1, H', W') probabilities of a frame from memory; written to memory
         when due."""
         readout = self.memory.read(keys.k16)  # the objects with memory, in memory.objects' order
-        obj_prob = aggregate_prob(self.network.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
+        obj_prob = aggregate_prob(self.backend.decode_objects(readout, keys.f16_thin, keys.f8, keys.f4))
         prob = torch.zeros(self.num_objects + 1, *obj_prob.shape[1:], device=obj_prob.device)
         prob[0] = obj_prob[0]
         prob[self.objects.channels_of_slots(self.memory.objects)] = obj_prob[1:]
         if write and (is_mem or self.config.include_last):
-            value = self.network.encode_value_objects(image, keys.f16, obj_prob[1:])
+            value = self.backend.encode_value_objects(image, keys.f16, obj_prob[1:])
             self.memory.add_memory(keys.k16, value, self.memory.objects, is_temp=not is_mem)
             if is_mem:
                 self.last_mem_frame = self.frame_index
@@ -173,8 +176,8 @@ class InferenceCore:
         # the objects with memory, then those it brings (in the order the reference enables them)
         slots = self.memory.objects + [s for s in self.objects.slots(channels) if s not in self.memory.objects]
         if keys is None:
-            keys = self.network.encode_key(image)
-        value = self.network.encode_value_objects(image, keys.f16, prob[self.objects.channels_of_slots(slots)])
+            keys = self.backend.encode_key(image)
+        value = self.backend.encode_value_objects(image, keys.f16, prob[self.objects.channels_of_slots(slots)])
         self.memory.add_memory(keys.k16, value, slots)
         self.last_mem_frame = self.frame_index
         return prob

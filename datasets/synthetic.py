@@ -7,14 +7,14 @@ textured background, with palette annotations, written as
 - YouTube-VOS (``YouTube/train_480p``, ``YouTube/valid`` with ``meta.json``, objects that
   enter later, annotations every 5th frame, and ``all_frames/valid_all_frames``),
 - static-image folders (``static/DUTS-TR``, ... and FSS-style class folders),
-- and, by ``generate_benchmarks``, MOSE, LVOS, VOST and SA-V in their download layouts.
+- and apart: ``generate_custom``, a user's own videos for ``train.py --videos`` and
+  ``--val_videos``; ``generate_benchmarks``, MOSE, LVOS, VOST and SA-V in their download layouts.
 Used by the demo and by every test that needs data on disk.
 
     python -m datasets.synthetic data/synthetic --videos 6 --frames 12 --size 96 160
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from util import cli
 from util.palette import davis_palette
 
 PALETTE = davis_palette()
@@ -253,6 +254,59 @@ def generate(cfg: SyntheticConfig) -> Path:
     return root
 
 
+@dataclass
+class CustomConfig:
+    """A user's own videos, as ``train.py --videos`` and ``--val_videos`` take them: names
+    that follow no benchmark, every frame in ``JPEGImages`` but training annotations only
+    every ``interval``-th frame (as YouTube-VOS and MOSE), full ground truth for validation,
+    and one training video too short to give a clip."""
+    root: Path
+    seed: int = 0
+    height: int = 64
+    width: int = 96
+    frames: int = 16
+    train_videos: int = 3
+    val_videos: int = 2
+    val_frames: int = 8
+    interval: int = 5
+    max_objects: int = 2
+    object_size: tuple[float, float] = OBJECT_SIZE
+    background_contrast: float = 1.0
+
+
+SHORT_VIDEO = "site-Z_case999"  # 2 annotated frames: reported at start-up, left out
+
+
+def custom_video_name(index: int, split: str) -> str:
+    return f"site-{'ABC'[index % 3]}_{split}-case{index:03d}"
+
+
+def generate_custom(cfg: CustomConfig) -> Path:
+    """Write ``<root>/train`` and ``<root>/val`` (``JPEGImages/<video>/frame_NNNNN.jpg``,
+    ``Annotations/<video>/frame_NNNNN.png``); returns the root. Skips when already complete."""
+    root = Path(cfg.root)
+    done = root / ".complete"
+    if done.exists() and json.loads(done.read_text()) == _describe(cfg):
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    rng = np.random.RandomState(cfg.seed)
+    style = dict(object_size=cfg.object_size, background_contrast=cfg.background_contrast)
+    train = [(custom_video_name(i, "train"), cfg.frames) for i in range(cfg.train_videos)]
+    train.append((SHORT_VIDEO, cfg.interval + 1))  # annotations at 0 and interval only
+    val = [(custom_video_name(i, "val"), cfg.val_frames) for i in range(cfg.val_videos)]
+    for split, videos, every in (("train", train, cfg.interval), ("val", val, 1)):
+        for name, length in videos:
+            objects = rng.randint(1, cfg.max_objects + 1) if split == "train" else cfg.max_objects
+            images, labels = make_video(rng, cfg.height, cfg.width, length, objects, late_objects=False, **style)
+            for t in range(length):
+                _save_jpg(images[t], root / split / "JPEGImages" / name / f"frame_{t:05d}.jpg")
+                if t % every == 0:
+                    _save_png(labels[t], root / split / "Annotations" / name / f"frame_{t:05d}.png")
+    done.write_text(json.dumps(_describe(cfg)))
+    return root
+
+
 def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int = 96) -> Path:
     """Small MOSE, LVOS, VOST and SA-V datasets in their download layouts under ``root``
     (``MOSE``, ``LVOS``, ``VOST``, ``SAV``), each with what makes its protocol differ:
@@ -332,14 +386,14 @@ def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int 
     return root
 
 
-def _describe(cfg: SyntheticConfig) -> dict:
+def _describe(cfg: SyntheticConfig | CustomConfig) -> dict:
     d = dict(cfg.__dict__)
     d["root"] = str(d["root"])
     return json.loads(json.dumps(d))  # tuples as lists, as read back from the file
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("root", type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, nargs=2, default=(96, 160), metavar=("H", "W"))

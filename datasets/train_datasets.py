@@ -12,7 +12,9 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import re
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ MAX_FRAME_TRIALS = 5  # video clips: draws of frames until the first frame shows
 BL30K_LARGE = 30 * 30
 BL30K_SMALL = 10 * 10
 BL30K_SMALL_LATER = 20 * 20
+FRAME_NUMBER = re.compile(r"(\d+)$")  # the frame number a file name ends with (00005, frame_0005)
 
 
 def reseed(seed: int) -> None:
@@ -108,7 +111,7 @@ class StaticTransformDataset(SeededDataset):
             transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL),
             transforms.Resize(c, InterpolationMode.BICUBIC),
             transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL)])
-        # the mask takes the image's bicubic warp and stays soft (REFERENCE.md section 11)
+        # the mask takes the image's bicubic warp and stays soft, as the reference's (docs/PROTOCOL.md)
         self.pair_gt_dual = transforms.Compose([
             transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
             transforms.Resize(c, InterpolationMode.NEAREST),
@@ -151,26 +154,39 @@ class StaticTransformDataset(SeededDataset):
 
 
 class VOSDataset(SeededDataset):
-    """3 frames of an annotated video within ``max_jump``, one or two target objects."""
+    """3 annotated frames of a video within ``max_skip``, one or two target objects.
 
-    def __init__(self, im_root: Path, gt_root: Path, max_jump: int, subset: set[str] | None = None,
+    Only frames with an annotation are used; with annotations every ``interval`` frames
+    (YouTube-VOS: 5) the max skip counts annotated frames (``max_skip // interval`` of
+    them), as the reference. ``interval`` None: detected from the annotation file names.
+    Videos that cannot give a clip (fewer than 3 annotated frames) are left out and listed
+    in ``unusable``."""
+
+    def __init__(self, im_root: Path, gt_root: Path, max_skip: int, subset: set[str] | None = None,
                  crop_size: int = 384, crop_scale: tuple[float, float] = (0.36, 1.0),
-                 small_object_filter: bool = False):
+                 small_object_filter: bool = False, interval: int | None = None):
         super().__init__()
         self.im_root, self.gt_root = Path(im_root), Path(gt_root)
         for folder in (self.im_root, self.gt_root):
             if not folder.is_dir():
                 raise DatasetError(f"{folder}: training video folder not found")
-        self.max_jump, self.small_object_filter = max_jump, small_object_filter
-        self.videos, self.frames = [], {}
-        for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir()):
+        self.small_object_filter = small_object_filter
+        self.videos, self.frames, self.unusable = [], {}, {}
+        annotated_numbers = []
+        for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if subset is not None and video not in subset:
                 continue
-            frames = [p.stem for p in image_files(self.im_root / video)]
+            annotated = {p.stem for p in (self.gt_root / video).glob("*.png")} if (self.gt_root / video).is_dir() \
+                else set()
+            frames = [p.stem for p in image_files(self.im_root / video) if p.stem in annotated]
             if len(frames) < CLIP_FRAMES:
+                self.unusable[video] = f"{len(frames)} annotated frames (a clip needs {CLIP_FRAMES})"
                 continue
             self.frames[video] = frames
             self.videos.append(video)
+            annotated_numbers.append([int(m.group(1)) for m in map(FRAME_NUMBER.search, frames) if m])
+        self.interval = interval or detect_interval(annotated_numbers)
+        self.max_jump = max(1, max_skip // self.interval)
         c, scale = crop_size, crop_scale
         self.pair_im_lone = transforms.ColorJitter(0.01, 0.01, 0.01, 0)
         self.pair_im_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL)
@@ -238,8 +254,15 @@ class VOSDataset(SeededDataset):
                 "info": {"name": video, "frames": [frames[f] for f in picked]}}
 
 
-def read_subset(path: str) -> set[str] | None:
-    if path == "all":
+def detect_interval(numbers: list[list[int]]) -> int:
+    """Annotations every N frames: the most common step between consecutive annotated frame
+    numbers of the videos (1 when the file names end in no frame number)."""
+    steps = Counter(b - a for video in numbers for a, b in zip(video, video[1:]) if b > a)
+    return steps.most_common(1)[0][0] if steps else 1
+
+
+def read_subset(path: str | None) -> set[str] | None:
+    if path is None or path == "all":
         return None
     file = Path(path)
     if not file.is_file():
@@ -265,22 +288,38 @@ def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip:
     if isinstance(source, ImageFolders):
         return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders,
                                       config.crop_size)
-    root = Path(getattr(config, source.root))
-    subset = read_subset(getattr(config, source.subset)) if source.subset else None
-    return VOSDataset(root / source.images, root / source.annotations, max_skip // source.annotated_every,
-                      subset, config.crop_size, source.crop_scale, source.small_object_filter)
+    folder = source.folder(config)
+    return VOSDataset(folder / source.images, folder / source.annotations, max_skip,
+                      read_subset(source.subset_file(config)), config.crop_size, source.crop_scale,
+                      source.small_object_filter, source.interval)
 
 
 def build_train_set(config: TrainConfig, max_skip: int) -> ConcatTrainSet:
-    """The stage's data mix (``util.configuration.STAGES``) at the current max skip."""
+    """The run's data mix (the stage's, ``util.configuration.STAGES``, or --videos) at the
+    current max skip; each copy of a repeated group is the same dataset object."""
     parts = []
-    for group in config.stage_preset.data:
+    for group in config.data:
         parts += [_dataset(source, config, max_skip) for source in group.sources] * group.repeat
     dataset = ConcatTrainSet(parts)
     if len(dataset) == 0:
         raise DatasetError(f"stage {config.stage}: the training set is empty (check the dataset roots and the "
                            f"subset lists)")
     return dataset
+
+
+def describe_train_set(dataset: ConcatTrainSet) -> list[str]:
+    """One line per video dataset (videos, copies, annotation interval) and one per video
+    that cannot give a clip: what start-up reports."""
+    lines, seen = [], []
+    for part in dataset.datasets:
+        if not isinstance(part, VOSDataset) or any(part is s for s in seen):
+            continue
+        seen.append(part)
+        copies = sum(p is part for p in dataset.datasets)
+        lines.append(f"{part.im_root.parent}: {len(part)} videos x {copies}, annotations every {part.interval} "
+                     f"frame{'s' if part.interval > 1 else ''}")
+        lines += [f"  left out {video}: {reason}" for video, reason in part.unusable.items()]
+    return lines
 
 
 class ResumableSampler(torch.utils.data.Sampler):

@@ -34,20 +34,24 @@ from evaluation.claims import Claims
 from evaluation.record import RECORD_FILE, RecordMismatch, claim_folder, make_record, replace_record
 from evaluation.sinks import OutputSink
 from evaluation.video import segment_video
-from model.checkpoint import load_network, weights_fingerprint
+from inference_backend import BACKENDS, Backend, OnnxRuntimeBackend, as_backend
+from model.checkpoint import load_network
 from model.network import GSFM
 from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
+from util.errors import ConfigError
+from util.log import get_logger
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.stamp import code_version
 
+logger = get_logger(__name__)
 STATS_FOLDER = ".eval_stats"  # one JSON per published video, for the summary
 POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
 
 
 def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
-    parser.add_argument("--model", required=True, help="network weights (.pth)")
+    parser.add_argument("--model", help="network weights (.pth); needed by the pytorch backend")
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     add_arguments(parser, InferenceConfig, **inference_defaults)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available; under torchrun each "
@@ -57,6 +61,10 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
     parser.add_argument("--overwrite", action="store_true", help="recompute every video, also when the output "
                         "folder holds results of other weights or settings (not with several runs sharing the "
                         "folder)")
+    parser.add_argument("--backend", choices=BACKENDS, default="pytorch", help="what runs the per-frame networks: "
+                        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)")
+    parser.add_argument("--onnx", type=Path, help="export folder of the onnxruntime backend (python -m "
+                        "scripts.export_onnx), holding the padded frame size of the data")
 
 
 def evaluate_from_arguments(args: argparse.Namespace, videos: list[EvalVideo], sink: OutputSink, protocol: dict,
@@ -69,12 +77,20 @@ def evaluate_from_arguments(args: argparse.Namespace, videos: list[EvalVideo], s
                     overwrite=args.overwrite)
 
 
-def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM]:
-    """This process's place in the job (its device, its CPU threads) and the network."""
+def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
+    """This process's place in the job (its device, its CPU threads) and the network (or
+    the ONNX Runtime backend that stands for it)."""
+    if args.backend == "onnxruntime" and (args.onnx is None or args.amp):
+        raise ConfigError("--backend onnxruntime needs --onnx DIR" if args.onnx is None else
+                          "--amp does not apply to --backend onnxruntime (its graphs are float32)")
+    if args.backend == "pytorch" and args.model is None:
+        raise ConfigError("--model is required (or --backend onnxruntime with --onnx DIR)")
     processes = distributed.init(args.device)
     if processes.device.type == "cpu" and (args.threads or processes.local_world_size > 1):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
+    if args.backend == "onnxruntime":
+        return processes, OnnxRuntimeBackend(args.onnx, processes.device)
     return processes, load_network(args.model, processes.device)
 
 
@@ -116,20 +132,23 @@ class JobProgress:
         self.bar.close()
 
 
-def evaluate(network: GSFM, videos: list[EvalVideo], out_root: Path, config: InferenceConfig, sink: OutputSink,
-             processes: distributed.Processes | None = None, protocol: dict | None = None,
+def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, config: InferenceConfig,
+             sink: OutputSink, processes: distributed.Processes | None = None, protocol: dict | None = None,
              overwrite: bool = False) -> dict | None:
     """Segment ``videos`` into ``out_root/<sink.masks_subdir>/<video>/``, every wanted frame
     through ``sink``; every process of the job calls this. ``protocol``: the benchmark's
     settings that change the masks (split, frames read, layout), recorded with the inference
-    settings, the weights' fingerprint and the code version. Returns the summary statistics
-    (None on ranks other than 0)."""
-    processes = processes or distributed.init(str(next(network.parameters()).device.type))
+    settings, the weights' fingerprint and the code version. ``network``: a ``GSFM`` or a
+    backend (``inference_backend``). Returns the summary statistics (None on ranks other
+    than 0)."""
+    network = as_backend(network)
+    processes = processes or distributed.init(network.device.type)
     check_writable(out_root)
     mask_root = out_root / sink.masks_subdir
     stats_root = out_root / STATS_FOLDER
     device = processes.device
-    record = make_record(weights_fingerprint(network), dataclasses.asdict(config), protocol or {}, code_version())
+    record = make_record(network.weights_sha256, {**dataclasses.asdict(config), "backend": network.name},
+                         protocol or {}, code_version())
     if overwrite and processes.is_main:
         for video in videos:
             shutil.rmtree(mask_root / video.name, ignore_errors=True)
@@ -175,7 +194,7 @@ def evaluate(network: GSFM, videos: list[EvalVideo], out_root: Path, config: Inf
     if not processes.is_main:
         return None
     stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, record)
-    print(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
+    logger.info(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
           f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
           f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB")
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
@@ -183,7 +202,7 @@ def evaluate(network: GSFM, videos: list[EvalVideo], out_root: Path, config: Inf
     return stats
 
 
-def _compute(network: GSFM, video: EvalVideo, mask_root: Path, stats_root: Path, config: InferenceConfig,
+def _compute(network: Backend, video: EvalVideo, mask_root: Path, stats_root: Path, config: InferenceConfig,
              processes: distributed.Processes, sink: OutputSink, progress: JobProgress, record_id: str) -> dict:
     """One claimed video: masks into a temporary folder, its statistics, then published."""
     tmp_dir = mask_root / f".tmp_{video.name}"

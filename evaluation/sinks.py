@@ -18,10 +18,12 @@ from PIL import Image
 from datasets.eval_datasets import EvalVideo
 from evaluation.video import FrameOutput
 from util.atomic import atomic_save
+from util.log import get_logger
 from util.metrics import evaluate_folders, format_results
 from util.overlay import overlay, write_mp4
 from util.palette import read_image, write_indexed_png
 
+logger = get_logger(__name__)
 
 class OutputSink:
     """The interface: ``write`` each wanted frame, ``finish`` once at the end."""
@@ -65,7 +67,7 @@ class IndexedPngsWithOverlays(IndexedPngs):
         for video in videos:  # one frame in memory at a time
             folder = self.out_root / f"{video.name}_overlay"
             write_mp4((read_image(folder / f"{name}.jpg") for name in video.frames.names), folder)
-            print(f"overlays: {folder}/ and {folder.with_suffix('.mp4')}")
+            logger.info(f"overlays: {folder}/ and {folder.with_suffix('.mp4')}")
 
 
 class BinaryPngs(OutputSink):
@@ -97,7 +99,7 @@ def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> d
     if not videos or any(v.gt_dir is None for v in videos):
         return None
     results = evaluate_folders(out_root, videos[0].gt_dir.parent, [v.name for v in videos], binary)
-    print(format_results(results))
+    logger.info(format_results(results))
     atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
     return results
 
@@ -115,5 +117,5 @@ def write_zip(out_root: Path, folder: str, name: str = "submission.zip") -> Path
 
     path = out_root / name
     atomic_save(write, path)
-    print(f"submission: {path}")
+    logger.info(f"submission: {path}")
     return path

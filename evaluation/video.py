@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from datasets.eval_datasets import EvalVideo, FrameInput
+from inference_backend import Backend
 from inference_core import InferenceCore
 from model.network import GSFM
 from util.configuration import InferenceConfig
@@ -32,7 +33,7 @@ class FrameOutput:
     prob: torch.Tensor  # (K+1, H, W) probabilities, background first, on the network's device
 
 
-def segment_video(network: GSFM, video: EvalVideo, config: InferenceConfig,
+def segment_video(network: GSFM | Backend, video: EvalVideo, config: InferenceConfig,
                   on_output: Callable[[FrameOutput], None], scratch: Path | None = None,
                   on_frame: Callable[[], None] | None = None) -> int:
     """Segment ``video``, calling ``on_output`` for every frame it wants (in processing order:

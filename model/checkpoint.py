@@ -12,10 +12,8 @@ What loads, and how:
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +23,10 @@ from torch import nn
 from model.network import GSFM
 from util.atomic import atomic_save
 from util.errors import CheckpointError
+from util.log import get_logger
 
 # Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
+logger = get_logger(__name__)
 GSFM_ONLY_PREFIXES = ("lfm.", "decoder.hfm.", "decoder.boundary_", "decoder.mask_1.", "decoder.fusion_",
                       "decoder.predict_")
 FIRST_VALUE_CONV = "value_encoder.conv1.weight"
@@ -115,19 +115,8 @@ def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") ->
     network = GSFM(single_object=False)
     report = load_network_file(network, path, for_training=False)
     if report.kind != "gsfm":
-        print(f"{path}: {report.describe()}", file=sys.stderr)
+        logger.warning(f"{path}: {report.describe()}")
     return network.to(device).eval()
-
-
-def weights_fingerprint(network: nn.Module) -> str:
-    """A hash of the network's weights (names, dtypes, shapes and values): what identifies
-    the weights that produced a result, whatever file they came from."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(network.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()[:16]
 
 
 def save_file(obj: dict, path: str | os.PathLike) -> None:
@@ -156,10 +145,3 @@ def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
             best, best_it = path, it
     return best
 
-
-def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | None:
-    """``--resume auto``: the newest readable full checkpoint among the runs named
-    ``<timestamp>_<run_id>`` under ``save_root`` (None when there is none)."""
-    found = [find_latest_checkpoint(d) for d in Path(save_root).glob(f"*_{run_id}") if d.is_dir()]
-    found = [p for p in found if p is not None]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None

@@ -22,6 +22,15 @@ VALUE_DIM = 512
 STRIDE = 16  # of the coarsest features: inputs are padded to multiples of it
 
 
+def other_objects(masks: torch.Tensor) -> torch.Tensor:
+    """(K, 1, H, W) masks -> for each object the sum of the other objects' masks (zeros for
+    one object); summed explicitly (not total - own) to match the reference bit for bit."""
+    k = masks.shape[0]
+    if k == 1:
+        return torch.zeros_like(masks)
+    return torch.stack([masks[[j for j in range(k) if j != i]].sum(0) for i in range(k)])
+
+
 class KeyFeatures(NamedTuple):
     k16: torch.Tensor  # (N, 64, H/16, W/16) memory/query key
     f16_thin: torch.Tensor  # (N, 512, H/16, W/16) query value
@@ -50,6 +59,21 @@ class GSFM(nn.Module):
         self.key_comp = nn.Conv2d(1024, 512, kernel_size=3, padding=1)
         self.decoder = Decoder()
         self.lfm = LFM(1024)
+
+    def use_channels_last(self, enabled: bool = True) -> GSFM:
+        """Put the convolution weights in the channels-last (NHWC) layout, or back in the
+        plain one (``enabled=False``). A convolution with channels-last weights returns
+        channels-last activations, so the whole network follows, except the spectral filter
+        modules: they make their input plain and convert their output back (their 1x1
+        weights are the same in both layouts). The values do not change, only how they are
+        laid out: the fast float16/bfloat16 kernels (cuDNN's tensor cores, oneDNN's AMX)
+        want channels-last, while in float32 the plain layout gives the exact reference
+        outputs. Parameters stay the same objects (an optimiser keeps them)."""
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=layout)
+        return self
 
     # ---- shared verbs -------------------------------------------------------------
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
@@ -114,11 +138,8 @@ class GSFM(nn.Module):
         """Values of K objects of one frame: frame (1, 3, H, W), key_f16 (1, 1024, h, w),
         masks (K, 1, H, W) -> (K, 512, h, w). "Others" = sum of the other objects' masks."""
         k = masks.shape[0]
-        if k > 1:  # summed explicitly (not total - own) to match the reference bit for bit
-            others = torch.stack([masks[[j for j in range(k) if j != i]].sum(0) for i in range(k)])
-        else:
-            others = torch.zeros_like(masks)
-        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks, others)
+        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks,
+                                 other_objects(masks))
 
     def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
                        f4: torch.Tensor) -> torch.Tensor:
@@ -126,7 +147,7 @@ class GSFM(nn.Module):
 
         The objects are decoded one at a time, sharing the frame's skip convolutions: on CPU
         as fast as one batch of K, and the decoder's temporary memory does not grow with K
-        (README, "Speed and memory")."""
+        (docs/PERFORMANCE.md, "Where the difference comes from")."""
         mask_logit, _ = self.decode(readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4,
                                     with_boundary=False, objects_per_pass=1)
         return torch.sigmoid(mask_logit)

@@ -124,7 +124,7 @@ def zero_init_residual_scales(module: nn.Module) -> None:
     For training from scratch only. BatchNorm stays frozen during training (the reference's
     rule, made for ImageNet statistics); with fresh statistics (mean 0, variance 1) it does
     not normalise, the features grow through the trunk and the key-similarity softmax
-    saturates to one-hot attention that gives the keys no gradient (README, "Training from
+    saturates to one-hot attention that gives the keys no gradient (docs/TRAINING.md, "Training from
     scratch").
     """
     for block in module.modules():

@@ -36,13 +36,14 @@ class Trainer:
     def __init__(self, network: GSFM, config: TrainConfig, device: torch.device, distributed: bool = False):
         self.network = network.to(device).train()  # its BatchNorm stays frozen (FrozenBatchNorm2d)
         self.device = device
+        self.amp = config.amp and device.type == "cuda"  # float16 on CUDA as the reference; the CPU trains in float32
+        self.network.use_channels_last(self.amp)  # the layout of the tensor cores' kernels
         model = ClipModel(self.network)
         self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
             if distributed else model
         self.optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, self.network.parameters()),
                                           lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.steps), config.gamma)
-        self.amp = config.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.loss_computer = LossComputer(config.start_warm, config.end_warm)
         self.max_amp_skips = config.max_amp_skips

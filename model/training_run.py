@@ -3,35 +3,67 @@
 A run folder ``<save_root>/<Mon DD_HH.MM.SS>_<id>/`` holds network weights
 ``<run>_<it>.pth`` (what the evaluation scripts load) and the full checkpoint
 ``<run>_checkpoint.pth`` (network, optimiser, scheduler, grad scaler, iteration, the
-configuration, every rank's generator states), the previous one kept as
-``<run>_checkpoint_prev.pth``. Every file is written atomically. A resumed run continues in
-the folder of the checkpoint it resumes.
+configuration, every rank's generator states, the best validation so far), the previous one
+kept as ``<run>_checkpoint_prev.pth``, and with validation ``<run>_best.pth``: the weights
+with the best validation J&F. Every file is written atomically. A resumed run continues in
+the folder of the checkpoint it resumes; ``--resume auto`` also finds the reference's
+``<save_root>/<id>/`` folders.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
+import re
 from pathlib import Path
 from typing import Callable
 
-from model.checkpoint import (FIRST_VALUE_CONV, find_latest_checkpoint, find_resume_checkpoint, read_checkpoint,
-                              save_file)
+from model.checkpoint import FIRST_VALUE_CONV, find_latest_checkpoint, read_checkpoint, save_file
 from model.trainer import Trainer
 from util import distributed
 from util.atomic import check_writable
 from util.configuration import TrainConfig
-from util.errors import CheckpointError
+from util.errors import CheckpointError, ConfigError
+from util.log import get_logger
 from util.rng import rng_state
 
+logger = get_logger(__name__)
 RUN_TIME_FORMAT = "%b%d_%H.%M.%S"
+# Settings that do not change what is trained: where and in which precision it runs (a
+# checkpoint may continue on another device), how often it saves and logs, where the
+# weights come from (a resume replaces them), the run's name. Every other setting of a
+# resumed run must match the checkpoint's, or --resume_anyway.
+NOT_TRAINING_SETTINGS = frozenset({
+    "id", "benchmark", "amp", "device", "num_workers", "save_network_interval", "save_checkpoint_interval",
+    "log_text_interval", "log_image_interval", "save_root", "load_network", "load_model", "resume",
+    "resume_anyway", "no_imagenet", "max_amp_skips",
+    "batch_size", "global_batch_size",  # compared as the batch per process and the global batch
+})
+PATH_SETTINGS = ("static_root", "bl_root", "yv_root", "davis_root", "davis_subset", "yv_subset")
 
 
-def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
+def is_run_folder_of(folder: Path, run_id: str) -> bool:
+    """Whether ``folder`` belongs to run ``run_id``: ``<timestamp>_<run_id>`` exactly (so id
+    ``s0`` is not ``..._ablation_s0``), or the reference's plain ``<run_id>``."""
+    timestamp = r"[^_]*\d\d_\d\d\.\d\d\.\d\d_"
+    return folder.name == run_id or re.fullmatch(timestamp + re.escape(run_id), folder.name) is not None
+
+
+def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | None:
+    """``--resume auto``: the newest readable full checkpoint among the folders of run
+    ``run_id`` under ``save_root`` (None when there is none)."""
+    root = Path(save_root)
+    folders = [d for d in root.iterdir() if d.is_dir() and is_run_folder_of(d, run_id)] if root.is_dir() else []
+    found = [p for p in map(find_latest_checkpoint, folders) if p is not None]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = logger.info) -> Path | None:
     """The checkpoint ``--resume auto`` or ``--load_model`` names (None: a fresh start)."""
     if config.resume == "auto":
-        found = find_resume_checkpoint(config.save_root, config.id)
+        found = find_resume_checkpoint(config.save_root, config.run_id)
         if found is None:
-            log(f"--resume auto: no checkpoint of run '{config.id}' under {config.save_root}; starting fresh")
+            log(f"--resume auto: no checkpoint of run '{config.run_id}' under {config.save_root}; starting fresh")
         return found
     if config.load_model:
         path = Path(config.load_model)
@@ -42,10 +74,42 @@ def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = pri
     return None
 
 
+def training_differences(checkpoint: dict, config: TrainConfig, world_size: int) -> list[str]:
+    """The settings that change training on which the checkpoint's recorded configuration
+    and ``config`` (run by ``world_size`` processes) differ, one line each; empty for a
+    checkpoint without a recorded configuration (the reference's)."""
+    recorded = checkpoint.get("config")
+    if not isinstance(recorded, dict):
+        return []
+    now = dataclasses.asdict(config)
+    differences = []
+    for name, value in now.items():
+        if name in NOT_TRAINING_SETTINGS or name not in recorded:
+            continue
+        before = recorded[name]
+        same = (os.path.normpath(str(before)) == os.path.normpath(str(value)) if name in PATH_SETTINGS
+                else (tuple(before) == tuple(value) if isinstance(value, tuple) else before == value))
+        if not same:
+            differences.append(f"--{name}: {_shown(before)} in the checkpoint, {_shown(value)} now")
+    processes = len(checkpoint.get("rng") or ())
+    if processes and "batch_size" in recorded:
+        recorded_global = recorded.get("global_batch_size") or recorded["batch_size"] * processes
+        batch = config.batch_per_process(world_size)
+        if (recorded_global // processes, recorded_global) != (batch, batch * world_size):
+            differences.append(f"batch: {recorded_global // processes} per process x {processes} processes in the "
+                               f"checkpoint, {batch} x {world_size} now")
+    return differences
+
+
+def _shown(value: object) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
 class TrainingRun:
     """The run folder (new, or the resumed checkpoint's) and the checkpoints written there."""
 
-    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = print):
+    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = logger.info,
+                 world_size: int = 1):
         self.config = config
         self.main_process = main_process
         path = resume_checkpoint_path(config, log)
@@ -53,19 +117,23 @@ class TrainingRun:
         self.folder: Path | None = None
         if path is not None:
             self._check_network(path)
+            self._check_settings(path, world_size, log)
             self.folder = path.parent
             missing = [k for k in ("scaler", "rng") if k not in self.resume]
             if missing:  # the reference's own checkpoints hold it, network, optimizer, scheduler
                 log(f"note: {path} has no {' or '.join(missing)} state (a reference-format checkpoint): started "
                     f"fresh, so the resume is not bit-exact where they matter (AMP's loss scale)")
-            if config.id != "NULL" and not self.folder.name.endswith(f"_{config.id}"):
+            if config.id not in (None, "NULL") and not is_run_folder_of(self.folder, config.id):
                 log(f"note: continuing in the resumed run's folder {self.folder}; --id {config.id} is ignored")
         elif config.id != "NULL":
             now = datetime.datetime.now().strftime(RUN_TIME_FORMAT)
-            self.folder = Path(config.save_root) / f"{now}_{config.id}"
-        if self.folder is not None and main_process:
-            check_writable(self.folder)  # fail before training, not at the first checkpoint
+            self.folder = Path(config.save_root) / f"{now}_{config.run_id}"
+        if self.folder is not None and main_process:  # fail before training, not at the first checkpoint
+            # a new run's folder is made by its first file: a run that fails to start leaves none
+            check_writable(self.folder if path is not None else self.folder.parent)
         self._written = {"weights": -1, "checkpoint": -1}  # the iteration each was last written at
+        # the best validation so far ({"it", "jf"}), kept across resumes
+        self.best: dict | None = (self.resume or {}).get("best")
 
     def _check_network(self, path: Path) -> None:
         network = self.resume.get("network")
@@ -78,6 +146,26 @@ class TrainingRun:
             kind = "single-object (stage 0)" if single else "multi-object"
             raise CheckpointError(f"{path}: a {kind} checkpoint cannot resume stage {self.config.stage} "
                                   f"(single- vs multi-object network); use --load_network")
+
+    def _check_settings(self, path: Path, world_size: int, log: Callable[[str], None]) -> None:
+        differences = training_differences(self.resume, self.config, world_size)
+        if not differences:
+            return
+        listed = "\n".join(f"  {line}" for line in differences)
+        if not self.config.resume_anyway:
+            raise ConfigError(f"{path}: this checkpoint was trained with other settings that change training:\n"
+                              f"{listed}\n  Use the checkpoint's values, or --resume_anyway to continue with "
+                              f"the new ones.")
+        log(f"note: --resume_anyway: {path} continues with settings that differ from its own:\n{listed}")
+
+    def describe(self) -> str:
+        """The start-up line saying where the run saves (or that it saves nothing)."""
+        if self.folder is None:
+            return "--id NULL: nothing is saved (no weights, checkpoints or logs)"
+        if self.config.id is None and self.resume is None:
+            return (f"no --id given: run '{self.config.run_id}', saved in {self.folder} "
+                    f"(continue it with --resume auto --id {self.config.run_id}; --id NULL saves nothing)")
+        return f"run folder: {self.folder}"
 
     @property
     def name(self) -> str | None:
@@ -95,12 +183,15 @@ class TrainingRun:
             return None
         return states[rank] if rank < len(states) else states[0]
 
-    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False) -> Path | None:
+    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False,
+             gather: bool = True) -> Path | None:
         """Write the network weights and/or the full checkpoint at iteration ``it`` (each at
         most once per iteration); returns the checkpoint's path. Every rank calls this: the
         checkpoint holds every rank's generator states and a checksum of its weights (the
-        replicas must agree)."""
-        gathered = distributed.all_gather_object((rng_state(), trainer.weight_checksum()))
+        replicas must agree). ``gather=False``: this process alone (a crash save, when the
+        other ranks may be gone), with its own generator states only."""
+        own = (rng_state(), trainer.weight_checksum())
+        gathered = distributed.all_gather_object(own) if gather else [own]
         if not self.main_process or self.folder is None:
             return None
         current = self.folder / f"{self.name}_checkpoint.pth"
@@ -111,6 +202,17 @@ class TrainingRun:
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(self.folder / f"{self.name}_checkpoint_prev.pth")
             save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(self.config),
-                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered]}, current)
+                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered],
+                       "best": self.best}, current)
             self._written["checkpoint"] = it
         return current
+
+    def record_validation(self, trainer: Trainer, it: int, jf: float) -> bool:
+        """Keep ``<run>_best.pth`` when ``jf`` beats the best validation so far (every rank
+        calls this with the same ``jf``); True when it did."""
+        if self.best is not None and jf <= self.best["jf"]:
+            return False
+        self.best = {"it": it, "jf": jf}
+        if self.main_process and self.folder is not None:
+            save_file(trainer.network.state_dict(), self.folder / f"{self.name}_best.pth")
+        return True

@@ -16,6 +16,14 @@ dense matrix products, counted with torch.utils.flop_counter over the first fram
 machine's measured throughput on the decoder's dominant convolution, and the fraction of it
 each implementation reaches.
 
+Mixed precision (``--amp``): this implementation also runs with ``--amp`` in the plain
+(NCHW) layout (``engine_amp_nchw``) and in channels-last (``engine_amp``, what ``--amp``
+does), each with the agreement of its masks with float32; the precisions and layouts are
+also timed on their own: the decoder's 3x3 convolution and the key encoder on one padded
+frame, in float32 and autocast, NCHW and channels-last. ``--amp`` here insists on bfloat16
+on a CPU without bfloat16 instructions (it measures what was asked; the report lists the
+CPU's instruction sets).
+
 Training (``--train``): seconds per optimisation step at ``--crop`` (384 as the reference)
 for each ``--train_batch``, with AMP on CUDA as the reference trains:
 ``model.train_forward.clip_forward`` on ``GSFM`` against the reference's training verbs
@@ -30,11 +38,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +53,29 @@ from datasets.eval_datasets import EvalVideo, generic_video
 from datasets.synthetic import make_video
 from model.network import GSFM
 from model.synthetic_weights import synthetic_state_dict
+from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
+from util.precision import autocast_dtype, cpu_bfloat16_instructions
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
-from util.stamp import machine_stamp
+from util.stamp import describe, machine_stamp
 from util.tensor_util import normalise, unpad
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("key encoding", "memory read", "decoding", "value encoding", "writing")
+# this implementation's runs: float32 (the default), --amp in the plain layout, --amp as it runs (channels-last)
+ENGINE_CONFIGS = {"engine": InferenceConfig(),
+                  "engine_amp_nchw": InferenceConfig(amp=True, amp_anyway=True, channels_last=False),
+                  "engine_amp": InferenceConfig(amp=True, amp_anyway=True)}
+AMP_ROLES = ("engine_amp_nchw", "engine_amp")
+# precision and layout of the throughput rows: (autocast, channels-last)
+VARIANTS = {"float32": (False, False), "float32_channels_last": (False, True), "amp": (True, False),
+            "amp_channels_last": (True, True)}
+THROUGHPUT_OF_ROLE = {"engine": "float32", "oracle": "float32", "engine_amp_nchw": "amp",
+                      "engine_amp": "amp_channels_last"}
 FLOP_FRAMES = 7  # frames counted for GFLOP per frame (two memory writes at mem_every 3)
+clock = time.perf_counter  # what every timing reads; --cpu_time: this process's CPU time
 
 
 # ---- shared helpers ----------------------------------------------------------------
@@ -103,10 +124,10 @@ class StageTimer:
 
         def timed(*args, **kwargs):
             synchronize(self.device)
-            start = time.perf_counter()
+            start = clock()
             result = original(*args, **kwargs)
             synchronize(self.device)
-            self.seconds[stage] += time.perf_counter() - start
+            self.seconds[stage] += clock() - start
             return result
         setattr(owner, name, timed)
 
@@ -121,22 +142,59 @@ def start_memory_measurement(device: torch.device) -> float:
     return reset_peak_memory(device)
 
 
-def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
-    """GFLOP/s of the decoder's dominant operation on this machine: a 3x3 convolution,
-    256 -> 256 channels, at 1/4 of a padded 854x480 frame (best of ``repeats``)."""
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
-    x = torch.randn(1, 256, 120, 216, device=device)
-    flops = 2 * 256 * 256 * 9 * 120 * 216
+def best_seconds(function, device: torch.device, repeats: int) -> float:
+    """The shortest of ``repeats`` timed calls, after one warm-up call (device synchronised)."""
+    function()
     best = float("inf")
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-        conv(x)  # warm-up
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            conv(x)
-            synchronize(device)
-            best = min(best, time.perf_counter() - start)
-    return flops / best / 1e9
+    for _ in range(repeats):
+        synchronize(device)
+        start = clock()
+        function()
+        synchronize(device)
+        best = min(best, clock() - start)
+    return best
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """A frame's size as the network sees it (padded to multiples of its stride)."""
+    return -(-height // 16) * 16, -(-width // 16) * 16
+
+
+def conv_throughput(device: torch.device, amp: bool = False, channels_last: bool = False, height: int = 480,
+                    width: int = 854, repeats: int = 5) -> float:
+    """GFLOP/s of the decoder's dominant operation on this machine: a 3x3 convolution,
+    256 -> 256 channels, at 1/4 of the padded frame (120x216 for 854x480), in float32 or
+    under autocast, NCHW or channels-last (best of ``repeats``)."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    h, w = (side // 4 for side in padded_size(height, width))
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device, memory_format=layout)
+    x = torch.randn(1, 256, h, w, device=device).contiguous(memory_format=layout)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype(device), enabled=amp):
+        seconds = best_seconds(lambda: conv(x), device, repeats)
+    return 2 * 256 * 256 * 9 * h * w / seconds / 1e9
+
+
+def key_encoder_seconds(network: GSFM, amp: bool = False, channels_last: bool = False, height: int = 480,
+                        width: int = 854, repeats: int = 2) -> float:
+    """Seconds of the key encoder (ResNet-50 trunk) on one padded frame (480x864 for
+    854x480), in float32 or under autocast, NCHW or channels-last (best of ``repeats``)."""
+    device = next(network.parameters()).device
+    encoder = network.use_channels_last(channels_last).key_encoder
+    frame = torch.randn(1, 3, *padded_size(height, width), device=device)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype(device), enabled=amp):
+        return best_seconds(lambda: encoder(frame), device, repeats)
+
+
+def float32_layout_difference(network: GSFM, height: int = 480, width: int = 854) -> float:
+    """The largest difference between the key encoder's float32 outputs (f16, f8, f4) in
+    channels-last and in NCHW on one padded frame: 0 only if the layout is free in float32."""
+    device = next(network.parameters()).device
+    frame = torch.randn(1, 3, *padded_size(height, width), generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.inference_mode():
+        plain = network.use_channels_last(False).key_encoder(frame)
+        nhwc = network.use_channels_last(True).key_encoder(frame)
+    network.use_channels_last(False)
+    return max(float((a - b).abs().max()) for a, b in zip(plain, nhwc))
 
 
 # ---- workers (one process each) ----------------------------------------------------
@@ -145,8 +203,8 @@ def _sampled(num_frames: int) -> set[int]:
     return set(range(1, num_frames, max(1, num_frames // 6)))
 
 
-def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None, amp: bool = False,
-               frames: int | None = None) -> int:
+def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None,
+               config: InferenceConfig = InferenceConfig(), frames: int | None = None) -> int:
     """The evaluation path over the video (its first ``frames``); with ``timer``, timed per stage."""
     import inference_memory_bank
     from evaluation.video import segment_video
@@ -161,14 +219,14 @@ def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer 
         timer.wrap(network, "encode_value_objects", "value encoding")
 
     def on_output(frame) -> None:
-        start = time.perf_counter()
+        start = clock()
         write_indexed_png(frame.labels, palette, out_dir / f"{frame.name}.png")
         if frame.index in sampled:
             np.save(out_dir / f"prob_{frame.index:05d}.npy", frame.prob.cpu().numpy())
         if timer is not None:
-            timer.seconds["writing"] += time.perf_counter() - start
+            timer.seconds["writing"] += clock() - start
 
-    segment_video(network, video, replace(InferenceConfig(), amp=amp), on_output)
+    segment_video(network, video, config, on_output)
     return video.num_frames
 
 
@@ -193,14 +251,14 @@ def run_oracle(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer 
     core.interact(first.unsqueeze(1).to(device), 0)
     sampled = _sampled(len(names))
     lut = np.array([0] + video.object_ids, dtype=np.uint8)
-    start = time.perf_counter()
+    start = clock()
     for t, name in enumerate(names):
         prob = unpad(core.prob[:, t], core.pad)[:, 0]
         if t in sampled:
             np.save(out_dir / f"prob_{t:05d}.npy", prob.cpu().numpy())
         write_indexed_png(lut[torch.argmax(prob, dim=0).cpu().numpy()], palette, out_dir / f"{name}.png")
     if timer is not None:
-        timer.seconds["writing"] += time.perf_counter() - start
+        timer.seconds["writing"] += clock() - start
     return len(names)
 
 
@@ -212,7 +270,7 @@ def count_flops(role: str, network: GSFM, video_dir: Path, out_dir: Path) -> flo
         if role == "oracle":
             frames = run_oracle(network, video_dir, out_dir, None, FLOP_FRAMES)
         else:
-            frames = run_engine(network, video_dir, out_dir, None, amp=role == "engine_amp", frames=FLOP_FRAMES)
+            frames = run_engine(network, video_dir, out_dir, None, ENGINE_CONFIGS[role], frames=FLOP_FRAMES)
     return counter.get_total_flops() / frames / 1e9
 
 
@@ -239,7 +297,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     times = []
     for _ in range(iterations + 1):  # the first iteration warms up
         synchronize(device)
-        start = time.perf_counter()
+        start = clock()
         with torch.autocast(device.type, enabled=amp):
             out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
             loss = losses.compute({**data, **out}, 0)["total_loss"]
@@ -248,23 +306,29 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
         scaler.step(optimizer)
         scaler.update()
         synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     step = float(np.mean(times[1:]))
     return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3), "amp": amp,
             "loss": round(loss.item(), 6), "peak_memory_mb": round(peak_memory_mb(device), 1)}
 
 
 def worker(args: argparse.Namespace) -> None:
+    global clock
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        clock = time.process_time
     if args.worker.startswith("train_"):
         result = run_training(args.worker[len("train_"):], args.train_batch[0], args.crop, args.iterations, device)
     elif args.worker == "throughput":
-        result = {"float32": round(conv_throughput(device, torch.float32), 1)}
-        if args.amp:
-            amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-            result["amp"] = round(conv_throughput(device, amp_dtype), 1)
+        variants = {name: v for name, v in VARIANTS.items() if args.amp or not v[0]}
+        size = {"height": args.height, "width": args.width}
+        network = benchmark_network(device)
+        result = {"conv_gflops": {name: round(conv_throughput(device, *v, **size), 1) for name, v in variants.items()},
+                  "key_encoder_seconds": {name: round(key_encoder_seconds(network, *v, **size), 3)
+                                          for name, v in variants.items()},
+                  "key_encoder_float32_layout_difference": float32_layout_difference(network, **size)}
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,14 +336,14 @@ def worker(args: argparse.Namespace) -> None:
         network = benchmark_network(device)
         timer = StageTimer(device)
         baseline = start_memory_measurement(device)
-        start = time.perf_counter()
+        start = clock()
         with torch.inference_mode():
             if args.worker == "oracle":
                 frames = run_oracle(network, video, out_dir, timer)
             else:
-                frames = run_engine(network, video, out_dir, timer, amp=args.worker == "engine_amp")
+                frames = run_engine(network, video, out_dir, timer, ENGINE_CONFIGS[args.worker])
         synchronize(device)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         peak = peak_memory_mb(device)
         result = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
                   "stages": {s: round(timer.seconds.get(s, 0.0), 3) for s in STAGES},
@@ -297,7 +361,7 @@ def launch(args: argparse.Namespace, role: str, result: Path, extra: list[str]) 
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "scripts.benchmark", "--worker", role, "--result", str(result),
-           "--device", args.device, "--threads", str(args.threads)] + extra
+           "--device", args.device, "--threads", str(args.threads)] + (["--cpu_time"] if args.cpu_time else []) + extra
     print(f"  running {role} {' '.join(extra)}", flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
     return json.loads(result.read_text())
@@ -306,7 +370,7 @@ def launch(args: argparse.Namespace, role: str, result: Path, extra: list[str]) 
 def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
     """Equal mask pixels over all frames; on the sampled frames, also the agreement where the
     oracle's decision is not a near-tie (top-two margin > 1e-4, the golden tests' rule) and
-    the probability differences."""
+    the probability differences. (The --amp runs: against this implementation's float32.)"""
     equal = total = decided_equal = decided_total = beyond = values = 0
     prob_diff = 0.0
     for path in sorted(engine_dir.glob("*.png")):
@@ -328,13 +392,16 @@ def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--frames", type=int, nargs="+", default=[60])
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=854)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--cpu_time", action="store_true", help="time in CPU seconds of the measuring process instead of "
+                   "wall seconds (CPU only): on a busy shared machine, with --threads 1, close to what a quiet one's "
+                   "wall clock shows, as the other processes' load stretches wall time, not CPU time")
     p.add_argument("--no_oracle", action="store_true", help="only this implementation")
     p.add_argument("--amp", action="store_true", help="also this implementation with --amp (bfloat16 autocast on "
                    "CPU, float16 on CUDA: changes outputs; agreement reported)")
@@ -354,37 +421,46 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parser().parse_args(argv)
+    if args.cpu_time and args.device != "cpu":
+        raise SystemExit("--cpu_time measures CPU work: --device cpu only")
     if args.worker:
         worker(args)
         return {}
     out = Path(args.output)
     stamp = machine_stamp(args.device, args.threads)
     report = {"device": args.device, "device_name": stamp["gpu"] or stamp["cpu"], "torch": torch.__version__,
-              "threads": stamp["threads"], "stamp": stamp,
+              "threads": stamp["threads"], "stamp": stamp, "clock": "process CPU time" if args.cpu_time else "wall",
+              "cpu_bfloat16_instructions": cpu_bfloat16_instructions(),
+              "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
               "weights": "synthetic (model/synthetic_weights.py)", "inference": [], "training": []}
-    report["conv_gflops"] = launch(args, "throughput", out / "runs" / "throughput.json", ["--amp"] if args.amp else [])
+    size = ["--height", str(args.height), "--width", str(args.width)]
+    report.update(launch(args, "throughput", out / "runs" / "throughput.json", size + (["--amp"] if args.amp else [])))
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
     for frames in [] if args.no_inference else args.frames:
         for objects in args.objects:
             video = make_benchmark_video(out / "videos", frames, objects, args.height, args.width)
             row = {"frames": frames, "objects": objects}
-            video_roles = roles + (["engine_amp"] if args.amp else [])
+            video_roles = roles + (list(AMP_ROLES) if args.amp else [])
             for role in video_roles:
                 row[role] = launch(args, role, out / "runs" / f"{video.name}_{role}" / "result.json",
                                    ["--video", str(video)])
-                limit = report["conv_gflops"]["amp" if role == "engine_amp" else "float32"]
+                limit = report["conv_gflops"][THROUGHPUT_OF_ROLE[role]]
                 row[role]["fraction_of_conv_throughput"] = round(row[role]["gflop_per_frame"] * row[role]["fps"]
                                                                  / limit, 3)
             if "oracle" in row:
                 oracle = row["oracle"]
                 for role in [r for r in video_roles if r != "oracle"]:
                     mine = row[role]
-                    mine["speedup"] = round(mine["fps"] / oracle["fps"], 2)
+                    mine["speedup"] = round(oracle["seconds"] / mine["seconds"], 2)  # unrounded: same frames
                     mine["memory_ratio"] = round(mine["peak_memory_mb"] / oracle["peak_memory_mb"], 3)
                     mine["working_memory_ratio"] = round(mine["working_memory_mb"] / max(oracle["working_memory_mb"],
                                                                                            1e-9), 3)
                     mine.update(agreement(out / "runs" / f"{video.name}_{role}" / "masks",
                                           out / "runs" / f"{video.name}_oracle" / "masks"))
+            for role in [r for r in AMP_ROLES if r in row]:
+                row[role]["speedup_over_float32"] = round(row[role]["fps"] / row["engine"]["fps"], 2)
+                row[role]["float32_agreement"] = agreement(out / "runs" / f"{video.name}_{role}" / "masks",
+                                                           out / "runs" / f"{video.name}_engine" / "masks")
             report["inference"].append(row)
             print_row(row)
     for batch in args.train_batch if args.train else []:
@@ -394,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
                                ["--train_batch", str(batch), "--crop", str(args.crop),
                                 "--iterations", str(args.iterations)])
         if "oracle" in row:
-            row["speedup"] = round(row["engine"]["iterations_per_second"] / row["oracle"]["iterations_per_second"], 2)
+            row["speedup"] = round(row["oracle"]["seconds_per_iteration"] / row["engine"]["seconds_per_iteration"], 2)
         report["training"].append(row)
         print(json.dumps(row))
     out.mkdir(parents=True, exist_ok=True)
@@ -404,28 +480,50 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
+def describe_agreement(a: dict | None) -> str:
+    """One table cell from ``agreement``'s figures (empty without)."""
+    if not a:
+        return ""
+    return (f"{100 * a['pixel_agreement']:.3f}% of pixels ({100 * a['decided_pixel_agreement']:.3f}% where not a "
+            f"near-tie); probabilities within {a['max_prob_difference']:.1e}")
+
+
 def markdown(report: dict) -> str:
-    """The report as the README's tables."""
-    conv = report["conv_gflops"]
-    lines = [f"{report['device_name']} ({report['device']}), torch {report['torch']}, {report['threads']} threads; "
-             f"3x3 conv throughput {conv['float32']} GFLOP/s float32"
-             + (f", {conv['amp']} GFLOP/s autocast." if "amp" in conv else "."), "",
+    """The report as markdown tables, under the stamp of the machine that measured it
+    (docs/PERFORMANCE.md includes them through scripts/render_docs.py)."""
+    autocast = "float16" if report["device"] == "cuda" else "bfloat16"
+    names = [n for n in VARIANTS if n in report["conv_gflops"]]
+    titles = {"float32": "float32 NCHW", "float32_channels_last": "float32 channels-last",
+              "amp": f"{autocast} NCHW", "amp_channels_last": f"{autocast} channels-last"}
+    bf16 = ", ".join(report.get("cpu_bfloat16_instructions") or []) or "none"
+    clock = "" if report.get("clock", "wall") == "wall" else f"; times in {report['clock']}"
+    lines = [f"Measured on {describe(report['stamp'])} ({report['device']}); CPU bfloat16 instructions: {bf16}{clock}.",
+             "",
+             "| precision and layout | " + " | ".join(titles[n] for n in names) + " |", "|---" * (len(names) + 1) + "|",
+             "| 3x3 conv 256->256 at 1/4 of the padded frame (GFLOP/s) | "
+             + " | ".join(str(report["conv_gflops"][n]) for n in names) + " |",
+             "| key encoder on one padded frame (s) | "
+             + " | ".join(str(report["key_encoder_seconds"][n]) for n in names) + " |", "",
+             f"In float32, channels-last changes the key encoder's outputs by up to "
+             f"{report['key_encoder_float32_layout_difference']:.1e} (other kernels, other rounding).", "",
              "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
-             "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle |",
-             "|---" * 11 + "|"]
+             "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle | "
+             "agreement with float32 |",
+             "|---" * 12 + "|"]
     for row in report["inference"]:
-        for role in ("oracle", "engine", "engine_amp"):
+        for role in ("oracle", "engine") + AMP_ROLES:
             if role not in row:
                 continue
             r = row[role]
-            agree = (f"{100 * r['pixel_agreement']:.3f}% of pixels ({100 * r['decided_pixel_agreement']:.3f}% where "
-                     f"not a near-tie); probabilities within {r['max_prob_difference']:.1e}") \
-                if "pixel_agreement" in r else ""
             memory = f" ({r['memory_ratio']})" if "memory_ratio" in r else ""
-            lines.append(f"| {row['frames']} | {row['objects']} | {role} | {r['fps']} | {r.get('speedup', 1)}x | "
-                         f"{r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | {r['gflop_per_frame']} | "
-                         f"{r['fraction_of_conv_throughput']} | "
-                         + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES) + f" | {agree} |")
+            over_float32 = f" ({r['speedup_over_float32']}x float32)" if "speedup_over_float32" in r else ""
+            speedup = f"{r['speedup']}x" if "speedup" in r else "1x" if role == "oracle" else ""
+            lines.append(f"| {row['frames']} | {row['objects']} | {role} | {r['fps']}{over_float32} | "
+                         f"{speedup} | {r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | "
+                         f"{r['gflop_per_frame']} | {r['fraction_of_conv_throughput']} | "
+                         + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES)
+                         + f" | {describe_agreement(r if 'pixel_agreement' in r else None)} | "
+                         f"{describe_agreement(r.get('float32_agreement'))} |")
     if report["training"]:
         lines += ["", "| training batch | crop | implementation | s/iteration | speed-up | peak MB | AMP |",
                   "|---" * 7 + "|"]
@@ -441,12 +539,12 @@ def markdown(report: dict) -> str:
 
 def print_row(row: dict) -> None:
     print(f"{row['frames']} frames, {row['objects']} object(s):")
-    print(f"  {'':10s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} {'GFLOP/f':>8s} {'share':>6s} "
+    print(f"  {'':15s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} {'GFLOP/f':>8s} {'share':>6s} "
           + " ".join(f"{s:>14s}" for s in STAGES))
-    roles = [r for r in ("engine", "engine_amp", "oracle") if r in row]
+    roles = [r for r in ("engine", *AMP_ROLES, "oracle") if r in row]
     for role in roles:
         r = row[role]
-        print(f"  {role:10s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
+        print(f"  {role:15s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
               f"{r['gflop_per_frame']:8.1f} {r['fraction_of_conv_throughput']:6.3f} "
               + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES))
     for role in roles:
@@ -457,6 +555,9 @@ def print_row(row: dict) -> None:
                   f"({r['decided_pixel_agreement']:.6f} where not a near-tie), max prob difference "
                   f"{r['max_prob_difference']:.2e} ({r['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)",
                   flush=True)
+        if "float32_agreement" in r:
+            print(f"  {role}: {r['speedup_over_float32']}x float32, masks: "
+                  f"{describe_agreement(r['float32_agreement'])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from datasets.eval_datasets import generic_video
 from inference_core import InferenceCore
 from model.network import KEY_DIM, STRIDE, VALUE_DIM
 from scripts.benchmark import benchmark_network, make_benchmark_video
+from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
 from util.memory import current_memory_mb
@@ -76,7 +77,7 @@ def measure(network, video_dir: Path, frames: int, config: InferenceConfig) -> d
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.argument_parser(__doc__)
     p.add_argument("--length", type=int, default=3000, help="the long video's frames (the formula's)")
     p.add_argument("--frames", type=int, default=9, help="frames of the check run")
     p.add_argument("--max_memory_frames", type=int, nargs="+", default=[10, 50])

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from tests.helpers import fault_args
+from tests.helpers import fault_config
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -59,5 +59,5 @@ def uninterrupted(synthetic_root, tmp_path_factory):
     to wait for) and gives the same weights as the same run in a subprocess."""
     import train
     save_root = tmp_path_factory.mktemp("uninterrupted")
-    train.main(fault_args(synthetic_root, save_root))
+    train.train(fault_config(synthetic_root, save_root))
     return save_root

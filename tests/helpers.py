@@ -1,17 +1,25 @@
 """Small inputs shared by several test modules."""
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from model.checkpoint import read_checkpoint
+from util.configuration import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def offline_download(url, *args, **kwargs):
+    """torch.hub's download on a machine without network access (patched in by tests)."""
+    raise urllib.error.URLError(f"no network access for {url}")
 
 
 def user_video(synthetic_root, tmp_path, frames=4):
@@ -59,14 +67,42 @@ def _environ(pid: int) -> bytes:
 
 # ---- training runs ---------------------------------------------------------------
 
+def tiny_run_options(root, save_root, stage=3, iterations=4) -> dict:
+    """A tiny training run on the synthetic datasets: TrainConfig's fields."""
+    return dict(stage=stage, id="t", no_imagenet=True, batch_size=1, iterations=iterations, crop_size=48,
+                num_workers=0, device="cpu", amp=False, static_root=str(root / "static"),
+                davis_root=str(root / "DAVIS"), yv_root=str(root / "YouTube"),
+                davis_subset=str(root / "davis_subset.txt"), yv_subset=str(root / "yv_subset.txt"),
+                save_root=str(save_root), log_text_interval=1, log_image_interval=2, save_network_interval=2,
+                save_checkpoint_interval=2)
+
+
+def as_args(options: dict) -> list[str]:
+    """TrainConfig field values as train.py's command line."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    args = []
+    for name, value in options.items():
+        default = fields[name].default
+        if isinstance(default, bool):
+            if value != default:
+                args.append(f"--{name}" if value else f"--no_{name}")
+        elif fields[name].metadata["argparse"].get("action") == "append":
+            args += [item for v in value for item in (f"--{name}", str(v))]
+        elif isinstance(value, (tuple, list)):
+            args += [f"--{name}", *map(str, value)]
+        else:
+            args += [f"--{name}", str(value)]
+    return args
+
+
+def train_config(root, save_root, stage=3, iterations=4, **overrides) -> TrainConfig:
+    """The tiny run, for ``train.train`` in the test process."""
+    return TrainConfig(**{**tiny_run_options(root, save_root, stage, iterations), **overrides})
+
+
 def args_for(root, save_root, stage=3, iterations=4, extra=()):
-    return ["--stage", str(stage), "--id", "t", "--no_imagenet", "-b", "1", "-i", str(iterations),
-            "--crop_size", "48", "--num_workers", "0", "--device", "cpu", "--no_amp",
-            "--static_root", str(root / "static"), "--davis_root", str(root / "DAVIS"),
-            "--yv_root", str(root / "YouTube"), "--davis_subset", str(root / "davis_subset.txt"),
-            "--yv_subset", str(root / "yv_subset.txt"), "--save_root", str(save_root),
-            "--log_text_interval", "1", "--log_image_interval", "2",
-            "--save_network_interval", "2", "--save_checkpoint_interval", "2", *extra]
+    """The tiny run as a command line (subprocesses, and the command-line tests)."""
+    return [*as_args(tiny_run_options(root, save_root, stage, iterations)), *extra]
 
 
 ITERATIONS = 4  # weights and full checkpoints at 2 and 4
@@ -80,6 +116,13 @@ def fault_args(root, save_root, extra=()):
                     extra=["--save_network_interval", str(CHECKPOINT_EVERY), "--save_checkpoint_interval",
                            str(CHECKPOINT_EVERY),
                            "--log_image_interval", "100", *extra])
+
+
+def fault_config(root, save_root, **overrides) -> TrainConfig:
+    """``fault_args`` as a configuration."""
+    return train_config(root, save_root, iterations=ITERATIONS, **{
+        "save_network_interval": CHECKPOINT_EVERY, "save_checkpoint_interval": CHECKPOINT_EVERY,
+        "log_image_interval": 100, **overrides})
 
 
 def train_cmd(root, save_root, extra=()):

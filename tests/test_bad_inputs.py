@@ -1,4 +1,4 @@
-"""Bad inputs not covered elsewhere (README "Bad inputs" lists every case and its test):
+"""Bad inputs not covered elsewhere (docs/FAULTS.md lists every case and its test):
 frames and masks in unusual formats, folders with stray files, arguments out of range,
 checkpoints saved on CUDA."""
 import shutil

@@ -9,6 +9,7 @@ from model.checkpoint import GSFM_ONLY_PREFIXES, CheckpointError, load_network_f
 from model.imagenet import cached_weights_path, imagenet_state_dicts
 from model.network import GSFM
 from tests.golden import golden_state_dict
+from tests.helpers import offline_download
 from util.atomic import atomic_save
 
 
@@ -96,7 +97,8 @@ def test_truncated_checkpoint_is_named(tmp_path):
 
 def test_imagenet_init_from_torchvision_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="--no_imagenet"):
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline_download)
+    with pytest.raises(CheckpointError, match="--no_imagenet"):
         imagenet_state_dicts()
     # small fake weight files: only the stems, the rest of the backbone stays fresh
     g = torch.Generator().manual_seed(1)

@@ -139,7 +139,8 @@ def test_training_with_amp_on_a_one_process_nccl_group(synthetic_root, cuda, tmp
     logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert len(logged) == 4 and all(np.isfinite(entry["total_loss"]) for entry in logged)
     # a checkpoint written on the GPU continues on the CPU
-    cpu_args = swap_device(train_args(synthetic_root, tmp_path, 6, ["--load_model", str(run)]), "cpu")
+    cpu_args = swap_device(train_args(synthetic_root, tmp_path, 6, ["--load_model", str(run), "--resume_anyway"]),
+                           "cpu")  # 6 iterations instead of the checkpoint's 4
     assert train.main(cpu_args + ["--no_amp"]) == run
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 6
 
@@ -156,7 +157,7 @@ def test_exact_resume_on_the_device(synthetic_root, cuda, tmp_path):
 
     first, second = run("a", 4), run("b", 4)
     split = run("c", 2)
-    run("c", 4, ["--resume", "auto"])
+    run("c", 4, ["--resume", "auto", "--resume_anyway"])  # the checkpoint's run had 2 iterations
     weights = [read_checkpoint(f / f"{f.name}_4.pth") for f in (first, second, split)]
     noise = max(float((weights[0][k].float() - weights[1][k].float()).abs().max()) for k in weights[0])
     resumed = max(float((weights[0][k].float() - weights[2][k].float()).abs().max()) for k in weights[0])

@@ -15,6 +15,7 @@ def test_quick_demo_writes_pictures_and_scores(tmp_path):
     out = tmp_path / "out"
     assert 0.0 <= summary["model_jf"] <= 1.0
     assert 0.0 < summary["baseline_jf"] <= 1.0
+    assert json.loads((out / "summary.json").read_text())["stamp"]["commit"] == summary["stamp"]["commit"]
     assert json.loads((out / "masks" / "jf_results.json").read_text())["overall"]["J&F-Mean"] == summary["model_jf"]
     gifs = sorted((out / "overlays").glob("*.gif"))
     assert [g.stem for g in gifs] == ["val00", "val01"]

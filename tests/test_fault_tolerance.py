@@ -14,7 +14,8 @@ import torch
 
 import eval_davis
 import train
-from model.checkpoint import find_resume_checkpoint, read_checkpoint
+from model.checkpoint import read_checkpoint
+from model.training_run import find_resume_checkpoint
 from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, REPO, args_for, assert_same_weights, fault_args,
                            final_weights, train_cmd, wait_for)
 from util.errors import CheckpointError, ConfigError

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts import resize_long_edge, resize_youtube
+from scripts import resize_length, resize_youtube
 
 
 def test_resize_youtube_short_side_keeps_palette_and_resumes(synthetic_root, tmp_path):
@@ -22,20 +22,11 @@ def test_resize_youtube_short_side_keeps_palette_and_resumes(synthetic_root, tmp
     assert resize_youtube.main([str(src), str(dst), "--size", "32"])["resized"] == 1
 
 
-def test_resize_long_edge_only_shrinks(synthetic_root, tmp_path):
-    src = synthetic_root / "static" / "DUTS-TR"
-    resize_long_edge.main([str(src), str(tmp_path / "a"), "--size", "48"])
-    resize_long_edge.main([str(src), str(tmp_path / "b"), "--size", "1000"])
-    name = sorted(src.glob("*.jpg"))[0].name
-    assert Image.open(tmp_path / "a" / name).size == (48, 32)
-    assert Image.open(tmp_path / "b" / name).size == (96, 64)
-
-
 def test_preparation_errors_name_the_file(synthetic_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere/JPEGImages: YouTube-VOS JPEGImages folder not found"):
         resize_youtube.main([str(tmp_path / "nowhere"), str(tmp_path / "out")])
     (tmp_path / "imgs").mkdir()
     (tmp_path / "imgs" / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="broken.jpg: unreadable image"):
-        resize_long_edge.main([str(tmp_path / "imgs"), str(tmp_path / "out")])
+        resize_length.main([str(tmp_path / "imgs"), str(tmp_path / "out")])
     assert not (tmp_path / "out" / "broken.jpg").exists()

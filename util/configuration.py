@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from util.cli import argument_parser
 from util.errors import ConfigError
 
 
@@ -43,7 +45,7 @@ def from_arguments(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(extra)
-    for key in ("steps",):  # argparse gives lists; the configuration keeps tuples
+    for key in ("steps", "videos"):  # argparse gives lists; the configuration keeps tuples
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
     return cls(**values)
@@ -60,14 +62,29 @@ class ImageFolders:
 
 @dataclass(frozen=True)
 class VideoFolders:
-    """Annotated videos: ``<root>/<images>/<video>/*.jpg`` and ``<root>/<annotations>/<video>/*.png``."""
-    root: str  # which TrainConfig root: "davis_root", "yv_root" or "bl_root"
-    images: str
-    annotations: str
-    subset: str | None = None  # which TrainConfig video list: "davis_subset" or "yv_subset"
-    annotated_every: int = 1  # YouTube-VOS annotates every 5th frame: its max skip counts annotated frames
+    """Annotated videos: ``<folder>/<images>/<video>/*.jpg`` and ``<folder>/<annotations>/<video>/*.png``.
+    Only frames with an annotation are used. ``root`` is the folder itself, or with
+    ``root_option`` a path inside the folder that TrainConfig option names (the built-in
+    datasets follow --davis_root, --yv_root, --bl_root); ``subset`` likewise a video list file
+    or, with ``subset_option``, the option that names it."""
+    root: str
+    images: str = "JPEGImages"
+    annotations: str = "Annotations"
+    subset: str | None = None
+    root_option: str | None = None
+    subset_option: str | None = None
+    # annotations every N frames (YouTube-VOS: 5): the max skip counts annotated frames;
+    # None: detected from the annotation file names
+    interval: int | None = None
     crop_scale: tuple[float, float] = (0.36, 1.0)  # random resized crop
     small_object_filter: bool = False  # BL30K: keep objects large enough, or small in all 3 frames
+
+    def folder(self, config: TrainConfig) -> Path:
+        return Path(getattr(config, self.root_option)) / self.root if self.root_option else Path(self.root)
+
+    def subset_file(self, config: TrainConfig) -> str | None:
+        """The video list (a file, 'all' or None for every video)."""
+        return getattr(config, self.subset_option) if self.subset_option else self.subset
 
 
 @dataclass(frozen=True)
@@ -78,17 +95,40 @@ class DataGroup:
     repeat: int = 1
 
 
+VIDEO_OPTIONS = {"repeat": int, "interval": int, "subset": str}
+
+
+def parse_videos(text: str) -> DataGroup:
+    """``ROOT`` or ``ROOT:repeat=5,interval=5,subset=list.txt`` (--videos) as a data group
+    of ``ROOT/JPEGImages`` and ``ROOT/Annotations``."""
+    root, options = text, {}
+    head, sep, tail = text.rpartition(":")
+    if sep and head and tail and all("=" in item for item in tail.split(",")):
+        root = head
+        for item in tail.split(","):
+            key, value = (part.strip() for part in item.split("=", 1))
+            if key not in VIDEO_OPTIONS:
+                raise ConfigError(f"--videos {text}: unknown option '{key}' (options: {', '.join(VIDEO_OPTIONS)})")
+            try:
+                options[key] = VIDEO_OPTIONS[key](value)
+            except ValueError:
+                raise ConfigError(f"--videos {text}: {key} must be an integer, got '{value}'") from None
+            if key != "subset" and options[key] < 1:
+                raise ConfigError(f"--videos {text}: {key} must be >= 1, got {options[key]}")
+    repeat = options.pop("repeat", 1)
+    return DataGroup((VideoFolders(root, **options),), repeat)
+
+
 STATIC_DATA = (
     DataGroup((ImageFolders("fss", class_folders=True), ImageFolders("DUTS-TR"), ImageFolders("DUTS-TE"),
                ImageFolders("ecssd"))),
     DataGroup((ImageFolders("BIG_small"), ImageFolders("HRSOD_small")), repeat=5),
 )
-DAVIS_TRAIN = VideoFolders("davis_root", "2017/trainval/JPEGImages/480p", "2017/trainval/Annotations/480p",
-                           subset="davis_subset")
-YOUTUBE_TRAIN = VideoFolders("yv_root", "train_480p/JPEGImages", "train_480p/Annotations", subset="yv_subset",
-                             annotated_every=5)
+DAVIS_TRAIN = VideoFolders("2017/trainval", "JPEGImages/480p", "Annotations/480p", root_option="davis_root",
+                           subset_option="davis_subset", interval=1)
+YOUTUBE_TRAIN = VideoFolders("train_480p", root_option="yv_root", subset_option="yv_subset", interval=5)
 DAVIS_YOUTUBE_DATA = (DataGroup((DAVIS_TRAIN,), repeat=5), DataGroup((YOUTUBE_TRAIN,)))
-BL30K_DATA = (DataGroup((VideoFolders("bl_root", "JPEGImages", "Annotations", crop_scale=(0.25, 1.0),
+BL30K_DATA = (DataGroup((VideoFolders(".", root_option="bl_root", interval=1, crop_scale=(0.25, 1.0),
                                       small_object_filter=True),)),)
 
 # The max-skip curriculum of the video stages: the first value, then the next one from each
@@ -98,7 +138,7 @@ MAX_SKIPS = (5, 10, 15, 20, 25, 5)
 
 @dataclass(frozen=True)
 class Stage:
-    """A training stage as the reference runs it (REFERENCE.md section 10)."""
+    """A training stage as the reference runs it (docs/PROTOCOL.md)."""
     lr: float
     batch_size: int  # per process
     iterations: int
@@ -126,12 +166,24 @@ STAGES = {
 SEED = 14159265
 
 
+def stage_presets_text() -> str:
+    """The presets of STAGES as a table, for train.py --help."""
+    rows = [("stage", "lr", "batch/process", "iterations", "steps", "start_warm", "end_warm", "network")]
+    rows += [(str(n), f"{s.lr:g}", str(s.batch_size), str(s.iterations), " ".join(map(str, s.steps)),
+              str(s.start_warm), str(s.end_warm), "single-object" if s.single_object else "multi-object")
+             for n, s in sorted(STAGES.items())]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "stage presets (options left unset take these):\n" + "\n".join(
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. Fields left None take the stage's preset."""
     stage: int = option(0, "training stage (0 static images, 1 BL30K, 2 and 3 DAVIS + YouTube-VOS)",
                         choices=sorted(STAGES))
-    id: str = option("NULL", "experiment name; NULL disables TensorBoard and saving")
+    id: str | None = option(None, "experiment name (default: stage<N>, printed at start-up); NULL saves nothing "
+                            "(no weights, checkpoints or logs)")
     benchmark: bool = option(False, "cudnn.benchmark")
     amp: bool = option(True, "train in float32 (AMP is on by default on CUDA)")
     static_root: str = option("data/static", "static image datasets (stage 0)")
@@ -144,18 +196,20 @@ class TrainConfig:
     load_model: str | None = option(None, "full training checkpoint (or a run folder) to resume")
     resume: str | None = option(None, "auto: resume from the newest readable full checkpoint of the runs with "
                                 "this --id under --save_root (start fresh when there is none)", choices=["auto"])
+    resume_anyway: bool = option(False, "resume even though the checkpoint's recorded settings that change "
+                                 "training differ from this command line (they are listed)")
     no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
-    batch_size: int | None = option(None, "batch per process (the reference's meaning)", "-b", "--batch_size",
+    batch_size: int | None = option(None, "batch per process (the reference's meaning) (default: the --stage preset, listed below)", "-b", "--batch_size",
                                     type=int)
     global_batch_size: int | None = option(None, "total batch over all processes (divided among them)", type=int)
-    iterations: int | None = option(None, "training iterations", "-i", "--iterations", type=int)
-    lr: float | None = option(None, "learning rate", type=float)
-    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma",
+    iterations: int | None = option(None, "training iterations (default: the --stage preset, listed below)", "-i", "--iterations", type=int)
+    lr: float | None = option(None, "learning rate (default: the --stage preset, listed below)", type=float)
+    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma (default: the --stage preset, listed below)",
                                            type=int, nargs="*")
     gamma: float = option(0.1, "learning-rate decay at each step")
     weight_decay: float = option(1e-7, "Adam weight decay")
-    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p", type=int)
-    end_warm: int | None = option(None, "iteration where p reaches its final 0.15", type=int)
+    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p (default: the --stage preset, listed below)", type=int)
+    end_warm: int | None = option(None, "iteration where p reaches its final 0.15 (default: the --stage preset, listed below)", type=int)
     crop_size: int = option(384, "training crop (square)")
     num_workers: int = option(8, "data loader workers per process")
     seed: int = option(SEED, "random seed (data order and augmentation derive from it)")
@@ -167,6 +221,17 @@ class TrainConfig:
     device: str | None = option(None, "cuda or cpu (default: cuda when available)")
     max_amp_skips: int = option(20, "with AMP: stop after this many consecutive steps skipped for non-finite "
                                 "gradients (GradScaler skips them, as the reference lets it)")
+    videos: tuple[str, ...] | None = option(None, "your own training videos instead of the stage's video datasets: "
+                                            "ROOT with ROOT/JPEGImages/<video>/ and ROOT/Annotations/<video>/, "
+                                            "optionally ROOT:repeat=5,interval=5,subset=list.txt (repeatable)",
+                                            action="append")
+    val_videos: str | None = option(None, "validate on these videos while training (ROOT/JPEGImages/<video>/, "
+                                    "ROOT/Annotations/<video>/ with every frame's ground truth)")
+    val_interval: int = option(2500, "with --val_videos: validate every N iterations (and at the end)")
+    val_max_size: int | None = option(None, "with --val_videos: the inference's internal size cap (--max_size)",
+                                      type=int)
+    crash_save_after: int = option(5000, "an exception that ends training after this many iterations writes a "
+                                   "full checkpoint at the last finished one first (a non-finite loss does not)")
 
     def __post_init__(self) -> None:
         preset = STAGES[self.stage]
@@ -178,8 +243,27 @@ class TrainConfig:
                      "log_text_interval", "log_image_interval", "max_amp_skips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
-        if self.resume == "auto" and self.id == "NULL":
+        if self.videos is not None:
+            object.__setattr__(self, "videos", tuple(self.videos))
+            if not any(isinstance(s, VideoFolders) for g in self.stage_preset.data for s in g.sources):
+                raise ConfigError(f"--videos replaces the video datasets of stages 1-3; stage {self.stage} has none")
+            for text in self.videos:
+                parse_videos(text)  # errors now, not when the data is built
+        if self.val_videos is not None and self.single_object:
+            raise ConfigError(f"--val_videos needs a multi-object stage (1-3), not stage {self.stage}")
+        if self.val_max_size is not None and self.val_max_size < 16:
+            raise ConfigError(f"--val_max_size must be >= 16, got {self.val_max_size}")
+        for name in ("val_interval", "crash_save_after"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.resume == "auto" and self.id in (None, "NULL"):
             raise ConfigError("--resume auto needs the --id of the run to continue")
+
+    @property
+    def run_id(self) -> str:
+        """The run's name: --id, or stage<N> when none was given (a run without --id still
+        saves; only an explicit NULL saves nothing)."""
+        return self.id if self.id is not None else f"stage{self.stage}"
 
     @property
     def stage_preset(self) -> Stage:
@@ -188,6 +272,14 @@ class TrainConfig:
     @property
     def single_object(self) -> bool:
         return self.stage_preset.single_object
+
+    @property
+    def data(self) -> tuple[DataGroup, ...]:
+        """The training data: the stage's, its video datasets replaced by --videos when given."""
+        if self.videos is None:
+            return self.stage_preset.data
+        static = tuple(g for g in self.stage_preset.data if all(isinstance(s, ImageFolders) for s in g.sources))
+        return static + tuple(parse_videos(text) for text in self.videos)
 
     def batch_per_process(self, world_size: int) -> int:
         if self.global_batch_size is None:
@@ -200,8 +292,8 @@ class TrainConfig:
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
         """The configuration, and the launcher options that are not part of it (--local_rank)."""
-        parser = argparse.ArgumentParser(description="Train GSFM (stage presets as the reference; every value "
-                                         "overridable)")
+        parser = argument_parser("Train GSFM (stage presets as the reference; every value overridable)",
+                                 epilog=stage_presets_text())
         add_arguments(parser, cls)
         parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
                             help="set by the legacy torch.distributed.launch")
@@ -218,7 +310,10 @@ class InferenceConfig:
     top_k: int = option(50, "top-k memory entries per query pixel", "--top")
     mem_every: int = option(3, "a permanent memory frame every N frames")
     include_last: bool = option(False, "also keep the last frame as temporary memory")
-    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics)")
+    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics); "
+                       "channels-last convolutions. On a CPU without bfloat16 instructions: a warning and float32")
+    amp_anyway: bool = option(False, "with --amp on a CPU without bfloat16 instructions: bfloat16 anyway (many times "
+                              "slower than float32 there) instead of falling back to float32")
     max_memory_frames: int | None = option(None, "bounded memory: keep the first frame and the most recent N-1 "
                                            "memory frames (changes outputs; memory stays flat on long videos)",
                                            type=int)
@@ -227,6 +322,9 @@ class InferenceConfig:
     # The benchmark's own resizing (YouTube-VOS: short side 480, bicubic); set by eval_youtube.py.
     short_side: int | None = None
     antialias: bool = True  # of that resize: the reference on torchvision >= 0.17; False as the authors ran it
+    # Convolutions in channels-last (NHWC): None follows autocast (on with --amp, where the fast
+    # kernels want it; float32 keeps NCHW, whose outputs are exact); the benchmark sets it to compare.
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         checks = (("top_k", "--top", 1), ("mem_every", "--mem_every", 1),
@@ -237,3 +335,5 @@ class InferenceConfig:
             if value is not None and value < least:
                 what = flag if flag == f"--{name}" else f"{flag} ({name})"
                 raise ConfigError(f"{what} must be >= {least}, got {value}")
+        if self.amp_anyway and not self.amp:
+            raise ConfigError("--amp_anyway insists on --amp's bfloat16: it needs --amp")

@@ -79,6 +79,26 @@ class Logger:
             with open(self.jsonl, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
+    def validation(self, it: int, values: dict[str, float], per_video: dict[str, dict[str, float]],
+                   seconds: float, write=print) -> None:
+        """Validation scores at iteration ``it`` as ``val/<name>`` (``val/J&F``, ``val/J``, ...)
+        and per video ``val/<name>/<video>``; rank 0 writes."""
+        if not self.main_process:
+            return
+        write(f"it {it} validation: " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+              + f" ({len(per_video)} videos, {seconds:.1f} s)")
+        record = {"it": it, **{f"val/{k}": v for k, v in values.items()}, "val/seconds": seconds,
+                  "val/per_video": per_video}
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(f"val/{key}", value, it)
+                for video, scores in per_video.items():
+                    self.writer.add_scalar(f"val/{key}/{video}", scores[key], it)
+            self.writer.add_scalar("val/seconds", seconds, it)
+        if self.jsonl is not None:
+            with open(self.jsonl, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
     def message(self, it: int, text: str, write=print) -> None:
         """A notable event (e.g. a skipped step): on the console and in TensorBoard's text log."""
         if not self.main_process:

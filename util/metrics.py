@@ -10,7 +10,6 @@ per-object J-Mean and F-Mean over all objects.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from util import cli
+from util.atomic import atomic_save
 from util.palette import read_mask
 
 
@@ -130,13 +131,25 @@ def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = 
         pred = read_video_masks(pred_root / video, names)
         if binary:
             gt, pred = (gt > 127).astype(np.uint8), (pred > 127).astype(np.uint8)
-        for obj, scores in evaluate_video(pred, gt).items():
-            j = statistics(np.array(scores["J"]))
-            f = statistics(np.array(scores["F"]))
-            per_object[f"{video}_{obj}"] = {"J-Mean": j[0], "J-Recall": j[1], "J-Decay": j[2],
-                                            "F-Mean": f[0], "F-Recall": f[1], "F-Decay": f[2]}
+        per_object.update(object_scores(video, pred, gt))
     if not per_object:
         raise ValueError(f"no object to evaluate in {pred_root}")
+    return summarise(per_object)
+
+
+def object_scores(video: str, pred: np.ndarray, gt: np.ndarray) -> dict[str, dict[str, float]]:
+    """``<video>_<object>`` -> J and F Mean, Recall and Decay, for (T, H, W) label maps."""
+    out = {}
+    for obj, scores in evaluate_video(pred, gt).items():
+        j = statistics(np.array(scores["J"]))
+        f = statistics(np.array(scores["F"]))
+        out[f"{video}_{obj}"] = {"J-Mean": j[0], "J-Recall": j[1], "J-Decay": j[2],
+                                 "F-Mean": f[0], "F-Recall": f[1], "F-Decay": f[2]}
+    return out
+
+
+def summarise(per_object: dict[str, dict[str, float]]) -> dict:
+    """The overall means over every object (J&F-Mean: of the J and F Means), and the objects."""
     keys = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
     overall = {k: float(np.mean([o[k] for o in per_object.values()])) for k in keys}
     overall["J&F-Mean"] = (overall["J-Mean"] + overall["F-Mean"]) / 2
@@ -157,10 +170,10 @@ def format_results(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="J&F of predicted masks against DAVIS-style ground truth")
-    p.add_argument("pred_dir", type=Path)
-    p.add_argument("gt_dir", type=Path)
-    p.add_argument("--videos", nargs="*")
+    p = cli.argument_parser("J&F of predicted masks against DAVIS-style ground truth")
+    p.add_argument("pred_dir", type=Path, help="predicted masks: <video>/<frame>.png")
+    p.add_argument("gt_dir", type=Path, help="ground truth in the same layout (e.g. DAVIS's Annotations/480p)")
+    p.add_argument("--videos", nargs="*", help="videos to score (default: every video folder in pred_dir)")
     p.add_argument("--binary", action="store_true", help="0/255 single-object masks (DAVIS 2016)")
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -173,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {e}")
     print(format_results(results))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.json)
 
 
 if __name__ == "__main__":

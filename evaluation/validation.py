@@ -1,0 +1,109 @@
+"""Validation while training: J&F on held-out videos at the evaluation settings.
+
+A validation folder is laid out as the training folders, ``ROOT/JPEGImages/<video>/`` and
+``ROOT/Annotations/<video>/`` with every frame's ground truth; the first annotation is the
+input (the DAVIS protocol: objects of the first annotated frame are segmented and scored).
+Every process of a training job validates its share of the videos (the evaluation's
+shards) and the per-object scores are gathered, so the J&F is the single-process one.
+Validation leaves the training untouched: the network returns to training mode and every
+random generator to its state before, so a run's weights do not depend on it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datasets.eval_datasets import EvalVideo, generic_video, load_annotation, require_dir
+from evaluation.run import shard
+from evaluation.video import FrameOutput, segment_video
+from model.network import GSFM
+from util import distributed
+from util.configuration import InferenceConfig
+from util.errors import DatasetError
+from util.metrics import object_scores, summarise
+from util.palette import image_files
+from util.rng import rng_state, set_rng_state
+
+
+def validation_videos(root: str | Path) -> list[EvalVideo]:
+    """The videos of a validation folder; each needs an annotation for every frame."""
+    root = Path(root)
+    image_root = require_dir(root / "JPEGImages", "validation JPEGImages")
+    mask_root = require_dir(root / "Annotations", "validation Annotations")
+    videos = []
+    for folder in sorted(p for p in image_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        masks = sorted((mask_root / folder.name).glob("*.png")) if (mask_root / folder.name).is_dir() else []
+        frames = image_files(folder)
+        if not masks:
+            raise DatasetError(f"{mask_root / folder.name}: no annotation for this validation video")
+        if len(masks) != len(frames):
+            raise DatasetError(f"{mask_root / folder.name}: {len(masks)} annotations for {len(frames)} frames in "
+                               f"{folder} (validation needs every frame's ground truth)")
+        video, _palette = generic_video(folder, masks[0], name=folder.name)
+        video.gt_dir = mask_root / folder.name
+        videos.append(video)
+    if not videos:
+        raise DatasetError(f"{image_root}: no validation video in this folder")
+    return videos
+
+
+@dataclass
+class ValidationResult:
+    it: int
+    jf: float  # J&F-Mean over every object
+    j: float
+    f: float
+    per_video: dict[str, dict[str, float]] = field(default_factory=dict)  # video -> J&F, J, F
+    seconds: float = 0.0
+
+
+class Validator:
+    """Validates a training network on ``root``'s videos; every rank calls it together."""
+
+    def __init__(self, root: str | Path, config: InferenceConfig, processes: distributed.Processes):
+        self.videos = validation_videos(root)
+        self.config = config
+        self.mine = shard(self.videos, processes.world_size)[processes.rank]
+
+    def __call__(self, network: GSFM, it: int) -> ValidationResult:
+        started = time.perf_counter()
+        was_training = network.training
+        generators = rng_state()
+        network.eval()
+        try:
+            scores = {}
+            for video in self.mine:
+                scores.update(_video_scores(network, video, self.config))
+        finally:
+            network.train(was_training)
+            set_rng_state(generators)
+        gathered = {k: v for part in distributed.all_gather_object(scores) for k, v in part.items()}
+        per_object = {name: gathered[name] for name in sorted(gathered)}  # the same order in every job
+        overall = summarise(per_object)["overall"]
+        per_video = {}
+        for video in sorted(v.name for v in self.videos):
+            objects = [s for name, s in per_object.items() if name.rpartition("_")[0] == video]
+            j = float(np.mean([s["J-Mean"] for s in objects]))
+            f = float(np.mean([s["F-Mean"] for s in objects]))
+            per_video[video] = {"J&F": (j + f) / 2, "J": j, "F": f}
+        return ValidationResult(it, overall["J&F-Mean"], overall["J-Mean"], overall["F-Mean"], per_video,
+                                time.perf_counter() - started)
+
+
+def _video_scores(network: GSFM, video: EvalVideo, config: InferenceConfig) -> dict[str, dict[str, float]]:
+    """Segment one video in memory and score it against its ground truth."""
+    labels: dict[int, np.ndarray] = {}
+
+    def keep(frame: FrameOutput) -> None:
+        labels[frame.index] = frame.labels
+
+    with torch.inference_mode():
+        segment_video(network, video, config, keep)
+    masks = sorted(video.gt_dir.glob("*.png"))
+    gt = np.stack([load_annotation(path) for path in masks])
+    pred = np.stack([labels[i] for i in range(video.num_frames)])
+    return object_scores(video.name, pred, gt)
