@@ -11,15 +11,15 @@ with the default settings and with ``--max_memory_frames``, and checks the arith
 short run: ``--frames`` frames of a generated 854x480 video streamed from disk through
 ``InferenceCore`` (deterministic synthetic weights, default settings): the bank the engine
 allocates equals the formula for that length, and the resident memory does not grow from
-frame to frame once the first frame has been segmented (it holds the weights, the libraries, one frame's working buffers and the
-bank). The engine zero-fills the bank when it reserves it (at the first memory write), so
-the whole bank of a video is resident from its first frame on.
+frame to frame once the first frame has been segmented (it holds the weights, the
+libraries, one frame's working buffers and the bank). The engine zero-fills the bank when
+it reserves it (at the first memory write), so the whole bank of a video is resident from
+its first frames on.
 
     python -m scripts.long_video_memory [--frames 9] [--output docs/long_video_memory.json]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
