@@ -16,7 +16,7 @@ libraries, one frame's working buffers and the bank). The engine zero-fills the 
 it reserves it (at the first memory write), so the whole bank of a video is resident from
 its first frames on.
 
-    python -m scripts.long_video_memory [--frames 9] [--output docs/long_video_memory.json]
+    python -m scripts.long_video_memory [--frames 9] [--output docs/results/long_video_memory_cpu.json]
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--frames", type=int, default=9, help="frames of the check run")
     p.add_argument("--max_memory_frames", type=int, nargs="+", default=[10, 50])
     p.add_argument("--work", type=Path, default=Path("output/long_video_memory"), help="generated video")
-    p.add_argument("--output", type=Path, default=Path("docs/long_video_memory.json"))
+    p.add_argument("--output", type=Path, default=Path("docs/results/long_video_memory_cpu.json"))
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     configs = [InferenceConfig()] + [InferenceConfig(max_memory_frames=n) for n in args.max_memory_frames]
