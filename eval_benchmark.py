@@ -2,7 +2,7 @@
 its protocol, written in the layout its evaluator or server reads and, where the ground
 truth is on disk, scored as its official tool scores it (<output>/scores.json).
 
-    python eval_benchmark.py --benchmark lvos --data_path data/LVOS --split valid --model saves/gsfm.pth --output out/lvos
+    python eval_benchmark.py --benchmark lvos --data_path data/LVOS --model saves/gsfm.pth --output out/lvos
     torchrun --nproc_per_node=4 eval_benchmark.py ...     # the videos shared among 4 processes
 
 Each benchmark's rules are one entry of datasets/benchmarks.py; docs/BENCHMARKS.md has each
@@ -24,6 +24,9 @@ from evaluation.video import FrameOutput
 from util import cli
 from util.atomic import atomic_save
 from util.errors import ConfigError
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 class BenchmarkOutputs(IndexedPngs):
@@ -48,12 +51,12 @@ class BenchmarkOutputs(IndexedPngs):
         if self.benchmark.submission_zip:
             write_zip(out_root, self.masks_subdir)
         if self.data.score is None:
-            print(f"no ground truth on disk: {self.benchmark.submit}")
+            logger.info(f"no ground truth on disk: {self.benchmark.submit}")
             return
         scores = self.data.score(out_root / self.masks_subdir)
         atomic_save(lambda tmp: tmp.write_text(json.dumps(_nan_as_null(scores), indent=1)), out_root / "scores.json")
-        print("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
-        print(f"scores: {out_root / 'scores.json'}")
+        logger.info("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
+        logger.info(f"scores: {out_root / 'scores.json'}")
 
 
 def _nan_as_null(value):

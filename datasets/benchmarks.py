@@ -36,10 +36,26 @@ from typing import Callable
 
 import numpy as np
 
-from datasets.eval_datasets import (EvalVideo, FrameSource, _matched_annotations, find_palette,
-                                    load_annotation, read_image_set, require_dir)
-from util.benchmark_metrics import (LVOS_METRICS, MOSE2_METRICS, SAV_METRICS, VOST_METRICS, lvos_frames,
-                                    score_lvos, score_mose2, score_sav, score_vost)
+from datasets.eval_datasets import (
+    EvalVideo,
+    FrameSource,
+    _matched_annotations,
+    find_palette,
+    load_annotation,
+    read_image_set,
+    require_dir,
+)
+from util.benchmark_metrics import (
+    LVOS_METRICS,
+    MOSE2_METRICS,
+    SAV_METRICS,
+    VOST_METRICS,
+    lvos_frames,
+    score_lvos,
+    score_mose2,
+    score_sav,
+    score_vost,
+)
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
 from util.palette import davis_palette, read_mask

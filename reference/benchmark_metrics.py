@@ -70,12 +70,12 @@ def db_statistics(per_frame_values):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
         M = np.nanmean(per_frame_values)
-        O = np.nanmean(per_frame_values > 0.5)
+        R = np.nanmean(per_frame_values > 0.5)
         ids = np.round(np.linspace(1, len(per_frame_values), 5) + 1e-10) - 1
         ids = ids.astype(np.uint8)
         D_bins = [per_frame_values[int(ids[i]):int(ids[i + 1]) + 1] for i in range(0, 4)]
         D = np.nanmean(D_bins[0]) - np.nanmean(D_bins[3])
-    return M, O, D
+    return M, R, D
 
 
 # ---- MOSE v2 (score.py, metricsv2.py) -----------------------------------------------------

@@ -296,7 +296,7 @@ def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
 
 @pytest.mark.slow
 def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
-    """Frames stream through the engine: over 40 frames of 192x256 (network at 48x64), the
+    """Frames stream through the engine: over 30 frames of 192x256 (network at 48x64), the
     resident memory grows by no more than the memory bank (computed as scripts.long_video_memory
     does) plus allocator noise, far below what keeping each frame's image and probabilities
     would add (~0.6 MB a frame)."""
@@ -310,7 +310,7 @@ def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
     from util.configuration import InferenceConfig
     from util.memory import current_memory_mb
 
-    frames, warm = 40, 8
+    frames, warm = 30, 6
     folder = make_benchmark_video(tmp_path, frames, 1, 192, 256)
     video, _ = generic_video(folder / "frames", folder / "first.png")
     config = InferenceConfig(max_size=48)
