@@ -61,8 +61,10 @@ class MemoryBank:
             return
         positions_per_frame = key.shape[0]
         capacity = max(needed, capacity + capacity // 2, self.reserved_frames * positions_per_frame)
-        keys = key.new_zeros(capacity, key.shape[1])
-        stored = values.new_zeros(capacity, self.num_objects, values.shape[2])
+        # uninitialised: every position is written before it is read, and untouched pages of a
+        # large reservation stay off the resident set until the bank reaches them
+        keys = key.new_empty(capacity, key.shape[1])
+        stored = values.new_empty(capacity, self.num_objects, values.shape[2])
         if self._keys is not None:
             keys[:self.size] = self._keys[:self.size]
             stored[:self.size] = self._values[:self.size]

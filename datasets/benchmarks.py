@@ -39,9 +39,9 @@ import numpy as np
 from datasets.eval_datasets import (
     EvalVideo,
     FrameSource,
-    _matched_annotations,
     find_palette,
-    load_annotation,
+    first_appearances,
+    matched_annotations,
     read_image_set,
     require_dir,
 )
@@ -141,18 +141,6 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
 
 # ---- LVOS v1 / v2 ---------------------------------------------------------------------------
 
-def _first_appearances(annotations: list[Path]) -> dict[Path, list[int]]:
-    """Each object's first annotation, scanning them in order (when there is no meta)."""
-    seen: set[int] = set()
-    firsts: dict[Path, list[int]] = {}
-    for path in annotations:
-        new = sorted(set(np.unique(load_annotation(path)).tolist()) - {0} - seen)
-        if new:
-            firsts[path] = new
-            seen |= set(new)
-    return firsts
-
-
 def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     _no_dense("LVOS", dense)
     split_root = require_dir(root / split, f"LVOS {split}")
@@ -173,8 +161,8 @@ def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
                     raise DatasetError(f"{path}: object {obj} is not in its first annotation ({meta_path})")
                 firsts.setdefault(path, []).append(int(obj))
         else:
-            firsts = _first_appearances(sorted((mask_root / name).glob("*.png")))
-        annotations = _matched_annotations(sorted(firsts), frames, mask_root / name)
+            firsts = first_appearances(sorted((mask_root / name).glob("*.png")))
+        annotations = matched_annotations(sorted(firsts), frames, mask_root / name)
         inputs = {index: sorted(firsts[path]) for index, path in annotations.items()}
         videos.append(EvalVideo(name, frames, annotations, gt_dir=mask_root / name, input_objects=inputs))
     score = None
@@ -207,7 +195,7 @@ def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         masks = sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir() else []
         if not masks:
             raise DatasetError(f"{mask_root / name}: no annotation for this video")
-        first = _matched_annotations(masks[:1], frames, mask_root / name)
+        first = matched_annotations(masks[:1], frames, mask_root / name)
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(scored)}
         # the ground truth: val and train annotate the 5 fps frames, test only the first
         videos.append(EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if len(masks) > 1

@@ -217,6 +217,20 @@ class EvalVideo:
         self._labels = None  # each was handed to its frame: not kept for the rest of the job
 
 
+def first_appearances(annotations: list[Path]) -> dict[Path, list[int]]:
+    """The annotations (in frame order) that show an object for the first time, each with
+    the ids it shows first: what the engine is given when every frame is annotated (the
+    later annotations are ground truth, not inputs)."""
+    seen: set[int] = set()
+    firsts: dict[Path, list[int]] = {}
+    for path in annotations:
+        new = sorted(set(np.unique(load_annotation(path)).tolist()) - {0} - seen)
+        if new:
+            firsts[path] = new
+            seen |= set(new)
+    return firsts
+
+
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise DatasetError(f"{path}: {what} folder not found")
@@ -305,14 +319,14 @@ def youtube_videos(yv_path: Path, split: str, sparse_frames: bool = False
     videos = []
     for name in sorted(meta):
         frames = FrameSource(require_dir(image_root / name, "frame"))
-        annotations = _matched_annotations(sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir()
+        annotations = matched_annotations(sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir()
                                            else [], frames, mask_root / name)
         videos.append(EvalVideo(name, frames, annotations))
     palette = find_palette([yv_path / "valid" / "Annotations" / "0a49f5265b" / "00000.png"], mask_root)
     return videos, palette, meta
 
 
-def _matched_annotations(paths: list[Path], frames: FrameSource, folder: Path) -> dict[int, Path]:
+def matched_annotations(paths: list[Path], frames: FrameSource, folder: Path) -> dict[int, Path]:
     """Annotation files -> the frames they belong to (by name); an unmatched file is an error."""
     if not paths:
         raise DatasetError(f"{folder}: no annotation for this video")
@@ -333,7 +347,7 @@ def generic_video(frames_path: Path, mask: Path, name: str | None = None) -> tup
     backwards from it. The palette is the first annotation's (the DAVIS one if it has none)."""
     frames = FrameSource(frames_path)
     if mask.is_dir():
-        annotations = _matched_annotations(sorted(p for p in mask.glob("*.png") if not p.name.startswith(".")),
+        annotations = matched_annotations(sorted(p for p in mask.glob("*.png") if not p.name.startswith(".")),
                                            frames, mask)
     elif mask.is_file():
         index = frames.index_of(mask.stem)

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datasets.eval_datasets import EvalVideo, generic_video, load_annotation, require_dir
+from datasets.eval_datasets import (
+    EvalVideo,
+    FrameSource,
+    first_appearances,
+    load_annotation,
+    matched_annotations,
+    require_dir,
+)
 from evaluation.run import shard
 from evaluation.video import FrameOutput, segment_video
 from model.network import GSFM
@@ -30,7 +37,9 @@ from util.rng import rng_state, set_rng_state
 
 
 def validation_videos(root: str | Path) -> list[EvalVideo]:
-    """The videos of a validation folder; each needs an annotation for every frame."""
+    """The videos of a validation folder; each needs an annotation for every frame. The
+    engine is given each object's first appearance (objects may enter later), the rest is
+    ground truth."""
     root = Path(root)
     image_root = require_dir(root / "JPEGImages", "validation JPEGImages")
     mask_root = require_dir(root / "Annotations", "validation Annotations")
@@ -43,9 +52,13 @@ def validation_videos(root: str | Path) -> list[EvalVideo]:
         if len(masks) != len(frames):
             raise DatasetError(f"{mask_root / folder.name}: {len(masks)} annotations for {len(frames)} frames in "
                                f"{folder} (validation needs every frame's ground truth)")
-        video, _palette = generic_video(folder, masks[0], name=folder.name)
-        video.gt_dir = mask_root / folder.name
-        videos.append(video)
+        firsts = first_appearances(masks)
+        if not firsts:
+            raise DatasetError(f"{mask_root / folder.name}: no object in any annotation of this validation video")
+        source = FrameSource(folder)
+        annotations = matched_annotations(sorted(firsts), source, mask_root / folder.name)
+        videos.append(EvalVideo(folder.name, source, annotations, gt_dir=mask_root / folder.name,
+                                input_objects={index: firsts[path] for index, path in annotations.items()}))
     if not videos:
         raise DatasetError(f"{image_root}: no validation video in this folder")
     return videos

@@ -5,8 +5,10 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import train
 from datasets.synthetic import SHORT_VIDEO, CustomConfig, custom_video_name, generate_custom
@@ -20,6 +22,7 @@ from tests.helpers import (ENV, ENV_ONE_THREAD, REPO, as_args, assert_same_weigh
 from util import distributed
 from util.configuration import DAVIS_YOUTUBE_DATA, STAGES, InferenceConfig, TrainConfig, parse_videos
 from util.errors import ConfigError, DatasetError
+from util.palette import davis_palette, write_indexed_png
 
 TRAIN_VIDEOS = [custom_video_name(i, "train") for i in range(3)]
 
@@ -86,6 +89,26 @@ def test_validation_folder_needs_full_ground_truth(custom_root, tmp_path):
         validation_videos(custom_root / "train")
     with pytest.raises(DatasetError, match="validation JPEGImages folder not found"):
         validation_videos(tmp_path)
+
+
+
+def test_validation_gives_the_engine_each_objects_first_appearance_only(tmp_path):
+    """Full ground truth on every frame; object 2 enters at frame 2: the inputs are frame 0
+    (object 1) and frame 2 restricted to object 2; the rest is ground truth."""
+    root = tmp_path / "val"
+    labels = np.zeros((4, 32, 48), np.uint8)
+    labels[:, 4:12, 4:12] = 1
+    labels[2:, 20:28, 30:40] = 2
+    (root / "JPEGImages" / "v").mkdir(parents=True)
+    for t in range(4):
+        Image.fromarray(np.full((32, 48, 3), 60 * t, np.uint8)).save(root / "JPEGImages" / "v" / f"{t:05d}.jpg")
+        write_indexed_png(labels[t], davis_palette(), root / "Annotations" / "v" / f"{t:05d}.png")
+    (video,) = validation_videos(root)
+    assert sorted(video.annotations) == [0, 2] and video.input_objects == {0: [1], 2: [2]}
+    assert video.object_ids == [1, 2]
+    inputs = {frame.index: frame.labels for frame in video.read() if frame.labels is not None}
+    assert set(np.unique(inputs[2]).tolist()) == {0, 2}  # object 1 on frame 2 is ground truth, not an input
+    assert video.gt_dir == root / "Annotations" / "v"
 
 
 @pytest.mark.slow

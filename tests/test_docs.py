@@ -247,9 +247,10 @@ def test_nothing_cites_a_file_outside_the_repository():
     names = {p.name for p in tracked} | {"PAGE.md"}  # PAGE.md: a page this module writes in a test
     texts = {p: p.read_text(errors="ignore") for p in tracked
              if p.suffix in (".py", ".md", ".toml", ".txt", ".cfg") or p.name == "Makefile"}
+    outside = "../" + "shared"  # spelled apart, so that this file does not trip its own check
     for path, text in texts.items():
         where = path.relative_to(REPO)
-        assert "../shared" not in text, f"{where} points outside the repository"
+        assert outside not in text, f"{where} points outside the repository"
         for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", text):  # the project's documents are upper-case
             assert name in names, f"{where} cites {name}, which is not in the repository"
         for cited in re.findall(r"\bdocs/[\w/-]+\.\w+", text):
