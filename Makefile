@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv demo test test-fast benchmark gpu-check clean
+.PHONY: venv demo test test-fast lint benchmark gpu-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-export.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,15 @@ demo: venv
 	$(PY) demo.py $(DEMO_ARGS)
 
 test: venv
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests $(TEST_ARGS)
 
 test-fast: venv
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow and not cuda" tests $(TEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check .
 
 benchmark: venv
 	$(PY) -m scripts.benchmark $(BENCH_ARGS)

@@ -13,7 +13,6 @@ annotation's palette; with --overlay also <output>/<name>_overlay/<frame>.jpg an
 """
 from pathlib import Path
 
-
 from datasets.eval_datasets import generic_video
 from evaluation.run import add_common_args, evaluate_from_arguments
 from evaluation.sinks import IndexedPngs, IndexedPngsWithOverlays

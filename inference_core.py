@@ -32,7 +32,7 @@ from torchvision.transforms import InterpolationMode
 from inference_backend import Backend, as_backend
 from inference_memory_bank import MemoryBank
 from model.memory_util import aggregate_prob
-from model.network import STRIDE, GSFM, KeyFeatures
+from model.network import GSFM, STRIDE, KeyFeatures
 from object_manager import ObjectManager
 from util.configuration import InferenceConfig
 from util.precision import autocast_dtype, autocast_enabled

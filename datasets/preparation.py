@@ -102,7 +102,8 @@ def youtube_jobs(src_split: Path, dst_split: Path) -> list[ResizeJob]:
         folder = src_split / sub
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: YouTube-VOS {sub} folder not found")
-        jobs += [ResizeJob(p, dst_split / sub / p.parent.name / p.name, is_mask) for p in sorted(folder.glob(f"*/{pattern}"))]
+        jobs += [ResizeJob(p, dst_split / sub / p.parent.name / p.name, is_mask)
+                 for p in sorted(folder.glob(f"*/{pattern}"))]
     return jobs
 
 

@@ -4,6 +4,7 @@ pretrained constructors do."""
 from __future__ import annotations
 
 import os
+
 import torch
 from torchvision.models import ResNet18_Weights, ResNet50_Weights
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from model.memory_util import aggregate, affinity_logits, softmax_full
-from model.network import VALUE_DIM, GSFM, SegmentOutput
+from model.memory_util import affinity_logits, aggregate, softmax_full
+from model.network import GSFM, VALUE_DIM, SegmentOutput
 
 
 class ReferenceGSFM(GSFM):

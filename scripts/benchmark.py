@@ -56,9 +56,9 @@ from model.synthetic_weights import synthetic_state_dict
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
-from util.precision import autocast_dtype, cpu_bfloat16_instructions
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
 from util.palette import davis_palette, read_mask, write_indexed_png
+from util.precision import autocast_dtype, cpu_bfloat16_instructions
 from util.stamp import describe, machine_stamp
 from util.tensor_util import normalise, unpad
 

@@ -11,7 +11,6 @@ Needs the packages of requirements-export.txt (onnx, onnxscript; onnxruntime to 
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 

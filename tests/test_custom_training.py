@@ -17,8 +17,18 @@ from evaluation.validation import Validator, validation_videos
 from model.checkpoint import read_checkpoint
 from model.network import GSFM
 from model.trainer import NonFiniteLossError, Trainer
-from tests.helpers import (ENV, ENV_ONE_THREAD, REPO, as_args, assert_same_weights, fault_config, final_weights,
-                           run_ok, tiny_run_options, wait_for)
+from tests.helpers import (
+    ENV,
+    ENV_ONE_THREAD,
+    REPO,
+    as_args,
+    assert_same_weights,
+    fault_config,
+    final_weights,
+    run_ok,
+    tiny_run_options,
+    wait_for,
+)
 from util import distributed
 from util.configuration import DAVIS_YOUTUBE_DATA, STAGES, InferenceConfig, TrainConfig, parse_videos
 from util.errors import ConfigError, DatasetError

@@ -11,8 +11,18 @@ import textwrap
 import pytest
 
 from model.checkpoint import read_checkpoint
-from tests.helpers import (ENV_ONE_THREAD, ITERATIONS, REPO, assert_same_weights, fault_args, final_weights, rank_pid,
-                           run_ok, torchrun_cmd, wait_for)
+from tests.helpers import (
+    ENV_ONE_THREAD,
+    ITERATIONS,
+    REPO,
+    assert_same_weights,
+    fault_args,
+    final_weights,
+    rank_pid,
+    run_ok,
+    torchrun_cmd,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -213,6 +213,7 @@ def test_the_readme_score_command(tmp_path):
     """`python -m util.metrics PRED GT --json FILE` as the README gives it: perfect masks
     score 1, a missed object lowers J&F, and the JSON holds what was printed."""
     import numpy as np
+
     from util import metrics
     from util.palette import davis_palette, write_indexed_png
     for frame in range(3):

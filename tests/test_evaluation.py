@@ -11,8 +11,8 @@ import eval_davis
 import eval_davis_2016
 import eval_generic
 import eval_youtube
-from util.errors import DatasetError
 from util.cli import run as cli_run
+from util.errors import DatasetError
 
 
 def run(main, *args):
@@ -78,7 +78,8 @@ def test_eval_youtube_requested_frames_and_zip(synthetic_root, golden_weights_fi
         assert {f"Annotations/{video}/{f}.png" for f in requested} <= names
         labels = {int(k) for k in info["objects"]}
         for f in written:
-            assert set(np.unique(np.array(Image.open(out / "Annotations" / video / f"{f}.png"))).tolist()) <= labels | {0}
+            written_ids = set(np.unique(np.array(Image.open(out / "Annotations" / video / f"{f}.png"))).tolist())
+            assert written_ids <= labels | {0}
 
 
 @pytest.mark.slow
@@ -119,7 +120,8 @@ def expect_error(main, *args, match):
 
 def test_missing_dataset_folder(golden_weights_file, tmp_path):
     expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", tmp_path / "nowhere",
-                 "--output", tmp_path / "o", match="nowhere/trainval/JPEGImages/480p: DAVIS JPEGImages folder not found")
+                 "--output", tmp_path / "o",
+                 match="nowhere/trainval/JPEGImages/480p: DAVIS JPEGImages folder not found")
 
 
 def test_missing_image_set(synthetic_root, golden_weights_file, tmp_path):

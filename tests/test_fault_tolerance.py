@@ -17,11 +17,21 @@ import eval_davis
 import train
 from model.checkpoint import read_checkpoint
 from model.training_run import find_resume_checkpoint
-from tests.helpers import (CHECKPOINT_EVERY, ENV, ITERATIONS, REPO, args_for, assert_same_weights, fault_args,
-                           final_weights, train_cmd, wait_for)
+from tests.helpers import (
+    CHECKPOINT_EVERY,
+    ENV,
+    ITERATIONS,
+    REPO,
+    args_for,
+    assert_same_weights,
+    fault_args,
+    final_weights,
+    train_cmd,
+    wait_for,
+)
 from util.atomic import atomic_save
-from util.errors import CheckpointError, ConfigError
 from util.cli import run as cli_run
+from util.errors import CheckpointError, ConfigError
 
 pytestmark = pytest.mark.slow
 

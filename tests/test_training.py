@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import train
-from tests.helpers import args_for, assert_same_weights, fault_args
 from datasets.tps import random_tps_warp, tps_apply, tps_fit
 from model.checkpoint import read_checkpoint
 from model.trainer import NonFiniteLossError
+from tests.helpers import args_for, assert_same_weights, fault_args
 from util.configuration import STAGES, TrainConfig
 from util.errors import CheckpointError, ConfigError, DatasetError
 

@@ -177,6 +177,9 @@ def stage_presets_text() -> str:
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
+PRESET = " (default: the --stage preset, listed below)"  # help of the options a stage presets
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. Fields left None take the stage's preset."""
@@ -199,17 +202,17 @@ class TrainConfig:
     resume_anyway: bool = option(False, "resume even though the checkpoint's recorded settings that change "
                                  "training differ from this command line (they are listed)")
     no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
-    batch_size: int | None = option(None, "batch per process (the reference's meaning) (default: the --stage preset, listed below)", "-b", "--batch_size",
-                                    type=int)
+    batch_size: int | None = option(None, "batch per process (the reference's meaning)" + PRESET, "-b",
+                                    "--batch_size", type=int)
     global_batch_size: int | None = option(None, "total batch over all processes (divided among them)", type=int)
-    iterations: int | None = option(None, "training iterations (default: the --stage preset, listed below)", "-i", "--iterations", type=int)
-    lr: float | None = option(None, "learning rate (default: the --stage preset, listed below)", type=float)
-    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma (default: the --stage preset, listed below)",
+    iterations: int | None = option(None, "training iterations" + PRESET, "-i", "--iterations", type=int)
+    lr: float | None = option(None, "learning rate" + PRESET, type=float)
+    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma" + PRESET,
                                            type=int, nargs="*")
     gamma: float = option(0.1, "learning-rate decay at each step")
     weight_decay: float = option(1e-7, "Adam weight decay")
-    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p (default: the --stage preset, listed below)", type=int)
-    end_warm: int | None = option(None, "iteration where p reaches its final 0.15 (default: the --stage preset, listed below)", type=int)
+    start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p" + PRESET, type=int)
+    end_warm: int | None = option(None, "iteration where p reaches its final 0.15" + PRESET, type=int)
     crop_size: int = option(384, "training crop (square)")
     num_workers: int = option(8, "data loader workers per process")
     seed: int = option(SEED, "random seed (data order and augmentation derive from it)")
