@@ -240,7 +240,7 @@ def test_readme_is_a_short_read():
 
 
 def test_nothing_cites_a_file_outside_the_repository():
-    """Every document the code and docs name (``NAME.md``, ``docs/...``) is in the
+    """Every document the code and docs name (an upper-case ``.md`` name, ``docs/...``) is in the
     repository, and nothing points outside it (the material the project was written from
     is not part of a clone)."""
     tracked = [REPO / p for p in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
