@@ -145,14 +145,14 @@ def test_unwritable_save_root_fails_before_training(synthetic_root, tmp_path):
 
 CRASH_DURING_EVAL = textwrap.dedent("""
     import os, signal, sys
-    import eval_davis, evaluation.run as evaluation
-    real_write, calls = evaluation.write_indexed_png, []
+    import eval_davis, evaluation.sinks as sinks
+    real_write, calls = sinks.write_indexed_png, []
     def write(labels, palette, path):
         calls.append(path)
         if len(calls) == int(os.environ["KILL_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)
         real_write(labels, palette, path)
-    evaluation.write_indexed_png = write
+    sinks.write_indexed_png = write
     eval_davis.main(sys.argv[1:])
 """)
 

@@ -104,7 +104,9 @@ def test_nan_loss_stops_and_keeps_checkpoint(synthetic_root, tmp_path, monkeypat
     from model import losses
     monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
     with pytest.raises(NonFiniteLossError, match="non-finite loss nan at iteration 2"):
-        train.main(args_for(synthetic_root, tmp_path, iterations=4, extra=["--load_model", str(ckpt)]))
+        # a longer schedule than the checkpoint's: a setting that changes training, so insisted on
+        train.main(args_for(synthetic_root, tmp_path, iterations=4,
+                            extra=["--load_model", str(ckpt), "--resume_anyway"]))
     assert ckpt.read_bytes() == before
 
 
