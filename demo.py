@@ -5,8 +5,8 @@
 
 1. generates synthetic DAVIS / YouTube-VOS / static-image datasets into data/synthetic/,
 2. trains from scratch a short stage 0 and a short stage 3 with the real train.py,
-3. evaluates the result with the real eval_davis.py on the synthetic val split and prints
-   J&F next to the copy-the-first-mask baseline,
+3. evaluates the result as eval_davis.py does (the same evaluate() and DAVIS sink) on the
+   synthetic val split and prints J&F next to the copy-the-first-mask baseline,
 4. writes an animated GIF per val video and a contact sheet PNG, and prints their paths.
 """
 from __future__ import annotations
