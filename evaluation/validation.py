@@ -1,8 +1,8 @@
 """Validation while training: J&F on held-out videos at the evaluation settings.
 
 A validation folder is laid out as the training folders, ``ROOT/JPEGImages/<video>/`` and
-``ROOT/Annotations/<video>/`` with every frame's ground truth; the first annotation is the
-input (the DAVIS protocol: objects of the first annotated frame are segmented and scored).
+``ROOT/Annotations/<video>/`` with every frame's ground truth; each object's first
+appearance is the input (objects may enter later), every frame is scored.
 Every process of a training job validates its share of the videos (the evaluation's
 shards) and the per-object scores are gathered, so the J&F is the single-process one.
 Validation leaves the training untouched: the network returns to training mode and every
@@ -32,7 +32,6 @@ from util import distributed
 from util.configuration import InferenceConfig
 from util.errors import DatasetError
 from util.metrics import object_scores, summarise
-from util.palette import image_files
 from util.rng import rng_state, set_rng_state
 
 
@@ -46,16 +45,15 @@ def validation_videos(root: str | Path) -> list[EvalVideo]:
     videos = []
     for folder in sorted(p for p in image_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         masks = sorted((mask_root / folder.name).glob("*.png")) if (mask_root / folder.name).is_dir() else []
-        frames = image_files(folder)
         if not masks:
             raise DatasetError(f"{mask_root / folder.name}: no annotation for this validation video")
-        if len(masks) != len(frames):
-            raise DatasetError(f"{mask_root / folder.name}: {len(masks)} annotations for {len(frames)} frames in "
+        source = FrameSource(folder)
+        if len(masks) != len(source):
+            raise DatasetError(f"{mask_root / folder.name}: {len(masks)} annotations for {len(source)} frames in "
                                f"{folder} (validation needs every frame's ground truth)")
         firsts = first_appearances(masks)
         if not firsts:
             raise DatasetError(f"{mask_root / folder.name}: no object in any annotation of this validation video")
-        source = FrameSource(folder)
         annotations = matched_annotations(sorted(firsts), source, mask_root / folder.name)
         videos.append(EvalVideo(folder.name, source, annotations, gt_dir=mask_root / folder.name,
                                 input_objects={index: firsts[path] for index, path in annotations.items()}))
