@@ -243,7 +243,7 @@ class TrainConfig:
                 object.__setattr__(self, name, getattr(preset, name))
         object.__setattr__(self, "steps", tuple(self.steps))
         for name in ("batch_size", "iterations", "crop_size", "save_network_interval", "save_checkpoint_interval",
-                     "log_text_interval", "log_image_interval", "max_amp_skips"):
+                     "log_text_interval", "log_image_interval", "max_amp_skips", "val_interval", "crash_save_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.videos is not None:
@@ -256,9 +256,6 @@ class TrainConfig:
             raise ConfigError(f"--val_videos needs a multi-object stage (1-3), not stage {self.stage}")
         if self.val_max_size is not None and self.val_max_size < 16:
             raise ConfigError(f"--val_max_size must be >= 16, got {self.val_max_size}")
-        for name in ("val_interval", "crash_save_after"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.resume == "auto" and self.id in (None, "NULL"):
             raise ConfigError("--resume auto needs the --id of the run to continue")
 
