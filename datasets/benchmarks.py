@@ -41,6 +41,7 @@ from datasets.eval_datasets import (
     FrameSource,
     find_palette,
     first_appearances,
+    first_frame_video,
     matched_annotations,
     read_image_set,
     require_dir,
@@ -104,14 +105,7 @@ def _mose_videos(root: Path, split: str) -> tuple[list[EvalVideo], Path, list[in
     split_root = require_dir(root / split, f"MOSE {split}")
     image_root = require_dir(split_root / "JPEGImages", "MOSE JPEGImages")
     mask_root = require_dir(split_root / "Annotations", "MOSE Annotations")
-    videos = []
-    for name in _subfolders(image_root):
-        frames = FrameSource(image_root / name)
-        masks = sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir() else []
-        if not masks or masks[0].stem != frames.names[0]:
-            raise DatasetError(f"{mask_root / name / (frames.names[0] + '.png')}: first-frame annotation not found")
-        complete = len(masks) == len(frames)
-        videos.append(EvalVideo(name, frames, {0: masks[0]}, gt_dir=(mask_root / name) if complete else None))
+    videos = [first_frame_video(name, image_root / name, mask_root / name) for name in _subfolders(image_root)]
     return videos, mask_root, find_palette([], mask_root)
 
 

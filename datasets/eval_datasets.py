@@ -256,6 +256,20 @@ def find_palette(candidates: list[Path], annotation_root: Path) -> list[int]:
     raise DatasetError(f"no indexed annotation PNG under {annotation_root} to take the palette from")
 
 
+def first_frame_video(name: str, image_dir: Path, mask_dir: Path, binary: bool = False) -> EvalVideo:
+    """A video whose first frame's annotation is the input; when every frame is annotated,
+    the annotations are also its ground truth (DAVIS, MOSE). Some but not all frames
+    annotated is an error (an incomplete download)."""
+    frames = FrameSource(require_dir(image_dir, "frame"))
+    masks = sorted(mask_dir.glob("*.png")) if mask_dir.is_dir() else []
+    if not masks or masks[0].stem != frames.names[0]:
+        raise DatasetError(f"{mask_dir / (frames.names[0] + '.png')}: first-frame annotation not found")
+    if len(masks) > 1 and len(masks) != len(frames):
+        raise DatasetError(f"{mask_dir}: {len(masks)} annotations for {len(frames)} frames in {image_dir}")
+    return EvalVideo(name, frames, {0: masks[0]}, binary=binary,
+                     gt_dir=mask_dir if len(masks) == len(frames) else None)
+
+
 def davis_videos(root: Path, image_set: Path, binary: bool = False,
                  resolution: str = "480p") -> tuple[list[EvalVideo], list[int]]:
     """Videos of a DAVIS folder (JPEGImages/480p, Annotations/480p) listed in ``image_set``:
@@ -264,17 +278,8 @@ def davis_videos(root: Path, image_set: Path, binary: bool = False,
     videos and the palette for the outputs."""
     image_root = require_dir(root / "JPEGImages" / resolution, "DAVIS JPEGImages")
     mask_root = require_dir(root / "Annotations" / resolution, "DAVIS Annotations")
-    videos = []
-    for name in read_image_set(image_set):
-        frames = FrameSource(require_dir(image_root / name, "frame"))
-        masks = sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir() else []
-        if not masks or masks[0].stem != frames.names[0]:
-            raise DatasetError(f"{mask_root / name / (frames.names[0] + '.png')}: first-frame annotation not found")
-        if len(masks) > 1 and len(masks) != len(frames):
-            raise DatasetError(f"{mask_root / name}: {len(masks)} annotations for {len(frames)} frames "
-                               f"in {image_root / name}")
-        videos.append(EvalVideo(name, frames, {0: masks[0]}, binary=binary,
-                                gt_dir=(mask_root / name) if len(masks) == len(frames) else None))
+    videos = [first_frame_video(name, image_root / name, mask_root / name, binary)
+              for name in read_image_set(image_set)]
     palette = davis_palette() if binary else find_palette(
         [root / "Annotations" / resolution / "blackswan" / "00000.png",
          root.parent / "trainval" / "Annotations" / resolution / "blackswan" / "00000.png"], mask_root)
