@@ -13,9 +13,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from datasets.benchmarks import BENCHMARKS, Benchmark, BenchmarkSet
 from datasets.eval_datasets import EvalVideo
 from evaluation.run import add_common_args, evaluate_from_arguments
@@ -25,6 +22,7 @@ from util import cli
 from util.atomic import atomic_save
 from util.errors import ConfigError
 from util.log import get_logger
+from util.palette import write_binary_png
 
 logger = get_logger(__name__)
 
@@ -44,8 +42,7 @@ class BenchmarkOutputs(IndexedPngs):
             super().write(video, frame, folder)
             return
         for obj, name in video.object_dirs.items():
-            picture = Image.fromarray(((frame.labels == obj) * 255).astype(np.uint8), mode="L")
-            atomic_save(lambda tmp: picture.save(tmp, format="PNG"), folder / name / f"{frame.name}.png")
+            write_binary_png(frame.labels == obj, folder / name / f"{frame.name}.png")
 
     def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
         if self.benchmark.submission_zip:

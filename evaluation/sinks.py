@@ -12,7 +12,6 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from datasets.eval_datasets import EvalVideo
@@ -21,7 +20,7 @@ from util.atomic import atomic_save
 from util.log import get_logger
 from util.metrics import evaluate_folders, format_results
 from util.overlay import overlay, write_mp4
-from util.palette import read_image, write_indexed_png
+from util.palette import read_image, write_binary_png, write_indexed_png
 
 logger = get_logger(__name__)
 
@@ -74,8 +73,7 @@ class BinaryPngs(OutputSink):
     """0/255 greyscale PNGs of the union of the objects (DAVIS 2016)."""
 
     def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
-        picture = Image.fromarray(((frame.labels > 0) * 255).astype(np.uint8), mode="L")
-        atomic_save(lambda tmp: picture.save(tmp, format="PNG"), folder / f"{frame.name}.png")
+        write_binary_png(frame.labels > 0, folder / f"{frame.name}.png")
 
 
 class DavisScores(OutputSink):

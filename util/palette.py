@@ -40,6 +40,12 @@ def write_indexed_png(mask: np.ndarray, palette: list[int], path: str | os.PathL
     atomic_save(lambda tmp: img.save(tmp, format="PNG"), path)
 
 
+def write_binary_png(mask: np.ndarray, path: str | os.PathLike) -> None:
+    """A 0/255 greyscale PNG of a boolean mask (DAVIS 2016, SA-V's per-object masks)."""
+    img = Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
+    atomic_save(lambda tmp: img.save(tmp, format="PNG"), path)
+
+
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """A label map from an indexed PNG (or 0/255 greyscale); clear error when unreadable."""
     try:
