@@ -18,14 +18,17 @@ demo: venv
 
 test: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q tests $(TEST_ARGS)
 
 test-fast: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -m "not slow and not cuda" tests $(TEST_ARGS)
 
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 benchmark: venv
 	$(PY) -m scripts.benchmark $(BENCH_ARGS)

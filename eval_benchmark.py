@@ -8,6 +8,7 @@ truth is on disk, scored as its official tool scores it (<output>/scores.json).
 Each benchmark's rules are one entry of datasets/benchmarks.py; docs/BENCHMARKS.md has each
 one's layout, protocol, metrics and where to submit.
 """
+
 import argparse
 import json
 import math
@@ -73,10 +74,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS), help="see the list below")
     p.add_argument("--data_path", required=True, type=Path, help="the benchmark's folder, as downloaded")
     p.add_argument("--split", help="default: the benchmark's first split (its validation set)")
-    p.add_argument("--size", type=int, help="short side the frames are resized to for the network (-1: keep; "
-                   "default: the benchmark's, 480); masks are written at the original size")
-    p.add_argument("--dense_frames", action="store_true", help="VOST: infer on JPEGImages_10fps, write and score "
-                   "the 5 fps frames")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="short side the frames are resized to for the network (-1: keep; "
+        "default: the benchmark's, 480); masks are written at the original size",
+    )
+    p.add_argument(
+        "--dense_frames", action="store_true", help="VOST: infer on JPEGImages_10fps, write and score the 5 fps frames"
+    )
     return p
 
 

@@ -1,8 +1,9 @@
 """Evaluate on DAVIS 2017 val, test-dev or test-challenge; writes <output>/<video>/<frame>.png (palette).
 
-    python eval_davis.py --model saves/gsfm.pth --davis_path data/DAVIS/2017 --output output/d17
-    torchrun --nproc_per_node=4 eval_davis.py ...     # the videos shared among 4 processes
+python eval_davis.py --model saves/gsfm.pth --davis_path data/DAVIS/2017 --output output/d17
+torchrun --nproc_per_node=4 eval_davis.py ...     # the videos shared among 4 processes
 """
+
 from pathlib import Path
 
 from datasets.eval_datasets import davis_videos
@@ -11,8 +12,11 @@ from evaluation.sinks import DavisScores
 from util import cli
 
 # split -> (folder under --davis_path, image set); test-dev and test-challenge are scored by the server only
-SPLITS = {"val": ("trainval", "val.txt"), "testdev": ("test-dev", "test-dev.txt"),
-          "test-challenge": ("test-challenge", "test-challenge.txt")}
+SPLITS = {
+    "val": ("trainval", "val.txt"),
+    "testdev": ("test-dev", "test-dev.txt"),
+    "test-challenge": ("test-challenge", "test-challenge.txt"),
+}
 
 
 def main(argv=None) -> None:

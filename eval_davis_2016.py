@@ -5,6 +5,7 @@
 The video list is ../2017/trainval/ImageSets/2016/val.txt beside the 2016 folder (where the
 official DAVIS 2017 download ships it), or ImageSets/2016/val.txt inside it.
 """
+
 from pathlib import Path
 
 from datasets.eval_datasets import davis_2016_image_set, davis_videos

@@ -11,6 +11,7 @@ id per object (or 0/255 for a single object). Writes <output>/<name>/<frame>.png
 annotation's palette; with --overlay also <output>/<name>_overlay/<frame>.jpg and
 <output>/<name>_overlay.mp4.
 """
+
 from pathlib import Path
 
 from datasets.eval_datasets import generic_video
@@ -29,8 +30,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     video, palette = generic_video(args.frames, args.mask, args.name)
     sink = IndexedPngsWithOverlays(palette, args.output) if args.overlay else IndexedPngs(palette)
-    evaluate_from_arguments(args, [video], sink, {"benchmark": "generic", "frames": str(args.frames),
-                                                   "mask": str(args.mask)})
+    evaluate_from_arguments(
+        args, [video], sink, {"benchmark": "generic", "frames": str(args.frames), "mask": str(args.mask)}
+    )
 
 
 if __name__ == "__main__":

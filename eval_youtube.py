@@ -5,6 +5,7 @@ the frames meta.json asks for, the zip) is inference_core_yv.py's.
     python eval_youtube.py --model saves/gsfm.pth --yv_path data/YouTube --output output/yv
     torchrun --nproc_per_node=8 eval_youtube.py ...    # the videos shared among 8 processes
 """
+
 from pathlib import Path
 
 import inference_core_yv
@@ -18,20 +19,33 @@ def main(argv=None) -> None:
     parser.add_argument("--yv_path", default="data/YouTube", help="folder holding valid/ (or test/) and all_frames/")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--output_all", action="store_true", help="write every frame, not only the requested ones")
-    parser.add_argument("--size", type=int, default=inference_core_yv.SHORT_SIDE,
-                        help="short side the frames are resized to (-1: keep)")
-    parser.add_argument("--no_antialias", action="store_true", help="resize without antialiasing, as the "
-                        "torchvision the authors used (< 0.17) did: how the published YouTube-VOS numbers were made")
-    parser.add_argument("--sparse_frames", action="store_true", help="read the every-5th-frame <split>/JPEGImages "
-                        "instead of the all-frames archive (results not comparable with published ones)")
+    parser.add_argument(
+        "--size", type=int, default=inference_core_yv.SHORT_SIDE, help="short side the frames are resized to (-1: keep)"
+    )
+    parser.add_argument(
+        "--no_antialias",
+        action="store_true",
+        help="resize without antialiasing, as the "
+        "torchvision the authors used (< 0.17) did: how the published YouTube-VOS numbers were made",
+    )
+    parser.add_argument(
+        "--sparse_frames",
+        action="store_true",
+        help="read the every-5th-frame <split>/JPEGImages "
+        "instead of the all-frames archive (results not comparable with published ones)",
+    )
     args = parser.parse_args(argv)
     if args.sparse_frames:
-        print("--sparse_frames: reading the every-5th-frame JPEGImages, not the all-frames archive; the results "
-              "are not comparable with published YouTube-VOS numbers (recorded in eval_stats.json)")
-    videos, sink, protocol = inference_core_yv.youtube_job(Path(args.yv_path), args.split, args.output_all,
-                                                           args.sparse_frames)
-    evaluate_from_arguments(args, videos, sink, protocol,
-                            **inference_core_yv.settings(args.size, not args.no_antialias))
+        print(
+            "--sparse_frames: reading the every-5th-frame JPEGImages, not the all-frames archive; the results "
+            "are not comparable with published YouTube-VOS numbers (recorded in eval_stats.json)"
+        )
+    videos, sink, protocol = inference_core_yv.youtube_job(
+        Path(args.yv_path), args.split, args.output_all, args.sparse_frames
+    )
+    evaluate_from_arguments(
+        args, videos, sink, protocol, **inference_core_yv.settings(args.size, not args.no_antialias)
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ read, soft aggregation, resizing and padding) is the engine's own code, the same
   comes. A frame of a size the folder does not hold is an error naming both sizes and the
   command that exports it: resizing or padding it further would change the masks.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,11 +39,11 @@ class Backend(Protocol):
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures: ...
 
-    def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor
-                             ) -> torch.Tensor: ...
+    def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor: ...
 
-    def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
-                       f4: torch.Tensor) -> torch.Tensor: ...
+    def decode_objects(
+        self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor
+    ) -> torch.Tensor: ...
 
     def use_channels_last(self, enabled: bool) -> None:
         """The convolutions' layout (``GSFM.use_channels_last``)."""
@@ -68,8 +69,9 @@ class PyTorchBackend:
     def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         return self.network.encode_value_objects(frame, key_f16, masks)
 
-    def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
-                       f4: torch.Tensor) -> torch.Tensor:
+    def decode_objects(
+        self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor
+    ) -> torch.Tensor:
         return self.network.decode_objects(readout, f16_thin, f8, f4)
 
 
@@ -82,8 +84,9 @@ def import_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ConfigError("the onnxruntime backend needs the onnxruntime package: "
-                          "pip install -r requirements-export.txt") from None
+        raise ConfigError(
+            "the onnxruntime backend needs the onnxruntime package: pip install -r requirements-export.txt"
+        ) from None
     return onnxruntime
 
 
@@ -101,8 +104,9 @@ class OnnxRuntimeBackend:
         self.manifest = read_manifest(self.folder)
         self.device = torch.device(device)
         available = self.ort.get_available_providers()
-        self.providers = (["CUDAExecutionProvider"] if self.device.type == "cuda" and
-                          "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+        self.providers = (
+            ["CUDAExecutionProvider"] if self.device.type == "cuda" and "CUDAExecutionProvider" in available else []
+        ) + ["CPUExecutionProvider"]
         self.threads = threads or torch.get_num_threads()
         self._sessions: dict[tuple[int, int], dict] = {}
 
@@ -119,11 +123,13 @@ class OnnxRuntimeBackend:
         return KeyFeatures(*outputs)
 
     def encode_value_objects(self, frame: torch.Tensor, key_f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return self._run("value_encoder", tuple(frame.shape[-2:]), frame=frame, f16=key_f16, masks=masks,
-                         others=other_objects(masks))[0]
+        return self._run(
+            "value_encoder", tuple(frame.shape[-2:]), frame=frame, f16=key_f16, masks=masks, others=other_objects(masks)
+        )[0]
 
-    def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
-                       f4: torch.Tensor) -> torch.Tensor:
+    def decode_objects(
+        self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor
+    ) -> torch.Tensor:
         size = (f4.shape[-2] * 4, f4.shape[-1] * 4)
         return self._run("decoder", size, readout=readout, f16_thin=f16_thin, f8=f8, f4=f4)[0]
 
@@ -140,7 +146,8 @@ class OnnxRuntimeBackend:
                 raise ConfigError(
                     f"{self.folder}: a frame padded to {size_key(height, width)} (height x width), but this ONNX "
                     f"export holds {held}; add the size with: python -m scripts.export_onnx --model "
-                    f"{self.manifest['model'] or 'M.pth'} --output {self.folder} --height {height} --width {width}")
+                    f"{self.manifest['model'] or 'M.pth'} --output {self.folder} --height {height} --width {width}"
+                )
             options = self.ort.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
@@ -152,4 +159,3 @@ class OnnxRuntimeBackend:
                 sessions[graph] = self.ort.InferenceSession(str(path), options, providers=self.providers)
             self._sessions[(height, width)] = sessions
         return self._sessions[(height, width)]
-

@@ -20,6 +20,7 @@ Nothing but the memory bank is kept between frames. The rules are the reference'
     prob = core.step(frame, annotation)  # (K+1, H, W), background first
     mask = core.prob_to_mask(prob)       # (H, W) uint8 object ids
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -40,8 +41,13 @@ from util.tensor_util import normalise, pad_divide_by, resize_short_side, unpad
 
 
 class InferenceCore:
-    def __init__(self, network: GSFM | Backend, config: InferenceConfig = InferenceConfig(),
-                 object_ids: Iterable[int] = (), num_frames: int | None = None):
+    def __init__(
+        self,
+        network: GSFM | Backend,
+        config: InferenceConfig = InferenceConfig(),
+        object_ids: Iterable[int] = (),
+        num_frames: int | None = None,
+    ):
         """``object_ids``: objects known in advance, in channel order (the benchmark readers
         give every object of the video, sorted, as the reference orders them); others are
         added in the order the annotations bring them. ``num_frames``: the video length
@@ -80,9 +86,15 @@ class InferenceCore:
         self.memory.add_objects(len(self.objects.add(ids)))
 
     @torch.inference_mode()
-    def step(self, image: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None,
-             objects: Iterable[int] | None = None, *, end: bool = False,
-             need_output: bool = True) -> torch.Tensor | None:
+    def step(
+        self,
+        image: np.ndarray | torch.Tensor,
+        mask: np.ndarray | torch.Tensor | None = None,
+        objects: Iterable[int] | None = None,
+        *,
+        end: bool = False,
+        need_output: bool = True,
+    ) -> torch.Tensor | None:
         """Process the next frame of the video.
 
         ``image``: (H, W, 3) uint8 array, (3, H, W) uint8 tensor, or (3, H, W) float tensor in
@@ -101,8 +113,9 @@ class InferenceCore:
         size = tuple(frame.shape[-2:])
         annotation = None if mask is None else self._annotation(mask, objects, size)
         is_mem = self.frame_index - self.last_mem_frame >= self.config.mem_every
-        segment = self.memory.has_objects and (is_mem or self.config.include_last or need_output
-                                          or annotation is not None)
+        segment = self.memory.has_objects and (
+            is_mem or self.config.include_last or need_output or annotation is not None
+        )
         if not segment and annotation is None:  # nothing to compute: no resize, no padding
             if self.memory.has_objects or not need_output:
                 return None  # skipped
@@ -136,16 +149,20 @@ class InferenceCore:
             x = resize_short_side(x, config.max_size, interpolation if nearest else InterpolationMode.BILINEAR)
         return pad_divide_by(x, STRIDE)
 
-    def _annotation(self, mask: np.ndarray | torch.Tensor, objects: Iterable[int] | None,
-                    size: tuple[int, int]) -> tuple[torch.Tensor, list[int]]:
+    def _annotation(
+        self, mask: np.ndarray | torch.Tensor, objects: Iterable[int] | None, size: tuple[int, int]
+    ) -> tuple[torch.Tensor, list[int]]:
         """Padded (K', 1, H', W') one-hot masks of the annotated objects, and their channels."""
         labels = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask, device=self.device)
         if tuple(labels.shape) != size:
             raise ValueError(f"annotation of size {tuple(labels.shape)} for a frame of size {size}")
         ids = [int(i) for i in (torch.unique(labels).tolist() if objects is None else objects) if int(i) != 0]
         self.add_objects(ids)
-        one_hot = torch.stack([labels == obj for obj in ids]).float().unsqueeze(1) if ids else \
-            torch.zeros(0, 1, *size, device=self.device)
+        one_hot = (
+            torch.stack([labels == obj for obj in ids]).float().unsqueeze(1)
+            if ids
+            else torch.zeros(0, 1, *size, device=self.device)
+        )
         padded, _ = self._prepare(one_hot, InterpolationMode.NEAREST)
         return padded, self.objects.channels(ids)
 
@@ -164,8 +181,14 @@ class InferenceCore:
                 self.last_mem_frame = self.frame_index
         return prob
 
-    def _label(self, image: torch.Tensor, masks: torch.Tensor, channels: list[int], prob: torch.Tensor | None,
-               keys: KeyFeatures | None) -> torch.Tensor:
+    def _label(
+        self,
+        image: torch.Tensor,
+        masks: torch.Tensor,
+        channels: list[int],
+        prob: torch.Tensor | None,
+        keys: KeyFeatures | None,
+    ) -> torch.Tensor:
         """An annotated frame: the annotation replaces the prediction under it, the frame is
         re-aggregated and becomes permanent memory for every object set so far."""
         if prob is None:  # not segmented: the annotation alone sets it

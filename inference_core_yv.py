@@ -15,6 +15,7 @@ differs from DAVIS in its protocol, and this module is that protocol:
   meta.json from the split's folder;
 - the server reads a zip of ``Annotations/<video>/<frame>.png`` (``Submission``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,18 +38,21 @@ def select_outputs(videos: list[EvalVideo], meta: dict[str, dict], output_all: b
     from its first annotated frame on."""
     for video in videos:
         requested = {frame for obj in meta[video.name]["objects"].values() for frame in obj["frames"]}
-        video.outputs = {index for index, name in enumerate(video.frames.names)
-                         if index >= video.first_annotated and (output_all or name in requested)}
+        video.outputs = {
+            index
+            for index, name in enumerate(video.frames.names)
+            if index >= video.first_annotated and (output_all or name in requested)
+        }
 
 
-def youtube_job(yv_path: Path, split: str, output_all: bool = False, sparse_frames: bool = False
-                ) -> tuple[list[EvalVideo], Submission, dict]:
+def youtube_job(
+    yv_path: Path, split: str, output_all: bool = False, sparse_frames: bool = False
+) -> tuple[list[EvalVideo], Submission, dict]:
     """The videos of a split with their wanted frames, the sink that writes the submission,
     and the protocol to record with the results."""
     videos, palette, meta = youtube_videos(yv_path, split, sparse_frames)
     select_outputs(videos, meta, output_all)
-    protocol = {"benchmark": "youtube-vos", "split": split, "output_all": output_all,
-                "sparse_frames": sparse_frames}
+    protocol = {"benchmark": "youtube-vos", "split": split, "output_all": output_all, "sparse_frames": sparse_frames}
     return videos, Submission(palette), protocol
 
 

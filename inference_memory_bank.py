@@ -13,6 +13,7 @@ multiplies contiguous slices. It is reserved once when the video length is known
 concatenation at every write; the temporary "last frame" entry sits just past the
 permanent positions, so reading it copies nothing.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,8 +22,14 @@ from model.memory_util import topk_readout
 
 
 class MemoryBank:
-    def __init__(self, num_objects: int, top_k: int = 50, max_affinity_elements: int = 2 ** 25,
-                 reserved_frames: int = 0, max_frames: int | None = None):
+    def __init__(
+        self,
+        num_objects: int,
+        top_k: int = 50,
+        max_affinity_elements: int = 2**25,
+        reserved_frames: int = 0,
+        max_frames: int | None = None,
+    ):
         """``max_affinity_elements`` bounds the logits matrix of one read (memory positions x
         query pixels per chunk); it changes memory use and speed, not results.
         ``reserved_frames``: frames to allocate at the first write; ``max_frames``: bounded
@@ -66,8 +73,8 @@ class MemoryBank:
         keys = key.new_empty(capacity, key.shape[1])
         stored = values.new_empty(capacity, self.num_objects, values.shape[2])
         if self._keys is not None:
-            keys[:self.size] = self._keys[:self.size]
-            stored[:self.size] = self._values[:self.size]
+            keys[: self.size] = self._keys[: self.size]
+            stored[: self.size] = self._values[: self.size]
         self._keys, self._values = keys, stored
 
     def add_memory(self, key: torch.Tensor, values: torch.Tensor, objects: list[int], is_temp: bool = False) -> None:
@@ -81,9 +88,9 @@ class MemoryBank:
         n = key.shape[0]
         self.temp_size = 0
         self._reserve(self.size + n, key, values)
-        self._keys[self.size:self.size + n] = key
-        self._values[self.size:self.size + n] = 0
-        self._values[self.size:self.size + n, objects] = values
+        self._keys[self.size : self.size + n] = key
+        self._values[self.size : self.size + n] = 0
+        self._values[self.size : self.size + n, objects] = values
         if is_temp:
             self.temp_size = n
             return
@@ -101,8 +108,8 @@ class MemoryBank:
         victim = next((p for p in range(0, self.size, n) if p not in firsts), None)
         if victim is None:
             return
-        self._keys[victim:self.size - n] = self._keys[victim + n:self.size].clone()
-        self._values[victim:self.size - n] = self._values[victim + n:self.size].clone()
+        self._keys[victim : self.size - n] = self._keys[victim + n : self.size].clone()
+        self._values[victim : self.size - n] = self._values[victim + n : self.size].clone()
         self.size -= n
         self.groups = [(start - n if start > victim else start, slots) for start, slots in self.groups]
 
@@ -119,8 +126,9 @@ class MemoryBank:
             values = self._values[start:end]
             if slots != list(range(self.num_objects)):
                 values = values[:, slots]
-            readout = topk_readout(query, self._keys[start:end], values.reshape(end - start, -1), self.top_k,
-                                   self.max_affinity_elements)
-            out[:, first:first + len(slots)] = readout.view(h * w, len(slots), cv)
+            readout = topk_readout(
+                query, self._keys[start:end], values.reshape(end - start, -1), self.top_k, self.max_affinity_elements
+            )
+            out[:, first : first + len(slots)] = readout.view(h * w, len(slots), cv)
             first += len(slots)
         return out.permute(1, 2, 0).reshape(len(self.objects), cv, h, w)

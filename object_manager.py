@@ -7,6 +7,7 @@ the engine and the memory never do ±1 arithmetic of their own. Objects keep the
 were added in: the readers give every object of a video up front, sorted, as the reference
 orders its channels; ids first seen in a later annotation are appended.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

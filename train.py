@@ -6,6 +6,7 @@ torch.distributed.launch.
     python train.py --stage 3 --id mine --load_network gsfm.pth --videos my_videos:repeat=5 --val_videos my_val
     torchrun --nproc_per_node=8 train.py --stage 3 --id s03 --load_network saves/<run>/<run>_40000.pth
 """
+
 from __future__ import annotations
 
 import signal
@@ -64,29 +65,38 @@ def train(config: TrainConfig, local_rank: int | None = None) -> Path | None:
     processes = distributed.init(config.device, local_rank)
     log = print if processes.is_main else (lambda *_: None)
     batch_size = config.batch_per_process(processes.world_size)
-    log(f"stage {config.stage}: batch {batch_size} per process x {processes.world_size} processes = "
+    log(
+        f"stage {config.stage}: batch {batch_size} per process x {processes.world_size} processes = "
         f"{batch_size * processes.world_size} global; {config.iterations} iterations on {processes.device} "
-        f"({processes.backend or 'no process group'})")
+        f"({processes.backend or 'no process group'})"
+    )
     seed_everything(config.seed)
     torch.backends.cudnn.benchmark = config.benchmark
 
     run = TrainingRun(config, processes.is_main, log, processes.world_size)
     log(run.describe())
-    trainer = Trainer(build_network(config, run.resume is not None, processes, log), config, processes.device,
-                      distributed=processes.backend is not None)
+    trainer = Trainer(
+        build_network(config, run.resume is not None, processes, log),
+        config,
+        processes.device,
+        distributed=processes.backend is not None,
+    )
     it = run.start_iteration
     if run.resume is not None:
         trainer.load_state_dict(run.resume)
         log(f"resumed {run.folder} at iteration {it}")
-    data = TrainData(config, batch_size, processes.world_size, processes.rank,
-                     pin_memory=processes.device.type == "cuda")
+    data = TrainData(
+        config, batch_size, processes.world_size, processes.rank, pin_memory=processes.device.type == "cuda"
+    )
     for line in describe_train_set(data.dataset):
         log(line)
     validator = None
     if config.val_videos is not None:
         validator = Validator(config.val_videos, InferenceConfig(max_size=config.val_max_size), processes)
-        log(f"validation: {len(validator.videos)} videos of {config.val_videos} every {config.val_interval} "
-            f"iterations and at the end" + (f"; best so far {run.best}" if run.best else ""))
+        log(
+            f"validation: {len(validator.videos)} videos of {config.val_videos} every {config.val_interval} "
+            f"iterations and at the end" + (f"; best so far {run.best}" if run.best else "")
+        )
     rng = run.rng_state_for(processes.rank)
     if rng is not None:
         set_rng_state(rng)
@@ -110,8 +120,16 @@ def main(argv: list[str] | None = None) -> Path | None:
     return train(config, launcher.local_rank)
 
 
-def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger: Logger, stop: StopRequests,
-                     it: int, processes: distributed.Processes, validator: Validator | None = None) -> None:
+def train_iterations(
+    trainer: Trainer,
+    run: TrainingRun,
+    data: TrainData,
+    logger: Logger,
+    stop: StopRequests,
+    it: int,
+    processes: distributed.Processes,
+    validator: Validator | None = None,
+) -> None:
     """The loop: from iteration ``it`` to the configured end, epoch by epoch, logging,
     validating and saving at their intervals; a stop signal ends it with a checkpoint
     (``Interrupted``), another exception after ``--crash_save_after`` iterations too."""
@@ -124,8 +142,9 @@ def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger
     def validate() -> None:
         nonlocal validated, interval_start
         result = validator(trainer.network, it)
-        logger.validation(it, {"J&F": result.jf, "J": result.j, "F": result.f}, result.per_video, result.seconds,
-                          write=progress.write)
+        logger.validation(
+            it, {"J&F": result.jf, "J": result.j, "F": result.f}, result.per_video, result.seconds, write=progress.write
+        )
         if run.record_validation(trainer, it, result.jf) and processes.is_main:
             progress.write(f"it {it}: best validation J&F so far" + (f", {run.name}_best.pth" if run.name else ""))
         validated = it
@@ -142,9 +161,15 @@ def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger
                 signum = stop.agreed()  # every rank stops at the same iteration
                 if signum:
                     path = run.save(trainer, it, checkpoint=True)
-                    raise Interrupted(signum, f"stopped by {signal.Signals(signum).name} at iteration {it}"
-                                      + (f"; checkpoint {path}; continue with --resume auto --id {config.run_id}"
-                                         if path is not None else " (--id NULL: nothing saved)"))
+                    raise Interrupted(
+                        signum,
+                        f"stopped by {signal.Signals(signum).name} at iteration {it}"
+                        + (
+                            f"; checkpoint {path}; continue with --resume auto --id {config.run_id}"
+                            if path is not None
+                            else " (--id NULL: nothing saved)"
+                        ),
+                    )
                 if batch is None:  # end of the epoch
                     break
                 out, losses = trainer.step(batch, it)
@@ -152,13 +177,17 @@ def train_iterations(trainer: Trainer, run: TrainingRun, data: TrainData, logger
                 progress.update(1)
                 means.add(losses)
                 if trainer.skipped:
-                    logger.message(it, f"iteration {it}: non-finite gradients under AMP, the step was skipped "
-                                       f"({trainer.consecutive_skips} in a row, at most {config.max_amp_skips})",
-                                   write=progress.write)
+                    logger.message(
+                        it,
+                        f"iteration {it}: non-finite gradients under AMP, the step was skipped "
+                        f"({trainer.consecutive_skips} in a row, at most {config.max_amp_skips})",
+                        write=progress.write,
+                    )
                 if it % config.log_text_interval == 0:
                     seconds = (time.perf_counter() - interval_start) / (it - interval_first)
-                    logger.interval(it, means.finalize(), seconds, trainer.scheduler.get_last_lr()[0],
-                                    write=progress.write)
+                    logger.interval(
+                        it, means.finalize(), seconds, trainer.scheduler.get_last_lr()[0], write=progress.write
+                    )
                     interval_start, interval_first = time.perf_counter(), it
                 if it % config.log_image_interval == 0:
                     logger.images(batch, out, it)
@@ -190,8 +219,10 @@ def _crash_save(run: TrainingRun, trainer: Trainer, it: int, progress: tqdm) -> 
         progress.write(f"training failed at iteration {it}; the crash checkpoint could not be written: {e}")
         return
     if path is not None:
-        progress.write(f"training failed at iteration {it}; checkpoint {path} written (continue with --resume auto "
-                       f"--id {run.config.run_id} once the cause is fixed)")
+        progress.write(
+            f"training failed at iteration {it}; checkpoint {path} written (continue with --resume auto "
+            f"--id {run.config.run_id} once the cause is fixed)"
+        )
 
 
 def _next_batch(batches, stop: StopRequests) -> dict | None:

@@ -26,6 +26,7 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
   the first annotated frame (overlapping masks: the higher object id is drawn on top, as the
   engine takes one label map), written as one binary PNG per object on the annotated frames.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,6 +102,7 @@ def _no_dense(name: str, dense: bool) -> None:
 
 # ---- MOSE v1 / v2 -------------------------------------------------------------------------
 
+
 def _mose_videos(root: Path, split: str) -> tuple[list[EvalVideo], Path, list[int]]:
     split_root = require_dir(root / split, f"MOSE {split}")
     image_root = require_dir(split_root / "JPEGImages", "MOSE JPEGImages")
@@ -116,8 +118,11 @@ def read_mose(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
 
     def score(masks: Path) -> dict:
         results = evaluate_folders(masks, mask_root, names)
-        return {"overall": results["overall"],
-                "per_object": [{"object": k, **v} for k, v in results["per_object"].items()]}
+        return {
+            "overall": results["overall"],
+            "per_object": [{"object": k, **v} for k, v in results["per_object"].items()],
+        }
+
     return BenchmarkSet(videos, palette, score if all(v.gt_dir for v in videos) else None)
 
 
@@ -130,10 +135,12 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     def score(masks: Path) -> dict:  # without a meta.json entry: every frame, the first mask's objects
         scored = {v.name: meta.get(v.name) or {"length": v.num_frames, "objects": v.object_ids} for v in videos}
         return score_mose2(masks, mask_root, scored)
+
     return BenchmarkSet(videos, palette, score if all(v.gt_dir for v in videos) else None)
 
 
 # ---- LVOS v1 / v2 ---------------------------------------------------------------------------
+
 
 def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     _no_dense("LVOS", dense)
@@ -160,22 +167,28 @@ def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         inputs = {index: sorted(firsts[path]) for index, path in annotations.items()}
         videos.append(EvalVideo(name, frames, annotations, gt_dir=mask_root / name, input_objects=inputs))
     score = None
-    if meta is not None and all((mask_root / name / f"{lvos_frames(o['frame_range'])[-1]:08d}.png").is_file()
-                                for name in meta for o in meta[name]["objects"].values()
-                                if lvos_frames(o["frame_range"])):
+    if meta is not None and all(
+        (mask_root / name / f"{lvos_frames(o['frame_range'])[-1]:08d}.png").is_file()
+        for name in meta
+        for o in meta[name]["objects"].values()
+        if lvos_frames(o["frame_range"])
+    ):
         unseen_path = split_root / "unseen_videos.txt"
         if unseen_path.is_file():
             unseen = set(read_image_set(unseen_path))
         else:
             unseen = set()
-            warnings.warn(f"{unseen_path} not found: every video counts as seen, so the means over seen and "
-                          f"unseen videos are nan, as the official scorer gives them (copy its unseen_videos.txt "
-                          f"there)")
+            warnings.warn(
+                f"{unseen_path} not found: every video counts as seen, so the means over seen and "
+                f"unseen videos are nan, as the official scorer gives them (copy its unseen_videos.txt "
+                f"there)"
+            )
         score = lambda masks: score_lvos(masks, mask_root, meta, unseen)  # noqa: E731
     return BenchmarkSet(videos, find_palette([], mask_root), score)
 
 
 # ---- VOST -----------------------------------------------------------------------------------
+
 
 def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     image_root = require_dir(root / "JPEGImages", "VOST JPEGImages")
@@ -192,14 +205,17 @@ def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         first = matched_annotations(masks[:1], frames, mask_root / name)
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(scored)}
         # the ground truth: val and train annotate the 5 fps frames, test only the first
-        videos.append(EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if len(masks) > 1
-                                else None))
+        videos.append(
+            EvalVideo(name, frames, first, outputs=outputs, gt_dir=(mask_root / name) if len(masks) > 1 else None)
+        )
     has_gt = all(v.gt_dir for v in videos)
-    return BenchmarkSet(videos, find_palette([], mask_root),
-                        (lambda masks: score_vost(masks, mask_root, names)) if has_gt else None)
+    return BenchmarkSet(
+        videos, find_palette([], mask_root), (lambda masks: score_vost(masks, mask_root, names)) if has_gt else None
+    )
 
 
 # ---- SA-V -----------------------------------------------------------------------------------
+
 
 def _object_mask(path: Path) -> np.ndarray:
     """An SA-V per-object PNG: foreground where non-zero (as the official scorer reads it)."""
@@ -213,6 +229,7 @@ def _object_mask(path: Path) -> np.ndarray:
 class SavVideo(EvalVideo):
     """An SA-V video: the input of an annotated frame is composed of the per-object binary
     masks of that frame (engine id = object folder number + 1; the higher id on top)."""
+
     object_dirs: dict[int, str] | None = None  # every object folder, by engine id (an output for each)
 
     def annotation(self, index: int) -> np.ndarray:
@@ -243,26 +260,65 @@ def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
             raise DatasetError(f"{mask_root / name}: first annotated frame not found in {frames.path}")
         outputs = {i for i, stem in enumerate(frames.names) if stem in set(annotated)}
         # the annotation path names the frame; SavVideo.annotation composes every object's mask there
-        videos.append(SavVideo(name, frames, {index: mask_root / name / folders[0] / f"{annotated[0]}.png"},
-                               outputs=outputs, gt_dir=mask_root / name, object_dirs={int(f) + 1: f for f in folders}))
+        videos.append(
+            SavVideo(
+                name,
+                frames,
+                {index: mask_root / name / folders[0] / f"{annotated[0]}.png"},
+                outputs=outputs,
+                gt_dir=mask_root / name,
+                object_dirs={int(f) + 1: f for f in folders},
+            )
+        )
     return BenchmarkSet(videos, davis_palette(), lambda masks: score_sav(masks, mask_root, names))
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "mose": Benchmark("MOSE v1: J&F (DAVIS definitions); valid is scored by the server", ("valid", "train"),
-                      read_mose, ("J&F-Mean", "J-Mean", "F-Mean"),
-                      "MOSE v1 CodaLab server: upload submission.zip", submission_zip=True),
-    "mose2": Benchmark("MOSE v2: J&F with the adaptive boundary (J&F_new), classic J&F, disappearance and "
-                       "reappearance J&F", ("valid", "train"), read_mose2, tuple(MOSE2_METRICS),
-                       "MOSE v2 Codabench server: upload submission.zip", submission_zip=True),
-    "lvos": Benchmark("LVOS v1: J, F (seen/unseen) and V inside each object's frame range", ("valid", "test"),
-                      read_lvos, tuple(LVOS_METRICS), "LVOS CodaLab server (test): upload submission.zip",
-                      submission_zip=True),
-    "lvos2": Benchmark("LVOS v2: as LVOS v1 (same scorer)", ("valid", "test"), read_lvos, tuple(LVOS_METRICS),
-                       "LVOS CodaLab server (test): upload submission.zip", submission_zip=True),
-    "vost": Benchmark("VOST: J and J_last (last 25% of the frames), no F", ("val", "train", "test"), read_vost,
-                      tuple(VOST_METRICS), "VOST: val is scored here; test by the authors' server"),
-    "sav": Benchmark("SA-V: J, F, J&F over the annotated frames, one binary PNG per object", ("val", "test"),
-                     read_sav, tuple(SAV_METRICS), "SA-V: val and test are scored here (ground truth is public)",
-                     per_object_png=True),
+    "mose": Benchmark(
+        "MOSE v1: J&F (DAVIS definitions); valid is scored by the server",
+        ("valid", "train"),
+        read_mose,
+        ("J&F-Mean", "J-Mean", "F-Mean"),
+        "MOSE v1 CodaLab server: upload submission.zip",
+        submission_zip=True,
+    ),
+    "mose2": Benchmark(
+        "MOSE v2: J&F with the adaptive boundary (J&F_new), classic J&F, disappearance and reappearance J&F",
+        ("valid", "train"),
+        read_mose2,
+        tuple(MOSE2_METRICS),
+        "MOSE v2 Codabench server: upload submission.zip",
+        submission_zip=True,
+    ),
+    "lvos": Benchmark(
+        "LVOS v1: J, F (seen/unseen) and V inside each object's frame range",
+        ("valid", "test"),
+        read_lvos,
+        tuple(LVOS_METRICS),
+        "LVOS CodaLab server (test): upload submission.zip",
+        submission_zip=True,
+    ),
+    "lvos2": Benchmark(
+        "LVOS v2: as LVOS v1 (same scorer)",
+        ("valid", "test"),
+        read_lvos,
+        tuple(LVOS_METRICS),
+        "LVOS CodaLab server (test): upload submission.zip",
+        submission_zip=True,
+    ),
+    "vost": Benchmark(
+        "VOST: J and J_last (last 25% of the frames), no F",
+        ("val", "train", "test"),
+        read_vost,
+        tuple(VOST_METRICS),
+        "VOST: val is scored here; test by the authors' server",
+    ),
+    "sav": Benchmark(
+        "SA-V: J, F, J&F over the annotated frames, one binary PNG per object",
+        ("val", "test"),
+        read_sav,
+        tuple(SAV_METRICS),
+        "SA-V: val and test are scored here (ground truth is public)",
+        per_object_png=True,
+    ),
 }

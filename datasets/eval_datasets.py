@@ -6,6 +6,7 @@ wanted. ``EvalVideo.read`` is the one frame reader for every layout: frames are 
 one at a time, so a long video is never held in memory, and every problem with a file
 raises ``DatasetError`` naming the file and what is wrong. Nothing here runs a network.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,6 +33,7 @@ TINY_FRACTION = 0.0005
 
 
 # ---- frames -------------------------------------------------------------------------
+
 
 class FrameSource:
     """A video's frames in order: a folder of images (sorted by name) or a video file."""
@@ -81,14 +83,16 @@ class FrameSource:
             for index in range(len(self)):
                 ok, bgr = capture.read()
                 if not ok:
-                    raise DatasetError(f"{self.path}: frame {index} could not be decoded (the file says it has "
-                                       f"{len(self)} frames)")
+                    raise DatasetError(
+                        f"{self.path}: frame {index} could not be decoded (the file says it has {len(self)} frames)"
+                    )
                 yield np.ascontiguousarray(bgr[:, :, ::-1])
         finally:
             capture.release()
 
 
 # ---- annotations --------------------------------------------------------------------
+
 
 def load_annotation(path: Path, binary: bool = False) -> np.ndarray:
     """An annotation PNG -> (H, W) uint8 object ids, cleaned.
@@ -109,15 +113,19 @@ def load_annotation(path: Path, binary: bool = False) -> np.ndarray:
     if binary or greyscale or set(values.tolist()) <= {0, VOID_LABEL}:
         stray = int(((labels > 0) & (labels < VOID_LABEL)).sum())
         if stray:
-            warnings.warn(f"{path}: {stray} pixels with values between 0 and 255 (anti-aliased edges?); "
-                          f"thresholded at {BINARY_THRESHOLD}")
+            warnings.warn(
+                f"{path}: {stray} pixels with values between 0 and 255 (anti-aliased edges?); "
+                f"thresholded at {BINARY_THRESHOLD}"
+            )
         return (labels >= BINARY_THRESHOLD).astype(np.uint8)
     ids = [int(v) for v in values if v not in (0, VOID_LABEL)]
     tiny = [int(v) for v, c in zip(values, counts) if v not in (0, VOID_LABEL) and c < TINY_FRACTION * labels.size]
     if len(ids) > MANY_IDS or len(tiny) > TINY_IDS:
-        warnings.warn(f"{path}: {len(ids)} object ids, {len(tiny)} of them covering almost no pixels "
-                      f"({tiny[:10]}): anti-aliased edges? Masks must be indexed PNGs with one id per object; "
-                      f"every id is treated as an object")
+        warnings.warn(
+            f"{path}: {len(ids)} object ids, {len(tiny)} of them covering almost no pixels "
+            f"({tiny[:10]}): anti-aliased edges? Masks must be indexed PNGs with one id per object; "
+            f"every id is treated as an object"
+        )
     return np.where(labels == VOID_LABEL, 0, labels).astype(np.uint8)
 
 
@@ -129,12 +137,15 @@ def fit_to_frame(labels: np.ndarray, path: Path, frame_size: tuple[int, int], fr
     (h, w), (fh, fw) = labels.shape, frame_size
     if abs(h - fh) > SIZE_TOLERANCE or abs(w - fw) > SIZE_TOLERANCE:
         raise DatasetError(f"{path}: annotation size {w}x{h} differs from the frame size {fw}x{fh} ({frame})")
-    warnings.warn(f"{path}: annotation size {w}x{h} differs from the frame size {fw}x{fh} by "
-                  f"{abs(w - fw)}x{abs(h - fh)} pixels; resized (nearest)")
+    warnings.warn(
+        f"{path}: annotation size {w}x{h} differs from the frame size {fw}x{fh} by "
+        f"{abs(w - fw)}x{abs(h - fh)} pixels; resized (nearest)"
+    )
     return cv2.resize(labels, (fw, fh), interpolation=cv2.INTER_NEAREST)
 
 
 # ---- videos ---------------------------------------------------------------------------
+
 
 @dataclass
 class FrameInput:
@@ -150,6 +161,7 @@ class EvalVideo:
     it is listed): ``object_ids`` reads them all (the engine must know every object before
     the first frame, to order its channels as the reference does) and keeps them until
     ``read`` has handed each one to its frame."""
+
     name: str
     frames: FrameSource
     annotations: dict[int, Path]  # frame index -> annotation PNG that is an input
@@ -207,12 +219,15 @@ class EvalVideo:
             if size is None:
                 size = rgb.shape[:2]
             elif rgb.shape[:2] != size:
-                raise DatasetError(f"{self.frames.describe(index)}: frame size {rgb.shape[1]}x{rgb.shape[0]} "
-                                   f"differs from the first frame's {size[1]}x{size[0]}")
+                raise DatasetError(
+                    f"{self.frames.describe(index)}: frame size {rgb.shape[1]}x{rgb.shape[0]} "
+                    f"differs from the first frame's {size[1]}x{size[0]}"
+                )
             frame = FrameInput(index, self.frames.names[index], rgb)
             if index in self.annotations:
-                frame.labels = fit_to_frame(self._annotation_labels()[index], self.annotations[index], size,
-                                            self.frames.describe(index))
+                frame.labels = fit_to_frame(
+                    self._annotation_labels()[index], self.annotations[index], size, self.frames.describe(index)
+                )
             yield frame
         self._labels = None  # each was handed to its frame: not kept for the rest of the job
 
@@ -266,40 +281,55 @@ def first_frame_video(name: str, image_dir: Path, mask_dir: Path, binary: bool =
         raise DatasetError(f"{mask_dir / (frames.names[0] + '.png')}: first-frame annotation not found")
     if len(masks) > 1 and len(masks) != len(frames):
         raise DatasetError(f"{mask_dir}: {len(masks)} annotations for {len(frames)} frames in {image_dir}")
-    return EvalVideo(name, frames, {0: masks[0]}, binary=binary,
-                     gt_dir=mask_dir if len(masks) == len(frames) else None)
+    return EvalVideo(name, frames, {0: masks[0]}, binary=binary, gt_dir=mask_dir if len(masks) == len(frames) else None)
 
 
-def davis_videos(root: Path, image_set: Path, binary: bool = False,
-                 resolution: str = "480p") -> tuple[list[EvalVideo], list[int]]:
+def davis_videos(
+    root: Path, image_set: Path, binary: bool = False, resolution: str = "480p"
+) -> tuple[list[EvalVideo], list[int]]:
     """Videos of a DAVIS folder (JPEGImages/480p, Annotations/480p) listed in ``image_set``:
     the first frame's annotation is the input, the others (when all are there) the ground
     truth. ``binary``: DAVIS 2016, one object (the union of the annotation). Returns the
     videos and the palette for the outputs."""
     image_root = require_dir(root / "JPEGImages" / resolution, "DAVIS JPEGImages")
     mask_root = require_dir(root / "Annotations" / resolution, "DAVIS Annotations")
-    videos = [first_frame_video(name, image_root / name, mask_root / name, binary)
-              for name in read_image_set(image_set)]
-    palette = davis_palette() if binary else find_palette(
-        [root / "Annotations" / resolution / "blackswan" / "00000.png",
-         root.parent / "trainval" / "Annotations" / resolution / "blackswan" / "00000.png"], mask_root)
+    videos = [
+        first_frame_video(name, image_root / name, mask_root / name, binary) for name in read_image_set(image_set)
+    ]
+    palette = (
+        davis_palette()
+        if binary
+        else find_palette(
+            [
+                root / "Annotations" / resolution / "blackswan" / "00000.png",
+                root.parent / "trainval" / "Annotations" / resolution / "blackswan" / "00000.png",
+            ],
+            mask_root,
+        )
+    )
     return videos, palette
 
 
 def davis_2016_image_set(davis_path: Path) -> Path:
     """Where the official downloads put the DAVIS 2016 val list; a clear error if nowhere."""
-    candidates = [davis_path.parent / "2017" / "trainval" / "ImageSets" / "2016" / "val.txt",
-                  davis_path / "ImageSets" / "2016" / "val.txt",
-                  davis_path / "ImageSets" / "val.txt"]
+    candidates = [
+        davis_path.parent / "2017" / "trainval" / "ImageSets" / "2016" / "val.txt",
+        davis_path / "ImageSets" / "2016" / "val.txt",
+        davis_path / "ImageSets" / "val.txt",
+    ]
     for path in candidates:
         if path.is_file():
             return path
-    raise DatasetError("DAVIS 2016 image set not found; tried:\n  " + "\n  ".join(map(str, candidates))
-                       + "\n  (it ships with the DAVIS 2017 trainval download as ImageSets/2016/val.txt)")
+    raise DatasetError(
+        "DAVIS 2016 image set not found; tried:\n  "
+        + "\n  ".join(map(str, candidates))
+        + "\n  (it ships with the DAVIS 2017 trainval download as ImageSets/2016/val.txt)"
+    )
 
 
-def youtube_videos(yv_path: Path, split: str, sparse_frames: bool = False
-                   ) -> tuple[list[EvalVideo], list[int], dict[str, dict]]:
+def youtube_videos(
+    yv_path: Path, split: str, sparse_frames: bool = False
+) -> tuple[list[EvalVideo], list[int], dict[str, dict]]:
     """YouTube-VOS 2018/2019 ``valid`` or ``test`` split: frames from the all-frames archive
     (``all_frames/<split>_all_frames/JPEGImages``; its absence is an error, since the
     every-5th-frame ``<split>/JPEGImages`` give results comparable with no one's, unless
@@ -318,14 +348,17 @@ def youtube_videos(yv_path: Path, split: str, sparse_frames: bool = False
     if sparse_frames:
         image_root = require_dir(split_root / "JPEGImages", "YouTube-VOS JPEGImages")
     else:
-        image_root = require_dir(yv_path / "all_frames" / f"{split}_all_frames" / "JPEGImages",
-                                 "YouTube-VOS all-frames JPEGImages (the all-frames archive, extracted; "
-                                 "--sparse_frames reads the every-5th-frame JPEGImages instead)")
+        image_root = require_dir(
+            yv_path / "all_frames" / f"{split}_all_frames" / "JPEGImages",
+            "YouTube-VOS all-frames JPEGImages (the all-frames archive, extracted; "
+            "--sparse_frames reads the every-5th-frame JPEGImages instead)",
+        )
     videos = []
     for name in sorted(meta):
         frames = FrameSource(require_dir(image_root / name, "frame"))
-        annotations = matched_annotations(sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir()
-                                           else [], frames, mask_root / name)
+        annotations = matched_annotations(
+            sorted((mask_root / name).glob("*.png")) if (mask_root / name).is_dir() else [], frames, mask_root / name
+        )
         videos.append(EvalVideo(name, frames, annotations))
     palette = find_palette([yv_path / "valid" / "Annotations" / "0a49f5265b" / "00000.png"], mask_root)
     return videos, palette, meta
@@ -352,8 +385,9 @@ def generic_video(frames_path: Path, mask: Path, name: str | None = None) -> tup
     backwards from it. The palette is the first annotation's (the DAVIS one if it has none)."""
     frames = FrameSource(frames_path)
     if mask.is_dir():
-        annotations = matched_annotations(sorted(p for p in mask.glob("*.png") if not p.name.startswith(".")),
-                                           frames, mask)
+        annotations = matched_annotations(
+            sorted(p for p in mask.glob("*.png") if not p.name.startswith(".")), frames, mask
+        )
     elif mask.is_file():
         index = frames.index_of(mask.stem)
         annotations = {0 if index is None else index: mask}

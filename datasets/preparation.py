@@ -11,6 +11,7 @@ each with the reference's rule for its sets:
 Every output file is written atomically, so an existing output is a complete one: an
 interrupted run resumes by skipping what exists.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
@@ -75,6 +76,7 @@ def resize_min_length_cv2(job: ResizeJob, min_length: int) -> None:
     def write(tmp: Path) -> None:
         if not cv2.imwrite(str(tmp), img):  # the temporary name keeps the extension, which picks the format
             raise OSError(f"cv2.imwrite could not write {tmp}")
+
     atomic_save(write, job.dst)
 
 
@@ -102,8 +104,9 @@ def youtube_jobs(src_split: Path, dst_split: Path) -> list[ResizeJob]:
         folder = src_split / sub
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: YouTube-VOS {sub} folder not found")
-        jobs += [ResizeJob(p, dst_split / sub / p.parent.name / p.name, is_mask)
-                 for p in sorted(folder.glob(f"*/{pattern}"))]
+        jobs += [
+            ResizeJob(p, dst_split / sub / p.parent.name / p.name, is_mask) for p in sorted(folder.glob(f"*/{pattern}"))
+        ]
     return jobs
 
 

@@ -13,6 +13,7 @@ Used by the demo and by every test that needs data on disk.
 
     python -m datasets.synthetic data/synthetic --videos 6 --frames 12 --size 96 160
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,9 @@ class SyntheticConfig:
     background_contrast: float = 1.0
 
 
-def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale: int,
-             contrast: float = 1.0) -> np.ndarray:
+def _texture(
+    rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale: int, contrast: float = 1.0
+) -> np.ndarray:
     """Smooth random colour texture around a base colour, with stripes; ``contrast``
     scales its variation around the mean."""
     noise = rng.rand(max(2, h // scale), max(2, w // scale), 3)
@@ -68,8 +70,7 @@ def _texture(rng: np.random.RandomState, h: int, w: int, base: np.ndarray, scale
 
 
 class _Object:
-    def __init__(self, rng: np.random.RandomState, h: int, w: int, start: int,
-                 size: tuple[float, float] = OBJECT_SIZE):
+    def __init__(self, rng: np.random.RandomState, h: int, w: int, start: int, size: tuple[float, float] = OBJECT_SIZE):
         self.start = start
         self.base = rng.uniform(30, 255, 3)
         self.tex = _texture(rng, h, w, self.base, 6)
@@ -101,16 +102,29 @@ class _Object:
             cv2.ellipse(canvas, centre, axes, angle, 0, 360, 1, -1)
         else:
             n = 4 if self.kind == 1 else 3
-            pts = [(centre[0] + axes[0] * np.cos(np.radians(angle + k * 360 / n)),
-                    centre[1] + axes[1] * np.sin(np.radians(angle + k * 360 / n))) for k in range(n)]
+            pts = [
+                (
+                    centre[0] + axes[0] * np.cos(np.radians(angle + k * 360 / n)),
+                    centre[1] + axes[1] * np.sin(np.radians(angle + k * 360 / n)),
+                )
+                for k in range(n)
+            ]
             cv2.fillPoly(canvas, [np.array(pts, np.int32)], 1)
         return canvas.astype(bool)
 
 
-def make_video(rng: np.random.RandomState, h: int, w: int, frames: int, num_objects: int,
-               late_objects: bool, step: int = 1, object_size: tuple[float, float] = OBJECT_SIZE,
-               background_contrast: float = 1.0,
-               gaps: dict[int, tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_video(
+    rng: np.random.RandomState,
+    h: int,
+    w: int,
+    frames: int,
+    num_objects: int,
+    late_objects: bool,
+    step: int = 1,
+    object_size: tuple[float, float] = OBJECT_SIZE,
+    background_contrast: float = 1.0,
+    gaps: dict[int, tuple[int, int]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(T, H, W, 3) uint8 frames and (T, H, W) uint8 labels 0..num_objects.
 
     With ``late_objects`` every object but the first enters on a later frame, a multiple
@@ -203,8 +217,9 @@ def generate(cfg: SyntheticConfig) -> Path:
     yv = root / "YouTube"
     yv_train_names = [f"yvtrain{i:02d}" for i in range(cfg.train_videos)]
     for name in yv_train_names:
-        images, labels = make_video(rng, h, w, n * 5 // 2, rng.randint(1, cfg.max_objects + 1), late_objects=True,
-                                    **style)
+        images, labels = make_video(
+            rng, h, w, n * 5 // 2, rng.randint(1, cfg.max_objects + 1), late_objects=True, **style
+        )
         for t in range(0, len(images), 5):
             _save_jpg(images[t], yv / "train_480p" / "JPEGImages" / name / f"{t:05d}.jpg")
             _save_png(labels[t], yv / "train_480p" / "Annotations" / name / f"{t:05d}.png")
@@ -260,6 +275,7 @@ class CustomConfig:
     that follow no benchmark, every frame in ``JPEGImages`` but training annotations only
     every ``interval``-th frame (as YouTube-VOS and MOSE), full ground truth for validation,
     and one training video too short to give a clip."""
+
     root: Path
     seed: int = 0
     height: int = 64
@@ -331,8 +347,12 @@ def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int 
                 _save_jpg(images[t], mose / split / "JPEGImages" / name / f"{t:05d}.jpg")
                 if split == "train" or t == 0:
                     _save_png(labels[t], mose / split / "Annotations" / name / f"{t:05d}.png")
-            meta["videos"][name] = {"length": frames, "height": h, "width": w,
-                                    "objects": [str(o) for o in sorted(set(np.unique(labels[0]).tolist()) - {0})]}
+            meta["videos"][name] = {
+                "length": frames,
+                "height": h,
+                "width": w,
+                "objects": [str(o) for o in sorted(set(np.unique(labels[0]).tolist()) - {0})],
+            }
         (mose / split / "meta.json").write_text(json.dumps(meta, indent=1))
 
     # LVOS: %08d names from 1; objects enter on later 5th frames; all objects annotated every 5th frame
@@ -346,8 +366,9 @@ def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int 
         for label in sorted(set(np.unique(labels).tolist()) - {0}):
             first = min(t for t in range(0, frames, 5) if (labels[t] == label).any())
             count = len(range(first, frames, 5))
-            objects[str(label)] = {"frame_range": {"start": first + 1, "end": first + 1 + 5 * count,
-                                                   "frame_nums": count}}
+            objects[str(label)] = {
+                "frame_range": {"start": first + 1, "end": first + 1 + 5 * count, "frame_nums": count}
+            }
         for t in range(frames):
             _save_jpg(images[t], lvos / "JPEGImages" / name / f"{t + 1:08d}.jpg")
             if t % 5 == 0:
@@ -367,7 +388,7 @@ def generate_benchmarks(root: Path, seed: int = 0, height: int = 64, width: int 
             if t % 2 == 0:
                 _save_jpg(images[t], vost / "JPEGImages" / name / f"{t:05d}.jpg")
                 ann = labels[t].copy()
-                ann[h // 3:h // 2, :] = 255  # void: never an object; background to the scorer
+                ann[h // 3 : h // 2, :] = 255  # void: never an object; background to the scorer
                 _save_png(ann, vost / "Annotations" / name / f"{t:05d}.png")
     _write_list(vost / "ImageSets" / "val.txt", names)
 
@@ -402,8 +423,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val_videos", type=int, default=3)
     p.add_argument("--max_objects", type=int, default=3)
     args = p.parse_args(argv)
-    generate(SyntheticConfig(args.root, args.seed, args.size[0], args.size[1], args.frames, args.videos,
-                             args.val_videos, args.max_objects))
+    generate(
+        SyntheticConfig(
+            args.root,
+            args.seed,
+            args.size[0],
+            args.size[1],
+            args.frames,
+            args.videos,
+            args.val_videos,
+            args.max_objects,
+        )
+    )
     print(f"synthetic datasets written to {args.root}")
 
 

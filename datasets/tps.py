@@ -4,6 +4,7 @@ The reference used a TPS package that is not on any registry; this is the same w
 numpy: control points ``dst`` (normalised [0, 1] coordinates) are moved to ``src`` = dst +
 N(0, scale), and every output pixel samples the input where the spline maps it.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -35,8 +36,9 @@ def tps_apply(coef: np.ndarray, dst: np.ndarray, points: np.ndarray) -> np.ndarr
     return k @ coef[:-3] + p @ coef[-3:]
 
 
-def random_tps_warp(image: np.ndarray, mask: np.ndarray, scale: float, rng: np.random.RandomState,
-                    n_ctrl_pts: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def random_tps_warp(
+    image: np.ndarray, mask: np.ndarray, scale: float, rng: np.random.RandomState, n_ctrl_pts: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
     """Warp an (H, W, 3) image (bilinear) and its (H, W) mask (nearest) with one random TPS."""
     h, w = mask.shape[:2]
     dst = np.stack([rng.choice(w, n_ctrl_pts, replace=False) / w, rng.choice(h, n_ctrl_pts, replace=False) / h], 1)
@@ -47,5 +49,4 @@ def random_tps_warp(image: np.ndarray, mask: np.ndarray, scale: float, rng: np.r
     mapped = tps_apply(coef, dst, grid)
     map_x = (mapped[:, 0] * w).reshape(h, w).astype(np.float32)
     map_y = (mapped[:, 1] * h).reshape(h, w).astype(np.float32)
-    return (cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR),
-            cv2.remap(mask, map_x, map_y, cv2.INTER_NEAREST))
+    return (cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR), cv2.remap(mask, map_x, map_y, cv2.INTER_NEAREST))

@@ -7,6 +7,7 @@ the process-global generators the reference uses. Each index draws independently
 reference (the 5 copies of a repeated dataset give different clips), and the data is the same
 whatever the number of workers and exactly reproducible after a resume.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -107,21 +108,34 @@ class StaticTransformDataset(SeededDataset):
         self.crop = crop_size
         c = crop_size
         self.pair_im_lone = transforms.ColorJitter(0.1, 0.05, 0.05, 0)
-        self.pair_im_dual = transforms.Compose([
-            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL),
-            transforms.Resize(c, InterpolationMode.BICUBIC),
-            transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL)])
+        self.pair_im_dual = transforms.Compose(
+            [
+                transforms.RandomAffine(
+                    20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL
+                ),
+                transforms.Resize(c, InterpolationMode.BICUBIC),
+                transforms.RandomCrop((c, c), pad_if_needed=True, fill=FILL),
+            ]
+        )
         # the mask takes the image's bicubic warp and stays soft, as the reference's (docs/PROTOCOL.md)
-        self.pair_gt_dual = transforms.Compose([
-            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
-            transforms.Resize(c, InterpolationMode.NEAREST),
-            transforms.RandomCrop((c, c), pad_if_needed=True, fill=0)])
-        self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.05, 0.05, 0.05),
-                                               transforms.RandomGrayscale(0.05)])
-        self.all_im_dual = transforms.Compose([transforms.RandomAffine(0, scale=(0.8, 1.5), fill=FILL),
-                                               transforms.RandomHorizontalFlip()])
-        self.all_gt_dual = transforms.Compose([transforms.RandomAffine(0, scale=(0.8, 1.5), fill=0),
-                                               transforms.RandomHorizontalFlip()])
+        self.pair_gt_dual = transforms.Compose(
+            [
+                transforms.RandomAffine(
+                    20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0
+                ),
+                transforms.Resize(c, InterpolationMode.NEAREST),
+                transforms.RandomCrop((c, c), pad_if_needed=True, fill=0),
+            ]
+        )
+        self.all_im_lone = transforms.Compose(
+            [transforms.ColorJitter(0.1, 0.05, 0.05, 0.05), transforms.RandomGrayscale(0.05)]
+        )
+        self.all_im_dual = transforms.Compose(
+            [transforms.RandomAffine(0, scale=(0.8, 1.5), fill=FILL), transforms.RandomHorizontalFlip()]
+        )
+        self.all_gt_dual = transforms.Compose(
+            [transforms.RandomAffine(0, scale=(0.8, 1.5), fill=0), transforms.RandomHorizontalFlip()]
+        )
         self.final_im = _final()
 
     def __len__(self) -> int:
@@ -131,14 +145,14 @@ class StaticTransformDataset(SeededDataset):
         path = self.images[index]
         im = Image.open(path).convert("RGB")
         gt = Image.open(path.with_suffix(".png")).convert("L")
-        sequence_seed = np.random.randint(2 ** 31 - 1)
+        sequence_seed = np.random.randint(2**31 - 1)
         images, masks = [], []
         for _ in range(CLIP_FRAMES):
             reseed(sequence_seed)
             this_im = self.all_im_lone(self.all_im_dual(im))
             reseed(sequence_seed)
             this_gt = self.all_gt_dual(gt)
-            pair_seed = np.random.randint(2 ** 31 - 1)
+            pair_seed = np.random.randint(2**31 - 1)
             reseed(pair_seed)
             this_im = self.pair_im_lone(self.pair_im_dual(this_im))
             reseed(pair_seed)
@@ -149,8 +163,12 @@ class StaticTransformDataset(SeededDataset):
             images.append(self.final_im(this_im))
             masks.append(transforms.functional.to_tensor(this_gt))  # soft, in [0, 1]: the value encoder's input
         masks = torch.stack(masks)
-        return {"rgb": torch.stack(images), "gt": masks, "cls_gt": (masks[:, 0] > 0.5).long(),
-                "info": {"name": str(path)}}
+        return {
+            "rgb": torch.stack(images),
+            "gt": masks,
+            "cls_gt": (masks[:, 0] > 0.5).long(),
+            "info": {"name": str(path)},
+        }
 
 
 class VOSDataset(SeededDataset):
@@ -162,9 +180,17 @@ class VOSDataset(SeededDataset):
     Videos that cannot give a clip (fewer than 3 annotated frames) are left out and listed
     in ``unusable``."""
 
-    def __init__(self, im_root: Path, gt_root: Path, max_skip: int, subset: set[str] | None = None,
-                 crop_size: int = 384, crop_scale: tuple[float, float] = (0.36, 1.0),
-                 small_object_filter: bool = False, interval: int | None = None):
+    def __init__(
+        self,
+        im_root: Path,
+        gt_root: Path,
+        max_skip: int,
+        subset: set[str] | None = None,
+        crop_size: int = 384,
+        crop_scale: tuple[float, float] = (0.36, 1.0),
+        small_object_filter: bool = False,
+        interval: int | None = None,
+    ):
         super().__init__()
         self.im_root, self.gt_root = Path(im_root), Path(gt_root)
         for folder in (self.im_root, self.gt_root):
@@ -176,8 +202,9 @@ class VOSDataset(SeededDataset):
         for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if subset is not None and video not in subset:
                 continue
-            annotated = {p.stem for p in (self.gt_root / video).glob("*.png")} if (self.gt_root / video).is_dir() \
-                else set()
+            annotated = (
+                {p.stem for p in (self.gt_root / video).glob("*.png")} if (self.gt_root / video).is_dir() else set()
+            )
             frames = [p.stem for p in image_files(self.im_root / video) if p.stem in annotated]
             if len(frames) < CLIP_FRAMES:
                 self.unusable[video] = f"{len(frames)} annotated frames (a clip needs {CLIP_FRAMES})"
@@ -192,14 +219,21 @@ class VOSDataset(SeededDataset):
         self.pair_im_lone = transforms.ColorJitter(0.01, 0.01, 0.01, 0)
         self.pair_im_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.BICUBIC, fill=FILL)
         self.pair_gt_dual = transforms.RandomAffine(15, shear=10, interpolation=InterpolationMode.NEAREST, fill=0)
-        self.all_im_lone = transforms.Compose([transforms.ColorJitter(0.1, 0.03, 0.03, 0),
-                                               transforms.RandomGrayscale(0.05)])
-        self.all_im_dual = transforms.Compose([transforms.RandomHorizontalFlip(),
-                                               transforms.RandomResizedCrop((c, c), scale=scale,
-                                                                            interpolation=InterpolationMode.BICUBIC)])
-        self.all_gt_dual = transforms.Compose([transforms.RandomHorizontalFlip(),
-                                               transforms.RandomResizedCrop((c, c), scale=scale,
-                                                                            interpolation=InterpolationMode.NEAREST)])
+        self.all_im_lone = transforms.Compose(
+            [transforms.ColorJitter(0.1, 0.03, 0.03, 0), transforms.RandomGrayscale(0.05)]
+        )
+        self.all_im_dual = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(),
+                transforms.RandomResizedCrop((c, c), scale=scale, interpolation=InterpolationMode.BICUBIC),
+            ]
+        )
+        self.all_gt_dual = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(),
+                transforms.RandomResizedCrop((c, c), scale=scale, interpolation=InterpolationMode.NEAREST),
+            ]
+        )
         self.final_im = _final()
 
     def __len__(self) -> int:
@@ -218,7 +252,7 @@ class VOSDataset(SeededDataset):
         frames = self.frames[video]
         for _trial in range(MAX_FRAME_TRIALS):
             picked = self._pick_frames(len(frames))
-            sequence_seed = np.random.randint(2 ** 31 - 1)
+            sequence_seed = np.random.randint(2**31 - 1)
             images, masks = [], []
             for f in picked:
                 reseed(sequence_seed)
@@ -226,7 +260,7 @@ class VOSDataset(SeededDataset):
                 im = self.all_im_lone(self.all_im_dual(im))
                 reseed(sequence_seed)
                 gt = self.all_gt_dual(Image.open(self.gt_root / video / f"{frames[f]}.png").convert("P"))
-                pair_seed = np.random.randint(2 ** 31 - 1)
+                pair_seed = np.random.randint(2**31 - 1)
                 reseed(pair_seed)
                 im = self.pair_im_lone(self.pair_im_dual(im))
                 reseed(pair_seed)
@@ -235,9 +269,15 @@ class VOSDataset(SeededDataset):
                 masks.append(np.array(gt))
             labels = [int(v) for v in np.unique(masks[0]) if v != 0]
             if self.small_object_filter:
-                labels = [v for v in labels if (masks[0] == v).sum() > BL30K_LARGE or (
-                    (masks[0] == v).sum() > BL30K_SMALL
-                    and max((masks[1] == v).sum(), (masks[2] == v).sum()) < BL30K_SMALL_LATER)]
+                labels = [
+                    v
+                    for v in labels
+                    if (masks[0] == v).sum() > BL30K_LARGE
+                    or (
+                        (masks[0] == v).sum() > BL30K_SMALL
+                        and max((masks[1] == v).sum(), (masks[2] == v).sum()) < BL30K_SMALL_LATER
+                    )
+                ]
             if labels:
                 break
         masks = np.stack(masks)
@@ -245,14 +285,22 @@ class VOSDataset(SeededDataset):
         others = [v for v in labels if v != target]
         second = int(np.random.choice(others)) if others else None
         tar = torch.from_numpy((masks == target).astype(np.float32))[:, None]
-        sec = torch.from_numpy((masks == second).astype(np.float32))[:, None] if second is not None \
+        sec = (
+            torch.from_numpy((masks == second).astype(np.float32))[:, None]
+            if second is not None
             else torch.zeros_like(tar)
+        )
         cls_gt = torch.zeros(tar.shape[0], *tar.shape[2:], dtype=torch.long)
         cls_gt[tar[:, 0] > 0.5] = 1
         cls_gt[sec[:, 0] > 0.5] = 2
-        return {"rgb": torch.stack(images), "gt": tar, "sec_gt": sec, "cls_gt": cls_gt,
-                "selector": torch.tensor([1.0, 1.0 if second is not None else 0.0]),
-                "info": {"name": video, "frames": [frames[f] for f in picked]}}
+        return {
+            "rgb": torch.stack(images),
+            "gt": tar,
+            "sec_gt": sec,
+            "cls_gt": cls_gt,
+            "selector": torch.tensor([1.0, 1.0 if second is not None else 0.0]),
+            "info": {"name": video, "frames": [frames[f] for f in picked]},
+        }
 
 
 def detect_interval(numbers: list[list[int]]) -> int:
@@ -287,12 +335,18 @@ class ConcatTrainSet(torch.utils.data.ConcatDataset):
 
 def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip: int) -> SeededDataset:
     if isinstance(source, ImageFolders):
-        return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders,
-                                      config.crop_size)
+        return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders, config.crop_size)
     folder = source.folder(config)
-    return VOSDataset(folder / source.images, folder / source.annotations, max_skip,
-                      read_subset(source.subset_file(config)), config.crop_size, source.crop_scale,
-                      source.small_object_filter, source.interval)
+    return VOSDataset(
+        folder / source.images,
+        folder / source.annotations,
+        max_skip,
+        read_subset(source.subset_file(config)),
+        config.crop_size,
+        source.crop_scale,
+        source.small_object_filter,
+        source.interval,
+    )
 
 
 def build_train_set(config: TrainConfig, max_skip: int) -> ConcatTrainSet:
@@ -303,8 +357,9 @@ def build_train_set(config: TrainConfig, max_skip: int) -> ConcatTrainSet:
         parts += [_dataset(source, config, max_skip) for source in group.sources] * group.repeat
     dataset = ConcatTrainSet(parts)
     if len(dataset) == 0:
-        raise DatasetError(f"stage {config.stage}: the training set is empty (check the dataset roots and the "
-                           f"subset lists)")
+        raise DatasetError(
+            f"stage {config.stage}: the training set is empty (check the dataset roots and the subset lists)"
+        )
     return dataset
 
 
@@ -317,8 +372,10 @@ def describe_train_set(dataset: ConcatTrainSet) -> list[str]:
             continue
         seen.append(part)
         copies = sum(p is part for p in dataset.datasets)
-        lines.append(f"{part.im_root.parent}: {len(part)} videos x {copies}, annotations every {part.interval} "
-                     f"frame{'s' if part.interval > 1 else ''}" + (" (detected)" if part.interval_detected else ""))
+        lines.append(
+            f"{part.im_root.parent}: {len(part)} videos x {copies}, annotations every {part.interval} "
+            f"frame{'s' if part.interval > 1 else ''}" + (" (detected)" if part.interval_detected else "")
+        )
         lines += [f"  left out {video}: {reason}" for video, reason in part.unusable.items()]
     return lines
 
@@ -337,11 +394,11 @@ class ResumableSampler(torch.utils.data.Sampler):
     def _indices(self) -> list[int]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         indices = torch.randperm(self.size, generator=g).tolist()
-        indices += indices[:self.num_samples * self.num_replicas - len(indices)]
-        return indices[self.rank::self.num_replicas]
+        indices += indices[: self.num_samples * self.num_replicas - len(indices)]
+        return indices[self.rank :: self.num_replicas]
 
     def __iter__(self):
-        return iter(self._indices()[self.start:])
+        return iter(self._indices()[self.start :])
 
     def __len__(self) -> int:
         return self.num_samples - self.start
@@ -351,16 +408,16 @@ class TrainData:
     """A stage's batches, epoch by epoch: the max-skip curriculum, this rank's share of
     each epoch, and the same batches again from any iteration on a resume."""
 
-    def __init__(self, config: TrainConfig, batch_size: int, world_size: int, rank: int,
-                 pin_memory: bool = False):
+    def __init__(self, config: TrainConfig, batch_size: int, world_size: int, rank: int, pin_memory: bool = False):
         self.config, self.batch_size, self.pin_memory = config, batch_size, pin_memory
         self.max_skip = config.stage_preset.max_skip(0, 1)
         self.dataset = build_train_set(config, self.max_skip)
         self.sampler = ResumableSampler(len(self.dataset), world_size, rank, config.seed)
         self.batches_per_epoch = len(self.sampler) // batch_size
         if self.batches_per_epoch == 0:
-            raise ConfigError(f"{len(self.dataset)} training samples over {world_size} processes give no full "
-                              f"batch of {batch_size}")
+            raise ConfigError(
+                f"{len(self.dataset)} training samples over {world_size} processes give no full batch of {batch_size}"
+            )
         self.total_epochs = math.ceil(config.iterations / self.batches_per_epoch)
 
     def set_curriculum(self, epoch: int) -> bool:
@@ -377,5 +434,11 @@ class TrainData:
         self.dataset.set_epoch(self.config.seed, epoch)
         self.sampler.set_epoch(epoch, start=start_batch * self.batch_size)
         workers = self.config.num_workers if num_workers is None else num_workers
-        return DataLoader(self.dataset, self.batch_size, sampler=self.sampler, num_workers=workers, drop_last=True,
-                          pin_memory=self.pin_memory)
+        return DataLoader(
+            self.dataset,
+            self.batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            drop_last=True,
+            pin_memory=self.pin_memory,
+        )

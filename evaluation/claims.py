@@ -6,6 +6,7 @@ it dies, so a claim left by a dead process is free again with no timeout to wait
 lock files themselves stay (deleting one could let two processes lock two different files
 for the same video). POSIX locks also work across machines on NFS (v4, or v3 with lockd).
 """
+
 from __future__ import annotations
 
 import errno
@@ -48,8 +49,7 @@ class Claims:
                 return None
             raise
         os.ftruncate(fd, 0)  # who holds it, for a person looking
-        os.write(fd, f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-                 .encode())
+        os.write(fd, f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         claim = Claim(fd, path)
         self.held[video] = claim
         return claim

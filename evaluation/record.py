@@ -9,6 +9,7 @@ statistics carry the record's id. A run into a folder with the same record conti
 the same way. Processes sharing a folder (torchrun ranks, independent runs) create the
 record atomically: the first one writes it, the others compare theirs with it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,14 +66,18 @@ def claim_folder(out_root: Path, record: dict, has_results: bool) -> None:
         os.unlink(candidate)
     if created and has_results:
         path.unlink()
-        raise RecordMismatch(f"{out_root} holds masks but no {RECORD_FILE}: what produced them is unknown; use "
-                             f"another --output, or --overwrite to recompute every video")
+        raise RecordMismatch(
+            f"{out_root} holds masks but no {RECORD_FILE}: what produced them is unknown; use "
+            f"another --output, or --overwrite to recompute every video"
+        )
     if not created:
         existing = read_record(path)
         if existing.get("id") != record["id"]:
-            raise RecordMismatch(f"{out_root} holds results of another run:\n  "
-                                 + "\n  ".join(differences(existing, record) or ["(unreadable record)"])
-                                 + "\nuse another --output, or --overwrite to recompute every video")
+            raise RecordMismatch(
+                f"{out_root} holds results of another run:\n  "
+                + "\n  ".join(differences(existing, record) or ["(unreadable record)"])
+                + "\nuse another --output, or --overwrite to recompute every video"
+            )
 
 
 def replace_record(out_root: Path, record: dict) -> None:

@@ -15,6 +15,7 @@ weights, settings and code.
 
     evaluate(network, videos, Path("output/d17"), InferenceConfig(), DavisScores(palette))
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,35 +56,55 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
     parser.add_argument("--model", help="network weights (.pth); needed by the pytorch backend")
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     add_arguments(parser, InferenceConfig, **inference_defaults)
-    parser.add_argument("--device", help="cuda or cpu (default: cuda when available; under torchrun each "
-                        "process uses cuda:LOCAL_RANK)")
-    parser.add_argument("--threads", type=int, help="CPU threads per process (default: torch's, divided among "
-                        "this machine's processes under torchrun)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute every video, also when the output "
-                        "folder holds results of other weights or settings (not with several runs sharing the "
-                        "folder)")
-    parser.add_argument("--backend", choices=BACKENDS, default="pytorch", help="what runs the per-frame networks: "
-                        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)")
-    parser.add_argument("--onnx", type=Path, help="export folder of the onnxruntime backend (python -m "
-                        "scripts.export_onnx), holding the padded frame size of the data")
+    parser.add_argument(
+        "--device", help="cuda or cpu (default: cuda when available; under torchrun each process uses cuda:LOCAL_RANK)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads per process (default: torch's, divided among this machine's processes under torchrun)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every video, also when the output "
+        "folder holds results of other weights or settings (not with several runs sharing the "
+        "folder)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="pytorch",
+        help="what runs the per-frame networks: "
+        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)",
+    )
+    parser.add_argument(
+        "--onnx",
+        type=Path,
+        help="export folder of the onnxruntime backend (python -m "
+        "scripts.export_onnx), holding the padded frame size of the data",
+    )
 
 
-def evaluate_from_arguments(args: argparse.Namespace, videos: list[EvalVideo], sink: OutputSink, protocol: dict,
-                            **settings) -> dict | None:
+def evaluate_from_arguments(
+    args: argparse.Namespace, videos: list[EvalVideo], sink: OutputSink, protocol: dict, **settings
+) -> dict | None:
     """The eval scripts' common end: the inference settings from ``args`` (``settings``
     overriding them), this process's place in the job, the network, then ``evaluate``."""
     config = from_arguments(InferenceConfig, args, **settings)
     processes, network = start(args)
-    return evaluate(network, videos, args.output, config, sink, processes, protocol=protocol,
-                    overwrite=args.overwrite)
+    return evaluate(network, videos, args.output, config, sink, processes, protocol=protocol, overwrite=args.overwrite)
 
 
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
     """This process's place in the job (its device, its CPU threads) and the network (or
     the ONNX Runtime backend that stands for it)."""
     if args.backend == "onnxruntime" and (args.onnx is None or args.amp):
-        raise ConfigError("--backend onnxruntime needs --onnx DIR" if args.onnx is None else
-                          "--amp does not apply to --backend onnxruntime (its graphs are float32)")
+        raise ConfigError(
+            "--backend onnxruntime needs --onnx DIR"
+            if args.onnx is None
+            else "--amp does not apply to --backend onnxruntime (its graphs are float32)"
+        )
     if args.backend == "pytorch" and args.model is None:
         raise ConfigError("--model is required (or --backend onnxruntime with --onnx DIR)")
     processes = distributed.init(args.device)
@@ -111,8 +132,7 @@ class JobProgress:
 
     def __init__(self, videos: list[EvalVideo], mask_root: Path, enabled: bool):
         self.videos, self.mask_root = videos, mask_root
-        self.bar = tqdm(total=sum(v.num_frames for v in videos), unit="frame", disable=not enabled,
-                        dynamic_ncols=True)
+        self.bar = tqdm(total=sum(v.num_frames for v in videos), unit="frame", disable=not enabled, dynamic_ncols=True)
         self.own, self.polled = 0, 0.0  # frames of the video this process is computing
 
     def frame(self) -> None:
@@ -133,9 +153,16 @@ class JobProgress:
         self.bar.close()
 
 
-def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, config: InferenceConfig,
-             sink: OutputSink, processes: distributed.Processes | None = None, protocol: dict | None = None,
-             overwrite: bool = False) -> dict | None:
+def evaluate(
+    network: GSFM | Backend,
+    videos: list[EvalVideo],
+    out_root: Path,
+    config: InferenceConfig,
+    sink: OutputSink,
+    processes: distributed.Processes | None = None,
+    protocol: dict | None = None,
+    overwrite: bool = False,
+) -> dict | None:
     """Segment ``videos`` into ``out_root/<sink.masks_subdir>/<video>/``, every wanted frame
     through ``sink``; every process of the job calls this. ``protocol``: the benchmark's
     settings that change the masks (split, frames read, layout), recorded with the inference
@@ -150,8 +177,9 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
     mask_root = out_root / sink.masks_subdir
     stats_root = out_root / STATS_FOLDER
     device = processes.device
-    record = make_record(network.weights_sha256, {**dataclasses.asdict(config), "backend": network.name},
-                         protocol or {}, code_version())
+    record = make_record(
+        network.weights_sha256, {**dataclasses.asdict(config), "backend": network.name}, protocol or {}, code_version()
+    )
     if overwrite and processes.is_main:
         for video in videos:
             shutil.rmtree(mask_root / video.name, ignore_errors=True)
@@ -165,8 +193,9 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
     claims = Claims(out_root)
     shards = shard(videos, processes.world_size)
     # this rank's share first, then (smallest first) whatever the others have not started
-    queue = shards[processes.rank] + sorted((v for v in videos if v not in shards[processes.rank]),
-                                            key=lambda v: (v.num_frames, v.name))
+    queue = shards[processes.rank] + sorted(
+        (v for v in videos if v not in shards[processes.rank]), key=lambda v: (v.num_frames, v.name)
+    )
     progress = JobProgress(videos, mask_root, processes.is_main)
     reset_peak_memory(device)
     mine: list[dict] = []
@@ -177,8 +206,11 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
                 claimed_any = True
                 try:
                     if not published(video):  # finished by another process just before we claimed it
-                        mine.append(_compute(network, video, mask_root, stats_root, config, processes, sink,
-                                             progress, record["id"]))
+                        mine.append(
+                            _compute(
+                                network, video, mask_root, stats_root, config, processes, sink, progress, record["id"]
+                            )
+                        )
                 finally:
                     claims.release(video.name)
             if published(video):
@@ -187,26 +219,42 @@ def evaluate(network: GSFM | Backend, videos: list[EvalVideo], out_root: Path, c
             progress.refresh(force=True)
             time.sleep(POLL_SECONDS)
     progress.close()
-    rank_stats = {"rank": processes.rank, "host": socket.gethostname(), "device": str(device),
-                  "videos": len(mine), "frames": sum(s["frames"] for s in mine),
-                  "seconds": round(sum(s["seconds"] for s in mine), 3),
-                  "peak_memory_mb": round(peak_memory_mb(device), 1)}
+    rank_stats = {
+        "rank": processes.rank,
+        "host": socket.gethostname(),
+        "device": str(device),
+        "videos": len(mine),
+        "frames": sum(s["frames"] for s in mine),
+        "seconds": round(sum(s["seconds"] for s in mine), 3),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+    }
     rank_stats["fps"] = round(rank_stats["frames"] / rank_stats["seconds"], 3) if rank_stats["seconds"] else None
     distributed.barrier()
     gathered = distributed.all_gather_object(rank_stats)
     if not processes.is_main:
         return None
     stats = _summary(videos, stats_root, gathered, skipped, time.perf_counter() - started, record)
-    logger.info(f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
-          f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
-          f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB")
+    logger.info(
+        f"{stats['videos_processed']} videos ({skipped} already done), {stats['frames']} frames, "
+        f"{stats['fps']} frames/s per process, {stats['throughput_fps']} frames/s in all "
+        f"({len(gathered)} process{'es' if len(gathered) > 1 else ''}), peak memory {stats['peak_memory_mb']} MB"
+    )
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
     sink.finish(videos, out_root)
     return stats
 
 
-def _compute(network: Backend, video: EvalVideo, mask_root: Path, stats_root: Path, config: InferenceConfig,
-             processes: distributed.Processes, sink: OutputSink, progress: JobProgress, record_id: str) -> dict:
+def _compute(
+    network: Backend,
+    video: EvalVideo,
+    mask_root: Path,
+    stats_root: Path,
+    config: InferenceConfig,
+    processes: distributed.Processes,
+    sink: OutputSink,
+    progress: JobProgress,
+    record_id: str,
+) -> dict:
     """One claimed video: masks into a temporary folder, its statistics, then published."""
     tmp_dir = mask_root / f".tmp_{video.name}"
     shutil.rmtree(tmp_dir, ignore_errors=True)  # a dead process's unfinished attempt
@@ -214,20 +262,34 @@ def _compute(network: Backend, video: EvalVideo, mask_root: Path, stats_root: Pa
 
     synchronize(processes.device)
     start = time.perf_counter()
-    frames = segment_video(network, video, config, lambda frame: sink.write(video, frame, tmp_dir), scratch=tmp_dir,
-                           on_frame=progress.frame)
+    frames = segment_video(
+        network,
+        video,
+        config,
+        lambda frame: sink.write(video, frame, tmp_dir),
+        scratch=tmp_dir,
+        on_frame=progress.frame,
+    )
     synchronize(processes.device)
-    stats = {"video": video.name, "frames": frames, "seconds": round(time.perf_counter() - start, 3),
-             "rank": processes.rank, "host": socket.gethostname(), "pid": os.getpid(), "device": str(processes.device),
-             "record": record_id}
+    stats = {
+        "video": video.name,
+        "frames": frames,
+        "seconds": round(time.perf_counter() - start, 3),
+        "rank": processes.rank,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "device": str(processes.device),
+        "record": record_id,
+    }
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats)), stats_root / f"{video.name}.json")
     publish_dir(tmp_dir, mask_root / video.name)
     progress.own = 0
     return stats
 
 
-def _summary(videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipped: int, wall_seconds: float,
-             record: dict) -> dict:
+def _summary(
+    videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipped: int, wall_seconds: float, record: dict
+) -> dict:
     """The job's statistics over every video; a video published under another record (or
     without statistics) is an error, never part of the summary."""
     frames = sum(r["frames"] for r in ranks)
@@ -238,13 +300,26 @@ def _summary(videos: list[EvalVideo], stats_root: Path, ranks: list[dict], skipp
         per_video[video.name] = json.loads(path.read_text()) if path.is_file() else {}
     foreign = [name for name, stats in per_video.items() if stats.get("record") != record["id"]]
     if foreign:
-        raise RecordMismatch(f"{len(foreign)} video(s) in {stats_root.parent} were not made under its "
-                             f"{RECORD_FILE} (e.g. {foreign[0]}); rerun with --overwrite")
-    return {"videos": len(videos), "videos_processed": sum(r["videos"] for r in ranks), "videos_skipped": skipped,
-            "frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3) if seconds else None,
-            "wall_seconds": round(wall_seconds, 3),
-            "throughput_fps": round(frames / wall_seconds, 3) if frames else None,
-            "peak_memory_mb": max(r["peak_memory_mb"] for r in ranks), "device": ranks[0]["device"],
-            "processes": len(ranks), "settings": record["inference"], "protocol": record["protocol"],
-            "weights": record["weights"], "code": record["code"], "ranks": ranks, "per_video": per_video}
-
+        raise RecordMismatch(
+            f"{len(foreign)} video(s) in {stats_root.parent} were not made under its "
+            f"{RECORD_FILE} (e.g. {foreign[0]}); rerun with --overwrite"
+        )
+    return {
+        "videos": len(videos),
+        "videos_processed": sum(r["videos"] for r in ranks),
+        "videos_skipped": skipped,
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "fps": round(frames / seconds, 3) if seconds else None,
+        "wall_seconds": round(wall_seconds, 3),
+        "throughput_fps": round(frames / wall_seconds, 3) if frames else None,
+        "peak_memory_mb": max(r["peak_memory_mb"] for r in ranks),
+        "device": ranks[0]["device"],
+        "processes": len(ranks),
+        "settings": record["inference"],
+        "protocol": record["protocol"],
+        "weights": record["weights"],
+        "code": record["code"],
+        "ranks": ranks,
+        "per_video": per_video,
+    }

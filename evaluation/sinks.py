@@ -6,6 +6,7 @@ layout its benchmark's evaluator or server reads, and its ``finish`` runs once, 
 process that writes the summary, when every video is published: J&F, a submission zip,
 scores. Adding an output layout is one small class.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ from util.overlay import overlay, write_mp4
 from util.palette import read_image, write_binary_png, write_indexed_png
 
 logger = get_logger(__name__)
+
 
 class OutputSink:
     """The interface: ``write`` each wanted frame, ``finish`` once at the end."""
@@ -59,8 +61,10 @@ class IndexedPngsWithOverlays(IndexedPngs):
     def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
         super().write(video, frame, folder)
         picture = Image.fromarray(overlay(frame.rgb, frame.labels, self.palette))
-        atomic_save(lambda tmp: picture.save(tmp, format="JPEG", quality=90),
-                    self.out_root / f"{video.name}_overlay" / f"{frame.name}.jpg")
+        atomic_save(
+            lambda tmp: picture.save(tmp, format="JPEG", quality=90),
+            self.out_root / f"{video.name}_overlay" / f"{frame.name}.jpg",
+        )
 
     def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
         for video in videos:  # one frame in memory at a time

@@ -8,6 +8,7 @@ shards) and the per-object scores are gathered, so the J&F is the single-process
 Validation leaves the training untouched: the network returns to training mode and every
 random generator to its state before, so a run's weights do not depend on it.
 """
+
 from __future__ import annotations
 
 import time
@@ -49,14 +50,23 @@ def validation_videos(root: str | Path) -> list[EvalVideo]:
             raise DatasetError(f"{mask_root / folder.name}: no annotation for this validation video")
         source = FrameSource(folder)
         if len(masks) != len(source):
-            raise DatasetError(f"{mask_root / folder.name}: {len(masks)} annotations for {len(source)} frames in "
-                               f"{folder} (validation needs every frame's ground truth)")
+            raise DatasetError(
+                f"{mask_root / folder.name}: {len(masks)} annotations for {len(source)} frames in "
+                f"{folder} (validation needs every frame's ground truth)"
+            )
         firsts = first_appearances(masks)
         if not firsts:
             raise DatasetError(f"{mask_root / folder.name}: no object in any annotation of this validation video")
         annotations = matched_annotations(sorted(firsts), source, mask_root / folder.name)
-        videos.append(EvalVideo(folder.name, source, annotations, gt_dir=mask_root / folder.name,
-                                input_objects={index: firsts[path] for index, path in annotations.items()}))
+        videos.append(
+            EvalVideo(
+                folder.name,
+                source,
+                annotations,
+                gt_dir=mask_root / folder.name,
+                input_objects={index: firsts[path] for index, path in annotations.items()},
+            )
+        )
     if not videos:
         raise DatasetError(f"{image_root}: no validation video in this folder")
     return videos
@@ -101,8 +111,9 @@ class Validator:
             j = float(np.mean([s["J-Mean"] for s in objects]))
             f = float(np.mean([s["F-Mean"] for s in objects]))
             per_video[video] = {"J&F": (j + f) / 2, "J": j, "F": f}
-        return ValidationResult(it, overall["J&F-Mean"], overall["J-Mean"], overall["F-Mean"], per_video,
-                                time.perf_counter() - started)
+        return ValidationResult(
+            it, overall["J&F-Mean"], overall["J-Mean"], overall["F-Mean"], per_video, time.perf_counter() - started
+        )
 
 
 def _video_scores(network: GSFM, video: EvalVideo, config: InferenceConfig) -> dict[str, dict[str, float]]:

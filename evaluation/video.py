@@ -6,6 +6,7 @@ they are segmented by a second pass that starts at the first annotated frame and
 backwards; the frames it needs are kept on disk (raw arrays in a scratch folder) during the
 single decode, never in memory.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,9 +34,14 @@ class FrameOutput:
     prob: torch.Tensor  # (K+1, H, W) probabilities, background first, on the network's device
 
 
-def segment_video(network: GSFM | Backend, video: EvalVideo, config: InferenceConfig,
-                  on_output: Callable[[FrameOutput], None], scratch: Path | None = None,
-                  on_frame: Callable[[], None] | None = None) -> int:
+def segment_video(
+    network: GSFM | Backend,
+    video: EvalVideo,
+    config: InferenceConfig,
+    on_output: Callable[[FrameOutput], None],
+    scratch: Path | None = None,
+    on_frame: Callable[[], None] | None = None,
+) -> int:
     """Segment ``video``, calling ``on_output`` for every frame it wants (in processing order:
     forward from the first annotation, then backward before it) and ``on_frame`` after each
     frame read. ``scratch``: where the backward pass keeps its frames (default: the
@@ -44,8 +50,7 @@ def segment_video(network: GSFM | Backend, video: EvalVideo, config: InferenceCo
     backward = first > 0 and any(video.wants(i) for i in range(first))
     last = video.num_frames - 1
     processed = 0
-    with (tempfile.TemporaryDirectory(prefix=".frames_", dir=scratch) if backward
-          else contextlib.nullcontext()) as spill:
+    with tempfile.TemporaryDirectory(prefix=".frames_", dir=scratch) if backward else contextlib.nullcontext() as spill:
         core = InferenceCore(network, config, video.object_ids, num_frames=video.num_frames - first)
         for frame in video.read():
             if backward and frame.index <= first:
@@ -63,8 +68,14 @@ def segment_video(network: GSFM | Backend, video: EvalVideo, config: InferenceCo
     return processed
 
 
-def _step(core: InferenceCore, frame: FrameInput, video: EvalVideo, end: bool,
-          on_output: Callable[[FrameOutput], None], skip_output: bool = False) -> bool:
+def _step(
+    core: InferenceCore,
+    frame: FrameInput,
+    video: EvalVideo,
+    end: bool,
+    on_output: Callable[[FrameOutput], None],
+    skip_output: bool = False,
+) -> bool:
     """One frame through the engine; True when the network processed it."""
     wanted = video.wants(frame.index) and not skip_output
     prob = core.step(frame.rgb, frame.labels, end=end, need_output=wanted)
@@ -77,5 +88,9 @@ def _spilled_backwards(spill: Path, video: EvalVideo, first: int) -> Iterator[Fr
     """The first annotated frame (with its annotation), then the frames before it, backwards."""
     for index in range(first, -1, -1):
         labels = spill / f"{index}_labels.npy"
-        yield FrameInput(index, video.frames.names[index], np.load(spill / f"{index}.npy"),
-                         np.load(labels) if labels.exists() else None)
+        yield FrameInput(
+            index,
+            video.frames.names[index],
+            np.load(spill / f"{index}.npy"),
+            np.load(labels) if labels.exists() else None,
+        )

@@ -9,6 +9,7 @@ What loads, and how:
   tensors keep their fresh initialisation, and the report lists them;
 - anything else: one ``CheckpointError`` listing missing, unexpected and mis-shaped keys.
 """
+
 from __future__ import annotations
 
 import errno
@@ -27,8 +28,14 @@ from util.log import get_logger
 
 # Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
 logger = get_logger(__name__)
-GSFM_ONLY_PREFIXES = ("lfm.", "decoder.hfm.", "decoder.boundary_", "decoder.mask_1.", "decoder.fusion_",
-                      "decoder.predict_")
+GSFM_ONLY_PREFIXES = (
+    "lfm.",
+    "decoder.hfm.",
+    "decoder.boundary_",
+    "decoder.mask_1.",
+    "decoder.fusion_",
+    "decoder.predict_",
+)
 FIRST_VALUE_CONV = "value_encoder.conv1.weight"
 
 
@@ -44,7 +51,8 @@ class LoadReport:
             text += f"; appended a mask channel to {', '.join(self.extended)}"
         if self.fresh:
             text += f"; {len(self.fresh)} GSFM-only tensors keep their fresh initialisation: " + ", ".join(
-                sorted({k.rsplit('.', 1)[0] for k in self.fresh}))
+                sorted({k.rsplit(".", 1)[0] for k in self.fresh})
+            )
         return text
 
 
@@ -56,8 +64,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling and zip errors come in many types
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): "
+            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return obj
@@ -70,8 +80,9 @@ def network_state(obj: dict) -> dict[str, torch.Tensor]:
     return {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
-def load_weights(net: nn.Module, state: dict[str, torch.Tensor], for_training: bool = False,
-                 source: str = "checkpoint") -> LoadReport:
+def load_weights(
+    net: nn.Module, state: dict[str, torch.Tensor], for_training: bool = False, source: str = "checkpoint"
+) -> LoadReport:
     """Load ``state`` into ``net`` by the rules in the module docstring."""
     target = net.state_dict()
     state = dict(state)
@@ -86,12 +97,17 @@ def load_weights(net: nn.Module, state: dict[str, torch.Tensor], for_training: b
         extended.append(FIRST_VALUE_CONV)
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
-    misshaped = [f"{k} {tuple(state[k].shape)} (network wants {tuple(target[k].shape)})"
-                 for k in target if k in state and state[k].shape != target[k].shape]
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} (network wants {tuple(target[k].shape)})"
+        for k in target
+        if k in state and state[k].shape != target[k].shape
+    ]
     stcn = bool(missing) and all(k.startswith(GSFM_ONLY_PREFIXES) for k in missing)
     if unexpected or misshaped or (missing and not stcn):
-        lines = [f"{source}: does not fit the GSFM network "
-                 f"({'single' if getattr(net, 'single_object', False) else 'multi'}-object)."]
+        lines = [
+            f"{source}: does not fit the GSFM network "
+            f"({'single' if getattr(net, 'single_object', False) else 'multi'}-object)."
+        ]
         for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
             if keys:
                 shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
@@ -121,12 +137,14 @@ def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") ->
 
 def save_file(obj: dict, path: str | os.PathLike) -> None:
     """torch.save through a temporary file and a rename: a crash keeps the previous file."""
+
     def write(tmp: Path) -> None:
         try:
             torch.save(obj, tmp)
         except RuntimeError as e:  # torch reports a failed write (e.g. a full disk) as RuntimeError
-            free = shutil.disk_usage(tmp.parent).free / 2 ** 20
+            free = shutil.disk_usage(tmp.parent).free / 2**20
             raise OSError(errno.EIO, f"write failed ({e}); {free:.0f} MB free on that disk") from e
+
     atomic_save(write, path)
 
 
@@ -144,4 +162,3 @@ def find_latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
         if it > best_it:
             best, best_it = path, it
     return best
-

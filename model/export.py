@@ -13,6 +13,7 @@ tensor or a DFT operator. ``manifest.json`` beside the graphs records, per size,
 files and every input's and output's shape; a folder may hold several sizes of one
 checkpoint.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,9 @@ class ValueEncoderGraph(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, frame: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor,
-                others: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, frame: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor, others: torch.Tensor
+    ) -> torch.Tensor:
         k = masks.shape[0]
         return self.network.encode_value(frame.expand(k, -1, -1, -1), f16.expand(k, -1, -1, -1), masks, others)
 
@@ -69,8 +71,9 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.decoder = network.decoder
 
-    def forward(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
-                f4: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor
+    ) -> torch.Tensor:
         k = readout.shape[0]
         skip8 = self.decoder.up_16_8.skip_conv(f8).expand(k, -1, -1, -1)
         skip4 = self.decoder.up_8_4.skip_conv(f4).expand(k, -1, -1, -1)
@@ -93,17 +96,30 @@ def size_key(height: int, width: int) -> str:
 def graph_io(height: int, width: int) -> dict[str, dict[str, dict[str, list]]]:
     """Each graph's input and output names with their shapes (``OBJECTS`` for the dynamic axis)."""
     h, w = height // STRIDE, width // STRIDE
-    features = {"k16": [1, 64, h, w], "f16_thin": [1, 512, h, w], "f16": [1, 1024, h, w],
-                "f8": [1, 512, 2 * h, 2 * w], "f4": [1, 256, 4 * h, 4 * w]}
+    features = {
+        "k16": [1, 64, h, w],
+        "f16_thin": [1, 512, h, w],
+        "f16": [1, 1024, h, w],
+        "f8": [1, 512, 2 * h, 2 * w],
+        "f4": [1, 256, 4 * h, 4 * w],
+    }
     frame = [1, 3, height, width]
     masks = [OBJECTS, 1, height, width]
     return {
         "key_encoder": {"inputs": {"frame": frame}, "outputs": features},
-        "value_encoder": {"inputs": {"frame": frame, "f16": features["f16"], "masks": masks, "others": masks},
-                          "outputs": {"values": [OBJECTS, 512, h, w]}},
-        "decoder": {"inputs": {"readout": [OBJECTS, 512, h, w], "f16_thin": features["f16_thin"],
-                               "f8": features["f8"], "f4": features["f4"]},
-                    "outputs": {"prob": masks}},
+        "value_encoder": {
+            "inputs": {"frame": frame, "f16": features["f16"], "masks": masks, "others": masks},
+            "outputs": {"values": [OBJECTS, 512, h, w]},
+        },
+        "decoder": {
+            "inputs": {
+                "readout": [OBJECTS, 512, h, w],
+                "f16_thin": features["f16_thin"],
+                "f8": features["f8"],
+                "f4": features["f4"],
+            },
+            "outputs": {"prob": masks},
+        },
     }
 
 
@@ -111,8 +127,10 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     """The manifest of an export folder, with a clear error when it is missing or broken."""
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise ConfigError(f"{path}: no ONNX export here (make one with: python -m scripts.export_onnx "
-                          f"--model M.pth --output {folder})")
+        raise ConfigError(
+            f"{path}: no ONNX export here (make one with: python -m scripts.export_onnx "
+            f"--model M.pth --output {folder})"
+        )
     try:
         manifest = json.loads(path.read_text())
         if manifest["format"] != FORMAT_VERSION or not isinstance(manifest["sizes"], dict):
@@ -142,19 +160,30 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
     height, width = padded_size(height, width)
     weights = fingerprint(network.state_dict())
     manifest_path = folder / MANIFEST
-    manifest = read_manifest(folder) if manifest_path.is_file() else \
-        {"format": FORMAT_VERSION, "opset": OPSET, "weights_sha256": weights, "model": model_name, "sizes": {}}
+    manifest = (
+        read_manifest(folder)
+        if manifest_path.is_file()
+        else {"format": FORMAT_VERSION, "opset": OPSET, "weights_sha256": weights, "model": model_name, "sizes": {}}
+    )
     if manifest["weights_sha256"] != weights:
-        raise ConfigError(f"{manifest_path}: holds graphs of other weights ({manifest['model'] or 'unnamed'}, "
-                          f"sha256 {manifest['weights_sha256'][:12]}); export {model_name or 'these weights'} "
-                          f"into another folder")
+        raise ConfigError(
+            f"{manifest_path}: holds graphs of other weights ({manifest['model'] or 'unnamed'}, "
+            f"sha256 {manifest['weights_sha256'][:12]}); export {model_name or 'these weights'} "
+            f"into another folder"
+        )
     onnx = import_export_packages()
     device = next(network.parameters()).device
     io = graph_io(height, width)
-    example = {name: torch.rand([2 if d == OBJECTS else d for d in shape], device=device)
-               for graph in io.values() for name, shape in graph["inputs"].items()}
-    modules = {"key_encoder": KeyEncoderGraph(network), "value_encoder": ValueEncoderGraph(network),
-               "decoder": DecoderGraph(network)}
+    example = {
+        name: torch.rand([2 if d == OBJECTS else d for d in shape], device=device)
+        for graph in io.values()
+        for name, shape in graph["inputs"].items()
+    }
+    modules = {
+        "key_encoder": KeyEncoderGraph(network),
+        "value_encoder": ValueEncoderGraph(network),
+        "decoder": DecoderGraph(network),
+    }
     entry = {"height": height, "width": width, "graphs": {}, "io": io}
     objects = torch.export.Dim(OBJECTS, min=1, max=MAX_OBJECTS)
     with real_dft_form(network), torch.no_grad(), warnings.catch_warnings():
@@ -164,18 +193,23 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
             inputs = list(io[name]["inputs"])
             modules[name].eval()(*(example[i] for i in inputs))  # fills the filters' caches outside the trace
             dynamic = {i: ({0: objects} if io[name]["inputs"][i][0] == OBJECTS else None) for i in inputs}
-            program = torch.onnx.export(modules[name], tuple(example[i] for i in inputs), dynamo=True,
-                                        opset_version=OPSET, input_names=inputs,
-                                        output_names=list(io[name]["outputs"]),
-                                        dynamic_shapes=dynamic if any(dynamic.values()) else None)
+            program = torch.onnx.export(
+                modules[name],
+                tuple(example[i] for i in inputs),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=inputs,
+                output_names=list(io[name]["outputs"]),
+                dynamic_shapes=dynamic if any(dynamic.values()) else None,
+            )
 
             def write(tmp: Path) -> None:  # checked before it takes the graph's name
                 program.save(tmp, external_data=False)
                 onnx.checker.check_model(str(tmp), full_check=True)
+
             file = f"{name}_{size_key(height, width)}.onnx"
             atomic_save(write, folder / file)
             entry["graphs"][name] = file
     manifest["sizes"][size_key(height, width)] = entry
     atomic_save(lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)), manifest_path)
     return entry
-

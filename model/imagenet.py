@@ -1,6 +1,7 @@
 """ImageNet initialisation through torchvision's weights API: read from its cache
 (``$TORCH_HOME/hub/checkpoints``), downloaded there on first use as the reference's
 pretrained constructors do."""
+
 from __future__ import annotations
 
 import os
@@ -27,15 +28,18 @@ def imagenet_state_dicts() -> tuple[dict, dict]:
         cached = os.path.isfile(path)
         try:
             # torch.hub names the file and shows the download's progress
-            states.append(weights.get_state_dict(progress=True, check_hash=True, map_location="cpu",
-                                                 weights_only=True))
+            states.append(weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True))
         except Exception as e:  # network, hash and unpickling errors come in many types
-            problem = (f"{path} is not readable ({type(e).__name__}: {e}); delete it to download it again"
-                       if cached else f"the download failed ({type(e).__name__}: {e})")
+            problem = (
+                f"{path} is not readable ({type(e).__name__}: {e}); delete it to download it again"
+                if cached
+                else f"the download failed ({type(e).__name__}: {e})"
+            )
             files = "\n".join(f"    {w.url}  ->  {cached_weights_path(w)}" for w in IMAGENET_WEIGHTS)
             raise CheckpointError(
                 f"ImageNet weights {weights}: {problem}.\n"
                 f"  Offline? Download the two files on a machine with internet access and copy them here:\n"
                 f"{files}\n"
-                f"  (the folder follows TORCH_HOME), or train from scratch with --no_imagenet.") from None
+                f"  (the folder follows TORCH_HOME), or train from scratch with --no_imagenet."
+            ) from None
     return states[0], states[1]

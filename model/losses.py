@@ -1,4 +1,5 @@
 """Training losses: bootstrapped cross-entropy and GSFM's boundary loss."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,8 +22,9 @@ def bootstrap_fraction(it: int, start_warm: int, end_warm: int, top_p: float = T
     return top_p + (1 - top_p) * ((end_warm - it) / (end_warm - start_warm))
 
 
-def bootstrapped_ce(logits: torch.Tensor, target: torch.Tensor, it: int, start_warm: int,
-                    end_warm: int) -> tuple[torch.Tensor, float]:
+def bootstrapped_ce(
+    logits: torch.Tensor, target: torch.Tensor, it: int, start_warm: int, end_warm: int
+) -> tuple[torch.Tensor, float]:
     """Mean CE over the hardest int(pixels * p) pixels (plain mean before ``start_warm``)."""
     if it < start_warm:
         return F.cross_entropy(logits, target), 1.0
@@ -77,11 +79,18 @@ class LossComputer:
                 targets.append(boundary_target(data["sec_gt"][:, i]))
             for j in range(b):
                 two_objects = selector is not None and selector[j][1] > 0.5
-                logits = data[f"logits_{i}"][j:j + 1]
-                ce, p = bootstrapped_ce(logits if two_objects else logits[:, :2], data["cls_gt"][j:j + 1, i], it,
-                                        self.start_warm, self.end_warm)
-                terms = [sum(boundary_terms(data[f"boundary_{i}"][j, obj], targets[obj][j, 0]))
-                         for obj in range(2 if two_objects else 1)]
+                logits = data[f"logits_{i}"][j : j + 1]
+                ce, p = bootstrapped_ce(
+                    logits if two_objects else logits[:, :2],
+                    data["cls_gt"][j : j + 1, i],
+                    it,
+                    self.start_warm,
+                    self.end_warm,
+                )
+                terms = [
+                    sum(boundary_terms(data[f"boundary_{i}"][j, obj], targets[obj][j, 0]))
+                    for obj in range(2 if two_objects else 1)
+                ]
                 boundary = 0.5 * (terms[0] + terms[1]) if two_objects else terms[0]
                 losses[f"loss_{i}"] += (ce + BOUNDARY_WEIGHT * boundary) / b
                 losses["p"] += p / b / (s - 1)

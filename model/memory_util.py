@@ -1,4 +1,5 @@
 """Memory read shared by training and inference: affinity, softmaxes, soft aggregation."""
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,9 @@ def softmax_full(logits: torch.Tensor) -> torch.Tensor:
     return x_exp / x_exp.sum(dim=1, keepdim=True)
 
 
-def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torch.Tensor, top_k: int,
-                 max_elements: int = 2 ** 25) -> torch.Tensor:
+def topk_readout(
+    query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torch.Tensor, top_k: int, max_elements: int = 2**25
+) -> torch.Tensor:
     """Inference memory read: query_key (HW, CK), mem_key (N, CK), mem_value (N, D) ->
     readout (HW, D), equal to ``mem_value^T @ topk_dense_affinity`` of the reference.
 
@@ -52,7 +54,7 @@ def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torc
     out = mem_value.new_empty(query_key.shape[0], mem_value.shape[1])
     rows = max(1, max_elements // n)
     for first in range(0, query_key.shape[0], rows):
-        query = query_key[first:first + rows]
+        query = query_key[first : first + rows]
         logits = torch.addmm(neg_sq.to(query.dtype), query, mem_key_t.to(query.dtype), alpha=2 * scale)
         values, indices = torch.topk(logits, k=k, dim=1)
         weights = torch.softmax(values.float(), dim=1)
@@ -61,9 +63,10 @@ def topk_readout(query_key: torch.Tensor, mem_key: torch.Tensor, mem_value: torc
         # float32 even under autocast (sparse kernels have no half-precision CPU version)
         with warnings.catch_warnings(), torch.autocast(query.device.type, enabled=False):
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-            affinity = torch.sparse_csr_tensor(crow, indices.reshape(-1), weights.reshape(-1), size=(count, n),
-                                               check_invariants=False)
-            out[first:first + count] = torch.sparse.mm(affinity, mem_value)
+            affinity = torch.sparse_csr_tensor(
+                crow, indices.reshape(-1), weights.reshape(-1), size=(count, n), check_invariants=False
+            )
+            out[first : first + count] = torch.sparse.mm(affinity, mem_value)
     return out
 
 

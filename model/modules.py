@@ -1,4 +1,5 @@
 """Building blocks of GSFM (names match the released checkpoints)."""
+
 from __future__ import annotations
 
 import torch
@@ -39,8 +40,12 @@ class BasicConv(nn.Module):
 class ChannelGate(nn.Module):
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(channels, channels // reduction), nn.ReLU(),
-                                 nn.Linear(channels // reduction, channels))
+        self.mlp = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         avg = self.mlp(F.adaptive_avg_pool2d(x, 1))
@@ -118,8 +123,9 @@ class ValueEncoder(nn.Module):
         self.layer1, self.layer2, self.layer3 = trunk.layer1, trunk.layer2, trunk.layer3
         self.fuser = FeatureFusionBlock(1024 + 256, 512)
 
-    def forward(self, image: torch.Tensor, key_f16: torch.Tensor, mask: torch.Tensor,
-                other_masks: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, image: torch.Tensor, key_f16: torch.Tensor, mask: torch.Tensor, other_masks: torch.Tensor | None = None
+    ) -> torch.Tensor:
         inputs = [image, mask] if self.extra_chan == 1 else [image, mask, other_masks]
         x = self.maxpool(self.relu(self.bn1(self.conv1(torch.cat(inputs, 1)))))
         x = self.layer3(self.layer2(self.layer1(x)))
@@ -181,8 +187,14 @@ class Decoder(nn.Module):
         self.predict_mask = conv3(256, 256)
         self.hfm = HFM(256)
 
-    def forward(self, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor, with_boundary: bool = True,
-                objects_per_pass: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        f16: torch.Tensor,
+        f8: torch.Tensor,
+        f4: torch.Tensor,
+        with_boundary: bool = True,
+        objects_per_pass: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (mask logit, boundary logit) at the padded frame size.
 
         f16 (O * N, 1024, ...) for O objects of N query frames (object-major); f8 and f4 the
@@ -201,8 +213,9 @@ class Decoder(nn.Module):
         mask_logit = torch.cat([o[0] for o in outputs])
         return mask_logit, torch.cat([o[1] for o in outputs]) if with_boundary else None
 
-    def _decode(self, f16: torch.Tensor, skip8: torch.Tensor, skip4: torch.Tensor,
-                with_boundary: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _decode(
+        self, f16: torch.Tensor, skip8: torch.Tensor, skip4: torch.Tensor, with_boundary: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self.compress(f16)
         x = self.up_16_8(skip8, x)
         x = self.up_8_4(skip4, x)

@@ -6,6 +6,7 @@ Inference (reference ``model/eval_network.py``): ``encode_key`` on one frame,
 ``encode_value_objects`` for the K objects of that frame, ``decode_objects`` on a memory
 readout. Parameter and buffer names equal the released checkpoints.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -82,34 +83,51 @@ class GSFM(nn.Module):
         f16 = self.lfm(f16)  # before key_proj and key_comp; also what the value encoder sees
         return KeyFeatures(self.key_proj(f16), self.key_comp(f16), f16, f8, f4)
 
-    def encode_value(self, frame: torch.Tensor, key_f16: torch.Tensor, mask: torch.Tensor,
-                     other_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_value(
+        self, frame: torch.Tensor, key_f16: torch.Tensor, mask: torch.Tensor, other_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(N, 512, H/16, W/16) memory value of one object per batch entry."""
         if not self.single_object and other_mask is None:
             raise ValueError("the multi-object network needs the other objects' mask")
         return self.value_encoder(frame, key_f16, mask, None if self.single_object else other_mask)
 
-    def decode(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
-               with_boundary: bool = True, objects_per_pass: int | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def decode(
+        self,
+        readout: torch.Tensor,
+        f16_thin: torch.Tensor,
+        f8: torch.Tensor,
+        f4: torch.Tensor,
+        with_boundary: bool = True,
+        objects_per_pass: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Mask (and boundary) logits from a memory readout (N, 512, h, w) and the query."""
         return self.decoder(torch.cat([readout, f16_thin], 1), f8, f4, with_boundary, objects_per_pass)
 
     # ---- training verbs -----------------------------------------------------------
-    def encode_memory_values(self, frame: torch.Tensor, key_f16: torch.Tensor, mask1: torch.Tensor,
-                             mask2: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_memory_values(
+        self, frame: torch.Tensor, key_f16: torch.Tensor, mask1: torch.Tensor, mask2: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Memory values of one clip frame: (B, 512, 1, h, w) for the single-object network,
         (B, 2, 512, 1, h, w) for two objects (object 1 with object 2 as "other", and vice
         versa). Both objects go through one value-encoder call (the reference makes two)."""
         if self.single_object:
             return self.encode_value(frame, key_f16, mask1).unsqueeze(2)
         b = frame.shape[0]
-        value = self.encode_value(frame.repeat(2, 1, 1, 1), key_f16.repeat(2, 1, 1, 1), torch.cat([mask1, mask2]),
-                                  torch.cat([mask2, mask1]))
+        value = self.encode_value(
+            frame.repeat(2, 1, 1, 1), key_f16.repeat(2, 1, 1, 1), torch.cat([mask1, mask2]), torch.cat([mask2, mask1])
+        )
         return value.view(2, b, *value.shape[1:]).transpose(0, 1).unsqueeze(3)
 
-    def segment(self, qk16: torch.Tensor, qv16: torch.Tensor, qf8: torch.Tensor, qf4: torch.Tensor,
-                mk16: torch.Tensor, mv16: torch.Tensor, selector: torch.Tensor | None = None) -> SegmentOutput:
+    def segment(
+        self,
+        qk16: torch.Tensor,
+        qv16: torch.Tensor,
+        qf8: torch.Tensor,
+        qf4: torch.Tensor,
+        mk16: torch.Tensor,
+        mv16: torch.Tensor,
+        selector: torch.Tensor | None = None,
+    ) -> SegmentOutput:
         """Training segmentation of one query frame per sample.
 
         qk16 (B, 64, h, w); mk16 (B, 64, T, h, w); mv16 (B, 512, T, h, w) for one object or
@@ -138,16 +156,19 @@ class GSFM(nn.Module):
         """Values of K objects of one frame: frame (1, 3, H, W), key_f16 (1, 1024, h, w),
         masks (K, 1, H, W) -> (K, 512, h, w). "Others" = sum of the other objects' masks."""
         k = masks.shape[0]
-        return self.encode_value(frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks,
-                                 other_objects(masks))
+        return self.encode_value(
+            frame.expand(k, -1, -1, -1), key_f16.expand(k, -1, -1, -1), masks, other_objects(masks)
+        )
 
-    def decode_objects(self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor,
-                       f4: torch.Tensor) -> torch.Tensor:
+    def decode_objects(
+        self, readout: torch.Tensor, f16_thin: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor
+    ) -> torch.Tensor:
         """Object probabilities (K, 1, H, W) from K readouts of one query frame.
 
         The objects are decoded one at a time, sharing the frame's skip convolutions: on CPU
         as fast as one batch of K, and the decoder's temporary memory does not grow with K
         (docs/PERFORMANCE.md, "Where the difference comes from")."""
-        mask_logit, _ = self.decode(readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4,
-                                    with_boundary=False, objects_per_pass=1)
+        mask_logit, _ = self.decode(
+            readout, f16_thin.expand(readout.shape[0], -1, -1, -1), f8, f4, with_boundary=False, objects_per_pass=1
+        )
         return torch.sigmoid(mask_logit)

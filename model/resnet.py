@@ -5,6 +5,7 @@ every convolution has a bias, the first conv may take extra input channels (mask
 and ImageNet weights are copied by name with the missing biases left at zero. BatchNorm
 is frozen (``FrozenBatchNorm2d``), as the reference trains it.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,7 @@ class Bottleneck(nn.Module):
 class ResNetTrunk(nn.Module):
     """Stem + the first three stages (the fourth is never used by GSFM)."""
 
-    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int],
-                 extra_chan: int = 0):
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int], extra_chan: int = 0):
         super().__init__()
         self.inplanes = 64
         self.conv1 = nn.Conv2d(3 + extra_chan, 64, kernel_size=7, stride=2, padding=3)
@@ -149,8 +149,9 @@ def load_imagenet_weights(target: nn.Module, source: Mapping[str, torch.Tensor])
         wanted = target_state[name]
         if wanted.shape != value.shape:
             if wanted.dim() != 4 or wanted.shape[0] != value.shape[0] or wanted.shape[2:] != value.shape[2:]:
-                raise ValueError(f"ImageNet tensor {name}: shape {tuple(value.shape)} does not fit "
-                                 f"{tuple(wanted.shape)}")
+                raise ValueError(
+                    f"ImageNet tensor {name}: shape {tuple(value.shape)} does not fit {tuple(wanted.shape)}"
+                )
             extra = torch.zeros(wanted.shape[0], wanted.shape[1] - value.shape[1], *wanted.shape[2:])
             nn.init.orthogonal_(extra)
             value = torch.cat([value, extra], 1)

@@ -11,6 +11,7 @@ imaginary parts as separate real tensors: a graph traced from it holds only matr
 and elementwise ops, no complex tensor and no FFT/DFT operator, so exported graphs run on
 any ONNX Runtime provider and TensorRT; it is what the ONNX export uses.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,7 +29,7 @@ def gaussian_window(height: int, width: int, device: torch.device, sigma: float 
     """g(i, j) = exp(-((i - H//2)^2 + (j - W//2)^2) / (2 sigma^2)), float32, shape (H, W)."""
     ys = torch.arange(height, device=device, dtype=torch.float32) - height // 2
     xs = torch.arange(width, device=device, dtype=torch.float32) - width // 2
-    return torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma ** 2))
+    return torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
 
 
 def dft_matrices(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,8 +41,14 @@ def dft_matrices(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torc
     return (torch.from_numpy(np.cos(angle)).to(device, dtype), torch.from_numpy(np.sin(angle)).to(device, dtype))
 
 
-def filtered_spectrum_real(x: torch.Tensor, window: torch.Tensor, cos_h: torch.Tensor, sin_h: torch.Tensor,
-                           cos_w: torch.Tensor, sin_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def filtered_spectrum_real(
+    x: torch.Tensor,
+    window: torch.Tensor,
+    cos_h: torch.Tensor,
+    sin_h: torch.Tensor,
+    cos_w: torch.Tensor,
+    sin_w: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(Re, Im) of fft2(x) * window for real x (..., H, W), by matrix products:
     Y = x F_W = x cos_w - i x sin_w along W, then F_H Y along H."""
     y_re, y_im = x @ cos_w, -(x @ sin_w)
@@ -50,8 +57,14 @@ def filtered_spectrum_real(x: torch.Tensor, window: torch.Tensor, cos_h: torch.T
     return re * window, im * window
 
 
-def inverse_real_part(re: torch.Tensor, im: torch.Tensor, cos_h: torch.Tensor, sin_h: torch.Tensor,
-                      cos_w: torch.Tensor, sin_w: torch.Tensor) -> torch.Tensor:
+def inverse_real_part(
+    re: torch.Tensor,
+    im: torch.Tensor,
+    cos_h: torch.Tensor,
+    sin_h: torch.Tensor,
+    cos_w: torch.Tensor,
+    sin_w: torch.Tensor,
+) -> torch.Tensor:
     """Re(ifft2(re + i im)) by matrix products: conj(F_H) Z conj(F_W) / (H W), of which only
     the real part is formed."""
     h, w = re.shape[-2:]
@@ -151,4 +164,3 @@ def real_dft_form(network: nn.Module) -> Iterator[nn.Module]:
         yield network
     finally:
         use_real_dft(network, False)
-

@@ -19,6 +19,7 @@ plain rule the keys are so small that the memory softmax is nearly uniform. The 
 rebuild the golden weights with this and compare their SHA-256 fingerprint with the one
 recorded beside the golden data; the benchmark uses the same weights.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,10 +33,14 @@ from torch import nn
 GAIN = {"key_proj.key_proj.weight": 4.0}
 
 _KINDS = {
-    (nn.Conv2d, "weight"): "conv_weight", (nn.Conv2d, "bias"): "bias",
-    (nn.Linear, "weight"): "linear_weight", (nn.Linear, "bias"): "bias",
-    (nn.BatchNorm2d, "weight"): "bn_weight", (nn.BatchNorm2d, "bias"): "bn_bias",
-    (nn.BatchNorm2d, "running_mean"): "bn_mean", (nn.BatchNorm2d, "running_var"): "bn_var",
+    (nn.Conv2d, "weight"): "conv_weight",
+    (nn.Conv2d, "bias"): "bias",
+    (nn.Linear, "weight"): "linear_weight",
+    (nn.Linear, "bias"): "bias",
+    (nn.BatchNorm2d, "weight"): "bn_weight",
+    (nn.BatchNorm2d, "bias"): "bn_bias",
+    (nn.BatchNorm2d, "running_mean"): "bn_mean",
+    (nn.BatchNorm2d, "running_var"): "bn_var",
     (nn.BatchNorm2d, "num_batches_tracked"): "bn_count",
 }
 
@@ -45,8 +50,9 @@ def tensor_kinds(network: nn.Module) -> dict[str, str]:
     owners = {}
     for module_name, module in network.named_modules():
         for tensor_name, _ in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-            kind = next((k for (cls, name), k in _KINDS.items() if isinstance(module, cls) and name == tensor_name),
-                        None)
+            kind = next(
+                (k for (cls, name), k in _KINDS.items() if isinstance(module, cls) and name == tensor_name), None
+            )
             if kind is None:
                 raise ValueError(f"no synthetic-weight rule for {type(module).__name__}.{tensor_name}")
             owners[f"{module_name}.{tensor_name}" if module_name else tensor_name] = kind

@@ -1,4 +1,5 @@
 """The reference's training forward pass over a 3-frame clip."""
+
 from __future__ import annotations
 
 import torch
@@ -6,8 +7,13 @@ import torch
 from model.network import GSFM
 
 
-def clip_forward(net: GSFM, rgb: torch.Tensor, gt: torch.Tensor, sec_gt: torch.Tensor | None = None,
-                 selector: torch.Tensor | None = None) -> dict:
+def clip_forward(
+    net: GSFM,
+    rgb: torch.Tensor,
+    gt: torch.Tensor,
+    sec_gt: torch.Tensor | None = None,
+    selector: torch.Tensor | None = None,
+) -> dict:
     """Segment frames 1..T-1 of each clip from frame 0's ground truth.
 
     rgb (B, T, 3, H, W); gt, sec_gt (B, T, 1, H, W); selector (B, 2). Keys of all frames
@@ -30,7 +36,8 @@ def clip_forward(net: GSFM, rgb: torch.Tensor, gt: torch.Tensor, sec_gt: torch.T
         if not net.single_object:
             out[f"sec_mask_{i}"] = seg.prob[:, 1:2]
         if i < t - 1:
-            new = net.encode_memory_values(rgb[:, i], f16[:, i], seg.prob[:, 0:1],
-                                           None if net.single_object else seg.prob[:, 1:2])
+            new = net.encode_memory_values(
+                rgb[:, i], f16[:, i], seg.prob[:, 0:1], None if net.single_object else seg.prob[:, 1:2]
+            )
             values = torch.cat([values, new], time_dim)
     return out

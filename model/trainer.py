@@ -1,4 +1,5 @@
 """The training engine: optimiser, schedule, AMP, one step, and the full checkpoint."""
+
 from __future__ import annotations
 
 import warnings
@@ -39,10 +40,14 @@ class Trainer:
         self.amp = config.amp and device.type == "cuda"  # float16 on CUDA as the reference; the CPU trains in float32
         self.network.use_channels_last(self.amp)  # the layout of the tensor cores' kernels
         model = ClipModel(self.network)
-        self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-            if distributed else model
-        self.optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, self.network.parameters()),
-                                          lr=config.lr, weight_decay=config.weight_decay)
+        self.model = (
+            DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            if distributed
+            else model
+        )
+        self.optimizer = torch.optim.Adam(
+            filter(lambda p: p.requires_grad, self.network.parameters()), lr=config.lr, weight_decay=config.weight_decay
+        )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.steps), config.gamma)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp)
         self.loss_computer = LossComputer(config.start_warm, config.end_warm)
@@ -53,8 +58,12 @@ class Trainer:
     def _inputs(self, data: dict) -> tuple:
         tensors = {k: v.to(self.device, non_blocking=True) for k, v in data.items() if isinstance(v, torch.Tensor)}
         multi = not self.network.single_object
-        return tensors, (tensors["rgb"], tensors["gt"], tensors.get("sec_gt") if multi else None,
-                         tensors.get("selector") if multi else None)
+        return tensors, (
+            tensors["rgb"],
+            tensors["gt"],
+            tensors.get("sec_gt") if multi else None,
+            tensors.get("selector") if multi else None,
+        )
 
     @torch.no_grad()
     def scale_keys(self, data: dict, target_std: float = 1.0) -> float:
@@ -92,8 +101,10 @@ class Trainer:
         total = losses["total_loss"]
         names = data.get("info", {}).get("name", [])
         if not self.scaler.is_enabled() and not torch.isfinite(total):
-            raise NonFiniteLossError(f"non-finite loss {total.item()} at iteration {it} (samples: {names}); "
-                                     f"stopping, the last saved checkpoint is kept")
+            raise NonFiniteLossError(
+                f"non-finite loss {total.item()} at iteration {it} (samples: {names}); "
+                f"stopping, the last saved checkpoint is kept"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
@@ -106,9 +117,11 @@ class Trainer:
             self.skipped = self.scaler.get_scale() < scale  # update() lowers the scale after a skipped step
             self.consecutive_skips = self.consecutive_skips + 1 if self.skipped else 0
             if self.consecutive_skips > self.max_amp_skips:
-                raise NonFiniteLossError(f"{self.consecutive_skips} consecutive steps with non-finite gradients "
-                                         f"under AMP (last at iteration {it}, samples: {names}); stopping, the last "
-                                         f"saved checkpoint is kept")
+                raise NonFiniteLossError(
+                    f"{self.consecutive_skips} consecutive steps with non-finite gradients "
+                    f"under AMP (last at iteration {it}, samples: {names}); stopping, the last "
+                    f"saved checkpoint is kept"
+                )
         return out, losses
 
     def weight_checksum(self) -> float:
@@ -116,8 +129,12 @@ class Trainer:
         return float(sum(p.detach().double().sum() for p in self.network.parameters()))
 
     def state_dict(self) -> dict:
-        return {"network": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+        return {
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """A full checkpoint. Without a gradient-scaler state (the reference's own checkpoints,

@@ -9,6 +9,7 @@ with the best validation J&F. Every file is written atomically. A resumed run co
 the folder of the checkpoint it resumes; ``--resume auto`` also finds the reference's
 ``<save_root>/<id>/`` folders.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,12 +34,28 @@ RUN_TIME_FORMAT = "%b%d_%H.%M.%S"
 # checkpoint may continue on another device), how often it saves and logs, where the
 # weights come from (a resume replaces them), the run's name. Every other setting of a
 # resumed run must match the checkpoint's, or --resume_anyway.
-NOT_TRAINING_SETTINGS = frozenset({
-    "id", "benchmark", "amp", "device", "num_workers", "save_network_interval", "save_checkpoint_interval",
-    "log_text_interval", "log_image_interval", "save_root", "load_network", "load_model", "resume",
-    "resume_anyway", "no_imagenet", "max_amp_skips",
-    "batch_size", "global_batch_size",  # compared as the batch per process and the global batch
-})
+NOT_TRAINING_SETTINGS = frozenset(
+    {
+        "id",
+        "benchmark",
+        "amp",
+        "device",
+        "num_workers",
+        "save_network_interval",
+        "save_checkpoint_interval",
+        "log_text_interval",
+        "log_image_interval",
+        "save_root",
+        "load_network",
+        "load_model",
+        "resume",
+        "resume_anyway",
+        "no_imagenet",
+        "max_amp_skips",
+        "batch_size",
+        "global_batch_size",  # compared as the batch per process and the global batch
+    }
+)
 PATH_SETTINGS = ("static_root", "bl_root", "yv_root", "davis_root", "davis_subset", "yv_subset")
 
 
@@ -87,8 +104,11 @@ def training_differences(checkpoint: dict, config: TrainConfig, world_size: int)
         if name in NOT_TRAINING_SETTINGS or name not in recorded:
             continue
         before = recorded[name]
-        same = (os.path.normpath(str(before)) == os.path.normpath(str(value)) if name in PATH_SETTINGS
-                else (tuple(before) == tuple(value) if isinstance(value, tuple) else before == value))
+        same = (
+            os.path.normpath(str(before)) == os.path.normpath(str(value))
+            if name in PATH_SETTINGS
+            else (tuple(before) == tuple(value) if isinstance(value, tuple) else before == value)
+        )
         if not same:
             differences.append(f"--{name}: {_shown(before)} in the checkpoint, {_shown(value)} now")
     processes = len(checkpoint.get("rng") or ())
@@ -96,8 +116,10 @@ def training_differences(checkpoint: dict, config: TrainConfig, world_size: int)
         recorded_global = recorded.get("global_batch_size") or recorded["batch_size"] * processes
         batch = config.batch_per_process(world_size)
         if (recorded_global // processes, recorded_global) != (batch, batch * world_size):
-            differences.append(f"batch: {recorded_global // processes} per process x {processes} processes in the "
-                               f"checkpoint, {batch} x {world_size} now")
+            differences.append(
+                f"batch: {recorded_global // processes} per process x {processes} processes in the "
+                f"checkpoint, {batch} x {world_size} now"
+            )
     return differences
 
 
@@ -108,8 +130,9 @@ def _shown(value: object) -> str:
 class TrainingRun:
     """The run folder (new, or the resumed checkpoint's) and the checkpoints written there."""
 
-    def __init__(self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = logger.info,
-                 world_size: int = 1):
+    def __init__(
+        self, config: TrainConfig, main_process: bool, log: Callable[[str], None] = logger.info, world_size: int = 1
+    ):
         self.config = config
         self.main_process = main_process
         path = resume_checkpoint_path(config, log)
@@ -121,8 +144,10 @@ class TrainingRun:
             self.folder = path.parent
             missing = [k for k in ("scaler", "rng") if k not in self.resume]
             if missing:  # the reference's own checkpoints hold it, network, optimizer, scheduler
-                log(f"note: {path} has no {' or '.join(missing)} state (a reference-format checkpoint): started "
-                    f"fresh, so the resume is not bit-exact where they matter (AMP's loss scale)")
+                log(
+                    f"note: {path} has no {' or '.join(missing)} state (a reference-format checkpoint): started "
+                    f"fresh, so the resume is not bit-exact where they matter (AMP's loss scale)"
+                )
             if config.id not in (None, "NULL") and not is_run_folder_of(self.folder, config.id):
                 log(f"note: continuing in the resumed run's folder {self.folder}; --id {config.id} is ignored")
         elif config.id != "NULL":
@@ -138,14 +163,18 @@ class TrainingRun:
     def _check_network(self, path: Path) -> None:
         network = self.resume.get("network")
         if not isinstance(network, dict) or "it" not in self.resume:
-            raise CheckpointError(f"{path}: not a full training checkpoint (network weights only?); "
-                                  f"use --load_network to start from weights")
+            raise CheckpointError(
+                f"{path}: not a full training checkpoint (network weights only?); "
+                f"use --load_network to start from weights"
+            )
         conv = network.get(FIRST_VALUE_CONV, network.get(f"module.{FIRST_VALUE_CONV}"))
         single = conv is not None and conv.shape[1] == 4
         if single != self.config.single_object:
             kind = "single-object (stage 0)" if single else "multi-object"
-            raise CheckpointError(f"{path}: a {kind} checkpoint cannot resume stage {self.config.stage} "
-                                  f"(single- vs multi-object network); use --load_network")
+            raise CheckpointError(
+                f"{path}: a {kind} checkpoint cannot resume stage {self.config.stage} "
+                f"(single- vs multi-object network); use --load_network"
+            )
 
     def _check_settings(self, path: Path, world_size: int, log: Callable[[str], None]) -> None:
         differences = training_differences(self.resume, self.config, world_size)
@@ -153,9 +182,11 @@ class TrainingRun:
             return
         listed = "\n".join(f"  {line}" for line in differences)
         if not self.config.resume_anyway:
-            raise ConfigError(f"{path}: this checkpoint was trained with other settings that change training:\n"
-                              f"{listed}\n  Use the checkpoint's values, or --resume_anyway to continue with "
-                              f"the new ones.")
+            raise ConfigError(
+                f"{path}: this checkpoint was trained with other settings that change training:\n"
+                f"{listed}\n  Use the checkpoint's values, or --resume_anyway to continue with "
+                f"the new ones."
+            )
         log(f"note: --resume_anyway: {path} continues with settings that differ from its own:\n{listed}")
 
     def describe(self) -> str:
@@ -163,8 +194,10 @@ class TrainingRun:
         if self.folder is None:
             return "--id NULL: nothing is saved (no weights, checkpoints or logs)"
         if self.config.id is None and self.resume is None:
-            return (f"no --id given: run '{self.config.run_id}', saved in {self.folder} "
-                    f"(continue it with --resume auto --id {self.config.run_id}; --id NULL saves nothing)")
+            return (
+                f"no --id given: run '{self.config.run_id}', saved in {self.folder} "
+                f"(continue it with --resume auto --id {self.config.run_id}; --id NULL saves nothing)"
+            )
         return f"run folder: {self.folder}"
 
     @property
@@ -183,8 +216,9 @@ class TrainingRun:
             return None
         return states[rank] if rank < len(states) else states[0]
 
-    def save(self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False,
-             gather: bool = True) -> Path | None:
+    def save(
+        self, trainer: Trainer, it: int, weights: bool = False, checkpoint: bool = False, gather: bool = True
+    ) -> Path | None:
         """Write the network weights and/or the full checkpoint at iteration ``it`` (each at
         most once per iteration); returns the checkpoint's path. Every rank calls this: the
         checkpoint holds every rank's generator states and a checksum of its weights (the
@@ -201,9 +235,17 @@ class TrainingRun:
         if checkpoint and self._written["checkpoint"] != it:
             if current.exists():  # keep one older checkpoint to fall back to
                 current.replace(self.folder / f"{self.name}_checkpoint_prev.pth")
-            save_file({**trainer.state_dict(), "it": it, "config": dataclasses.asdict(self.config),
-                       "rng": [g[0] for g in gathered], "rank_weight_sums": [g[1] for g in gathered],
-                       "best": self.best}, current)
+            save_file(
+                {
+                    **trainer.state_dict(),
+                    "it": it,
+                    "config": dataclasses.asdict(self.config),
+                    "rng": [g[0] for g in gathered],
+                    "rank_weight_sums": [g[1] for g in gathered],
+                    "best": self.best,
+                },
+                current,
+            )
             self._written["checkpoint"] = it
         return current
 

@@ -7,6 +7,7 @@ VOST (``evaluation/source``) and SAM2 (``sav_dataset/utils/sav_benchmark.py``), 
 as those tools do it (per-frame loops, their edge cases), sharing nothing with the project.
 Masks are (H, W) integer arrays: label maps (ids), or binary masks for SA-V.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,7 +21,7 @@ def disk(radius):
     """skimage.morphology.disk: the grid arange(-radius, radius + 1) (fractional radii too)."""
     grid = np.arange(-radius, radius + 1)
     x, y = np.meshgrid(grid, grid)
-    return np.array((x ** 2 + y ** 2) <= radius ** 2, dtype=np.uint8)
+    return np.array((x**2 + y**2) <= radius**2, dtype=np.uint8)
 
 
 def seg2bmap(seg):
@@ -73,12 +74,13 @@ def db_statistics(per_frame_values):
         R = np.nanmean(per_frame_values > 0.5)
         ids = np.round(np.linspace(1, len(per_frame_values), 5) + 1e-10) - 1
         ids = ids.astype(np.uint8)
-        D_bins = [per_frame_values[int(ids[i]):int(ids[i + 1]) + 1] for i in range(0, 4)]
+        D_bins = [per_frame_values[int(ids[i]) : int(ids[i + 1]) + 1] for i in range(0, 4)]
         D = np.nanmean(D_bins[0]) - np.nanmean(D_bins[3])
     return M, R, D
 
 
 # ---- MOSE v2 (score.py, metricsv2.py) -----------------------------------------------------
+
 
 def mose2_iou(annotation, segmentation):
     inters = np.sum(np.logical_and(segmentation, annotation))
@@ -159,12 +161,19 @@ def mose2_overall(results):
     rf = [r[6] for r in results if r[6] is not None]
     with np.errstate(invalid="ignore"):
         mean = lambda v: np.mean(v) if len(v) else np.nan  # noqa: E731  (np.mean([]) is nan, with a warning)
-        return {"J&F_new": (mean(j) + mean(f)) / 2, "J": mean(j), "F_new": mean(f),
-                "disappear_J&F_new": (mean(dj) + mean(df)) / 2, "reappear_J&F_new": (mean(rj) + mean(rf)) / 2,
-                "F": mean(f_), "J&F": (mean(j) + mean(f_)) / 2}
+        return {
+            "J&F_new": (mean(j) + mean(f)) / 2,
+            "J": mean(j),
+            "F_new": mean(f),
+            "disappear_J&F_new": (mean(dj) + mean(df)) / 2,
+            "reappear_J&F_new": (mean(rj) + mean(rf)) / 2,
+            "F": mean(f_),
+            "J&F": (mean(j) + mean(f_)) / 2,
+        }
 
 
 # ---- LVOS (lvos-evaluation, semi-supervised) ----------------------------------------------
+
 
 def lvos_iou(annotation, segmentation):
     inters = np.sum(segmentation.astype(bool) & annotation.astype(bool))
@@ -194,7 +203,7 @@ def lvos_var(j, f):
     jf = (j + f) / 2
     jfm = np.nanmean(jf)
     var = jfm - jf
-    v = np.nansum(var ** 2) / jf.shape[1]
+    v = np.nansum(var**2) / jf.shape[1]
     return math.sqrt(round(v, 4))
 
 
@@ -206,15 +215,27 @@ def lvos_overall(objects):
             groups[unseen]["J"].append(np.nanmean(j))
             groups[unseen]["F"].append(np.nanmean(f))
             groups[unseen]["V"].append(lvos_var(j, f))
-        m = {(k, unseen): (np.mean(groups[unseen][k]) if groups[unseen][k] else np.nan)
-             for k in "JFV" for unseen in (False, True)}
-    return {"J&F-Mean": (m["J", False] + m["F", False] + m["J", True] + m["F", True]) / 4,
-            "J-Mean": (m["J", False] + m["J", True]) / 2, "J-seen-Mean": m["J", False], "J-unseen-Mean": m["J", True],
-            "F-Mean": (m["F", False] + m["F", True]) / 2, "F-seen-Mean": m["F", False], "F-unseen-Mean": m["F", True],
-            "V-Mean": (m["V", False] + m["V", True]) / 2, "V-seen-Mean": m["V", False], "V-unseen-Mean": m["V", True]}
+        m = {
+            (k, unseen): (np.mean(groups[unseen][k]) if groups[unseen][k] else np.nan)
+            for k in "JFV"
+            for unseen in (False, True)
+        }
+    return {
+        "J&F-Mean": (m["J", False] + m["F", False] + m["J", True] + m["F", True]) / 4,
+        "J-Mean": (m["J", False] + m["J", True]) / 2,
+        "J-seen-Mean": m["J", False],
+        "J-unseen-Mean": m["J", True],
+        "F-Mean": (m["F", False] + m["F", True]) / 2,
+        "F-seen-Mean": m["F", False],
+        "F-unseen-Mean": m["F", True],
+        "V-Mean": (m["V", False] + m["V", True]) / 2,
+        "V-seen-Mean": m["V", False],
+        "V-unseen-Mean": m["V", True],
+    }
 
 
 # ---- VOST (evaluation/source) ---------------------------------------------------------------
+
 
 def vost_video(gt_masks, res_masks):
     """(T, H, W) ground truth and prediction over every annotated frame; returns
@@ -228,7 +249,7 @@ def vost_video(gt_masks, res_masks):
     num_res = int(np.max(res))
     res = (np.arange(1, num_res + 1)[:, None, None, None] == res[None]) > 0
     if res.shape[0] > gt.shape[0]:
-        res = res[:gt.shape[0]]
+        res = res[: gt.shape[0]]
     elif res.shape[0] < gt.shape[0]:
         res = np.concatenate([res, np.zeros((gt.shape[0] - res.shape[0], *res.shape[1:]), bool)], axis=0)
     last_quarter_ind = int(math.floor(gt.shape[1] * 0.75))
@@ -240,6 +261,7 @@ def vost_video(gt_masks, res_masks):
 
 
 # ---- SA-V (sav_benchmark.py) ------------------------------------------------------------------
+
 
 class SavEvaluator:
     """One object's Evaluator: fed binary (pred, gt) frames, concluded in percent."""
@@ -261,8 +283,10 @@ class SavEvaluator:
             self.boundary_f.setdefault(obj, []).append(davis_f(m, g))
 
     def conclude(self):
-        return ({o: np.mean(self.object_iou[o]) * 100 for o in self.objects_in_gt},
-                {o: np.mean(self.boundary_f[o]) * 100 for o in self.objects_in_gt})
+        return (
+            {o: np.mean(self.object_iou[o]) * 100 for o in self.objects_in_gt},
+            {o: np.mean(self.boundary_f[o]) * 100 for o in self.objects_in_gt},
+        )
 
 
 def sav_overall(objects):

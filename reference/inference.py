@@ -7,6 +7,7 @@ decoder also computes the boundary logits that inference then discards. It is me
 obviously the reference, not fast: the engine's equivalence test and the speed benchmark
 (``scripts/benchmark.py``) compare against it.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,15 @@ class ReferenceInferenceCore:
     """images (1, T, 3, H, W) normalised; after ``interact(mask, 0)`` ``prob`` holds the
     (K+1, T, 1, H', W') probabilities of every frame (padded)."""
 
-    def __init__(self, network: GSFM, images: torch.Tensor, num_objects: int, top_k: int = 50,
-                 mem_every: int = 3, include_last: bool = False):
+    def __init__(
+        self,
+        network: GSFM,
+        images: torch.Tensor,
+        num_objects: int,
+        top_k: int = 50,
+        mem_every: int = 3,
+        include_last: bool = False,
+    ):
         self.network = network
         self.mem_every = mem_every
         self.include_last = include_last

@@ -5,6 +5,7 @@ the decoder once per object in ``segment`` (reference ``model/model.py`` /
 ``model/network.py``); ``model.train_forward.clip_forward`` on it is the reference's
 training forward, and on ``GSFM`` must give the same outputs.
 """
+
 from __future__ import annotations
 
 import torch

@@ -33,6 +33,7 @@ for each ``--train_batch``, with AMP on CUDA as the reference trains:
     python -m scripts.benchmark --frames 60 200 --train
 Results: a table on stdout, ``<output>/benchmark.json`` and ``<output>/benchmark.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,20 +66,31 @@ from util.tensor_util import normalise, unpad
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("key encoding", "memory read", "decoding", "value encoding", "writing")
 # this implementation's runs: float32 (the default), --amp in the plain layout, --amp as it runs (channels-last)
-ENGINE_CONFIGS = {"engine": InferenceConfig(),
-                  "engine_amp_nchw": InferenceConfig(amp=True, amp_anyway=True, channels_last=False),
-                  "engine_amp": InferenceConfig(amp=True, amp_anyway=True)}
+ENGINE_CONFIGS = {
+    "engine": InferenceConfig(),
+    "engine_amp_nchw": InferenceConfig(amp=True, amp_anyway=True, channels_last=False),
+    "engine_amp": InferenceConfig(amp=True, amp_anyway=True),
+}
 AMP_ROLES = ("engine_amp_nchw", "engine_amp")
 # precision and layout of the throughput rows: (autocast, channels-last)
-VARIANTS = {"float32": (False, False), "float32_channels_last": (False, True), "amp": (True, False),
-            "amp_channels_last": (True, True)}
-THROUGHPUT_OF_ROLE = {"engine": "float32", "oracle": "float32", "engine_amp_nchw": "amp",
-                      "engine_amp": "amp_channels_last"}
+VARIANTS = {
+    "float32": (False, False),
+    "float32_channels_last": (False, True),
+    "amp": (True, False),
+    "amp_channels_last": (True, True),
+}
+THROUGHPUT_OF_ROLE = {
+    "engine": "float32",
+    "oracle": "float32",
+    "engine_amp_nchw": "amp",
+    "engine_amp": "amp_channels_last",
+}
 FLOP_FRAMES = 7  # frames counted for GFLOP per frame (two memory writes at mem_every 3)
 clock = time.perf_counter  # what every timing reads; --cpu_time: this process's CPU time
 
 
 # ---- shared helpers ----------------------------------------------------------------
+
 
 def benchmark_network(device: torch.device) -> GSFM:
     """Deterministic weights: the golden data's synthetic weights (model/synthetic_weights.py)."""
@@ -93,8 +105,10 @@ def make_benchmark_video(root: Path, frames: int, objects: int, height: int, wid
     if (folder / "done").exists():
         return folder
     from PIL import Image
-    images, labels = make_video(np.random.RandomState(frames * 10 + objects), height, width, frames, objects,
-                                late_objects=False)
+
+    images, labels = make_video(
+        np.random.RandomState(frames * 10 + objects), height, width, frames, objects, late_objects=False
+    )
     (folder / "frames").mkdir(parents=True, exist_ok=True)
     for t, image in enumerate(images):
         Image.fromarray(image).save(folder / "frames" / f"{t:05d}.jpg", quality=95)
@@ -129,6 +143,7 @@ class StageTimer:
             synchronize(self.device)
             self.seconds[stage] += clock() - start
             return result
+
         setattr(owner, name, timed)
 
 
@@ -160,8 +175,14 @@ def padded_size(height: int, width: int) -> tuple[int, int]:
     return -(-height // 16) * 16, -(-width // 16) * 16
 
 
-def conv_throughput(device: torch.device, amp: bool = False, channels_last: bool = False, height: int = 480,
-                    width: int = 854, repeats: int = 5) -> float:
+def conv_throughput(
+    device: torch.device,
+    amp: bool = False,
+    channels_last: bool = False,
+    height: int = 480,
+    width: int = 854,
+    repeats: int = 5,
+) -> float:
     """GFLOP/s of the decoder's dominant operation on this machine: a 3x3 convolution,
     256 -> 256 channels, at 1/4 of the padded frame (120x216 for 854x480), in float32 or
     under autocast, NCHW or channels-last (best of ``repeats``)."""
@@ -174,8 +195,9 @@ def conv_throughput(device: torch.device, amp: bool = False, channels_last: bool
     return 2 * 256 * 256 * 9 * h * w / seconds / 1e9
 
 
-def key_encoder_seconds(network: GSFM, amp: bool = False, channels_last: bool = False, height: int = 480,
-                        width: int = 854, repeats: int = 2) -> float:
+def key_encoder_seconds(
+    network: GSFM, amp: bool = False, channels_last: bool = False, height: int = 480, width: int = 854, repeats: int = 2
+) -> float:
     """Seconds of the key encoder (ResNet-50 trunk) on one padded frame (480x864 for
     854x480), in float32 or under autocast, NCHW or channels-last (best of ``repeats``)."""
     device = next(network.parameters()).device
@@ -199,15 +221,23 @@ def float32_layout_difference(network: GSFM, height: int = 480, width: int = 854
 
 # ---- workers (one process each) ----------------------------------------------------
 
+
 def _sampled(num_frames: int) -> set[int]:
     return set(range(1, num_frames, max(1, num_frames // 6)))
 
 
-def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None,
-               config: InferenceConfig = InferenceConfig(), frames: int | None = None) -> int:
+def run_engine(
+    network: GSFM,
+    video_dir: Path,
+    out_dir: Path,
+    timer: StageTimer | None,
+    config: InferenceConfig = InferenceConfig(),
+    frames: int | None = None,
+) -> int:
     """The evaluation path over the video (its first ``frames``); with ``timer``, timed per stage."""
     import inference_memory_bank
     from evaluation.video import segment_video
+
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     if frames is not None:
         video = first_frames(video, frames)
@@ -230,9 +260,11 @@ def run_engine(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer 
     return video.num_frames
 
 
-def run_oracle(network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None,
-               frames: int | None = None) -> int:
+def run_oracle(
+    network: GSFM, video_dir: Path, out_dir: Path, timer: StageTimer | None, frames: int | None = None
+) -> int:
     from reference.inference import ReferenceInferenceCore, ReferenceMemoryBank
+
     device = next(network.parameters()).device
     video, palette = generic_video(video_dir / "frames", video_dir / "first.png")
     if frames is not None:
@@ -280,6 +312,7 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     from model.losses import LossComputer
     from model.train_forward import clip_forward
     from reference.training import ReferenceGSFM
+
     torch.manual_seed(0)
     network_class = GSFM if implementation == "engine" else ReferenceGSFM
     network = network_class(single_object=False).to(device).train()  # BatchNorm frozen, as in training
@@ -291,8 +324,13 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
     rgb = torch.randn(batch, 3, 3, crop, crop, generator=generator).to(device)
     gt = (torch.rand(batch, 3, 1, crop, crop, generator=generator) > 0.5).float().to(device)
     sec_gt = (torch.rand(batch, 3, 1, crop, crop, generator=generator) > 0.7).float().to(device) * (1 - gt)
-    data = {"rgb": rgb, "gt": gt, "sec_gt": sec_gt, "selector": torch.ones(batch, 2, device=device),
-            "cls_gt": (gt[:, :, 0] + 2 * sec_gt[:, :, 0]).long()}
+    data = {
+        "rgb": rgb,
+        "gt": gt,
+        "sec_gt": sec_gt,
+        "selector": torch.ones(batch, 2, device=device),
+        "cls_gt": (gt[:, :, 0] + 2 * sec_gt[:, :, 0]).long(),
+    }
     start_memory_measurement(device)
     times = []
     for _ in range(iterations + 1):  # the first iteration warms up
@@ -308,8 +346,13 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
         synchronize(device)
         times.append(clock() - start)
     step = float(np.mean(times[1:]))
-    return {"seconds_per_iteration": round(step, 3), "iterations_per_second": round(1 / step, 3), "amp": amp,
-            "loss": round(loss.item(), 6), "peak_memory_mb": round(peak_memory_mb(device), 1)}
+    return {
+        "seconds_per_iteration": round(step, 3),
+        "iterations_per_second": round(1 / step, 3),
+        "amp": amp,
+        "loss": round(loss.item(), 6),
+        "peak_memory_mb": round(peak_memory_mb(device), 1),
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -320,15 +363,18 @@ def worker(args: argparse.Namespace) -> None:
     if args.cpu_time:
         clock = time.process_time
     if args.worker.startswith("train_"):
-        result = run_training(args.worker[len("train_"):], args.train_batch[0], args.crop, args.iterations, device)
+        result = run_training(args.worker[len("train_") :], args.train_batch[0], args.crop, args.iterations, device)
     elif args.worker == "throughput":
         variants = {name: v for name, v in VARIANTS.items() if args.amp or not v[0]}
         size = {"height": args.height, "width": args.width}
         network = benchmark_network(device)
-        result = {"conv_gflops": {name: round(conv_throughput(device, *v, **size), 1) for name, v in variants.items()},
-                  "key_encoder_seconds": {name: round(key_encoder_seconds(network, *v, **size), 3)
-                                          for name, v in variants.items()},
-                  "key_encoder_float32_layout_difference": float32_layout_difference(network, **size)}
+        result = {
+            "conv_gflops": {name: round(conv_throughput(device, *v, **size), 1) for name, v in variants.items()},
+            "key_encoder_seconds": {
+                name: round(key_encoder_seconds(network, *v, **size), 3) for name, v in variants.items()
+            },
+            "key_encoder_float32_layout_difference": float32_layout_difference(network, **size),
+        }
     else:
         out_dir = Path(args.result).parent / "masks"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,23 +391,45 @@ def worker(args: argparse.Namespace) -> None:
         synchronize(device)
         seconds = clock() - start
         peak = peak_memory_mb(device)
-        result = {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 3),
-                  "stages": {s: round(timer.seconds.get(s, 0.0), 3) for s in STAGES},
-                  "peak_memory_mb": round(peak, 1), "working_memory_mb": round(peak - baseline, 1),
-                  "gflop_per_frame": round(count_flops(args.worker, benchmark_network(device), video,
-                                                       out_dir.parent / "flops"), 2)}
+        result = {
+            "frames": frames,
+            "seconds": round(seconds, 3),
+            "fps": round(frames / seconds, 3),
+            "stages": {s: round(timer.seconds.get(s, 0.0), 3) for s in STAGES},
+            "peak_memory_mb": round(peak, 1),
+            "working_memory_mb": round(peak - baseline, 1),
+            "gflop_per_frame": round(
+                count_flops(args.worker, benchmark_network(device), video, out_dir.parent / "flops"), 2
+            ),
+        }
     Path(args.result).write_text(json.dumps(result))
 
 
 # ---- driver --------------------------------------------------------------------------
+
 
 def launch(args: argparse.Namespace, role: str, result: Path, extra: list[str]) -> dict:
     if args.reuse and result.exists():
         print(f"  reusing {result}")
         return json.loads(result.read_text())
     result.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "scripts.benchmark", "--worker", role, "--result", str(result),
-           "--device", args.device, "--threads", str(args.threads)] + (["--cpu_time"] if args.cpu_time else []) + extra
+    cmd = (
+        [
+            sys.executable,
+            "-m",
+            "scripts.benchmark",
+            "--worker",
+            role,
+            "--result",
+            str(result),
+            "--device",
+            args.device,
+            "--threads",
+            str(args.threads),
+        ]
+        + (["--cpu_time"] if args.cpu_time else [])
+        + extra
+    )
     print(f"  running {role} {' '.join(extra)}", flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
     return json.loads(result.read_text())
@@ -387,8 +455,12 @@ def agreement(engine_dir: Path, oracle_dir: Path) -> dict:
         decided = top2[1] - top2[0] > 1e-4
         decided_equal += int(((mine.argmax(0) == theirs.argmax(0)) & decided).sum())
         decided_total += int(decided.sum())
-    return {"pixel_agreement": equal / total, "decided_pixel_agreement": decided_equal / max(decided_total, 1),
-            "max_prob_difference": prob_diff, "prob_values_beyond_1e-4": beyond / max(values, 1)}
+    return {
+        "pixel_agreement": equal / total,
+        "decided_pixel_agreement": decided_equal / max(decided_total, 1),
+        "max_prob_difference": prob_diff,
+        "prob_values_beyond_1e-4": beyond / max(values, 1),
+    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -399,20 +471,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=854)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--cpu_time", action="store_true", help="time in CPU seconds of the measuring process instead of "
-                   "wall seconds (CPU only): on a busy shared machine, with --threads 1, close to what a quiet one's "
-                   "wall clock shows, as the other processes' load stretches wall time, not CPU time")
+    p.add_argument(
+        "--cpu_time",
+        action="store_true",
+        help="time in CPU seconds of the measuring process instead of "
+        "wall seconds (CPU only): on a busy shared machine, with --threads 1, close to what a quiet one's "
+        "wall clock shows, as the other processes' load stretches wall time, not CPU time",
+    )
     p.add_argument("--no_oracle", action="store_true", help="only this implementation")
-    p.add_argument("--amp", action="store_true", help="also this implementation with --amp (bfloat16 autocast on "
-                   "CPU, float16 on CUDA: changes outputs; agreement reported)")
+    p.add_argument(
+        "--amp",
+        action="store_true",
+        help="also this implementation with --amp (bfloat16 autocast on "
+        "CPU, float16 on CUDA: changes outputs; agreement reported)",
+    )
     p.add_argument("--no_inference", action="store_true", help="skip the inference benchmark")
     p.add_argument("--train", action="store_true", help="also the training-step benchmark")
     p.add_argument("--train_batch", type=int, nargs="+", default=[1, 4])
     p.add_argument("--crop", type=int, default=384)
     p.add_argument("--iterations", type=int, default=3, help="timed training iterations (after 1 warm-up)")
     p.add_argument("--output", default=str(REPO / "output" / "benchmark"))
-    p.add_argument("--reuse", action="store_true", help="reuse finished runs found in --output (delete a run's "
-                   "folder under runs/ to redo it)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse finished runs found in --output (delete a run's folder under runs/ to redo it)",
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--video", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -428,11 +511,19 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     out = Path(args.output)
     stamp = machine_stamp(args.device, args.threads)
-    report = {"device": args.device, "device_name": stamp["gpu"] or stamp["cpu"], "torch": torch.__version__,
-              "threads": stamp["threads"], "stamp": stamp, "clock": "process CPU time" if args.cpu_time else "wall",
-              "cpu_bfloat16_instructions": cpu_bfloat16_instructions(),
-              "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-              "weights": "synthetic (model/synthetic_weights.py)", "inference": [], "training": []}
+    report = {
+        "device": args.device,
+        "device_name": stamp["gpu"] or stamp["cpu"],
+        "torch": torch.__version__,
+        "threads": stamp["threads"],
+        "stamp": stamp,
+        "clock": "process CPU time" if args.cpu_time else "wall",
+        "cpu_bfloat16_instructions": cpu_bfloat16_instructions(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "weights": "synthetic (model/synthetic_weights.py)",
+        "inference": [],
+        "training": [],
+    }
     size = ["--height", str(args.height), "--width", str(args.width)]
     report.update(launch(args, "throughput", out / "runs" / "throughput.json", size + (["--amp"] if args.amp else [])))
     roles = ["engine"] if args.no_oracle else ["engine", "oracle"]
@@ -442,33 +533,44 @@ def main(argv: list[str] | None = None) -> dict:
             row = {"frames": frames, "objects": objects}
             video_roles = roles + (list(AMP_ROLES) if args.amp else [])
             for role in video_roles:
-                row[role] = launch(args, role, out / "runs" / f"{video.name}_{role}" / "result.json",
-                                   ["--video", str(video)])
+                row[role] = launch(
+                    args, role, out / "runs" / f"{video.name}_{role}" / "result.json", ["--video", str(video)]
+                )
                 limit = report["conv_gflops"][THROUGHPUT_OF_ROLE[role]]
-                row[role]["fraction_of_conv_throughput"] = round(row[role]["gflop_per_frame"] * row[role]["fps"]
-                                                                 / limit, 3)
+                row[role]["fraction_of_conv_throughput"] = round(
+                    row[role]["gflop_per_frame"] * row[role]["fps"] / limit, 3
+                )
             if "oracle" in row:
                 oracle = row["oracle"]
                 for role in [r for r in video_roles if r != "oracle"]:
                     mine = row[role]
                     mine["speedup"] = round(oracle["seconds"] / mine["seconds"], 2)  # unrounded: same frames
                     mine["memory_ratio"] = round(mine["peak_memory_mb"] / oracle["peak_memory_mb"], 3)
-                    mine["working_memory_ratio"] = round(mine["working_memory_mb"] / max(oracle["working_memory_mb"],
-                                                                                           1e-9), 3)
-                    mine.update(agreement(out / "runs" / f"{video.name}_{role}" / "masks",
-                                          out / "runs" / f"{video.name}_oracle" / "masks"))
+                    mine["working_memory_ratio"] = round(
+                        mine["working_memory_mb"] / max(oracle["working_memory_mb"], 1e-9), 3
+                    )
+                    mine.update(
+                        agreement(
+                            out / "runs" / f"{video.name}_{role}" / "masks",
+                            out / "runs" / f"{video.name}_oracle" / "masks",
+                        )
+                    )
             for role in [r for r in AMP_ROLES if r in row]:
                 row[role]["speedup_over_float32"] = round(row[role]["fps"] / row["engine"]["fps"], 2)
-                row[role]["float32_agreement"] = agreement(out / "runs" / f"{video.name}_{role}" / "masks",
-                                                           out / "runs" / f"{video.name}_engine" / "masks")
+                row[role]["float32_agreement"] = agreement(
+                    out / "runs" / f"{video.name}_{role}" / "masks", out / "runs" / f"{video.name}_engine" / "masks"
+                )
             report["inference"].append(row)
             print_row(row)
     for batch in args.train_batch if args.train else []:
         row = {"batch": batch, "crop": args.crop}
         for role in roles:
-            row[role] = launch(args, f"train_{role}", out / "runs" / f"train_b{batch}_{role}.json",
-                               ["--train_batch", str(batch), "--crop", str(args.crop),
-                                "--iterations", str(args.iterations)])
+            row[role] = launch(
+                args,
+                f"train_{role}",
+                out / "runs" / f"train_b{batch}_{role}.json",
+                ["--train_batch", str(batch), "--crop", str(args.crop), "--iterations", str(args.iterations)],
+            )
         if "oracle" in row:
             row["speedup"] = round(row["oracle"]["seconds_per_iteration"] / row["engine"]["seconds_per_iteration"], 2)
         report["training"].append(row)
@@ -484,8 +586,10 @@ def describe_agreement(a: dict | None) -> str:
     """One table cell from ``agreement``'s figures (empty without)."""
     if not a:
         return ""
-    return (f"{100 * a['pixel_agreement']:.3f}% of pixels ({100 * a['decided_pixel_agreement']:.3f}% where not a "
-            f"near-tie); probabilities within {a['max_prob_difference']:.1e}")
+    return (
+        f"{100 * a['pixel_agreement']:.3f}% of pixels ({100 * a['decided_pixel_agreement']:.3f}% where not a "
+        f"near-tie); probabilities within {a['max_prob_difference']:.1e}"
+    )
 
 
 def markdown(report: dict) -> str:
@@ -493,23 +597,34 @@ def markdown(report: dict) -> str:
     (docs/PERFORMANCE.md includes them through scripts/render_docs.py)."""
     autocast = "float16" if report["device"] == "cuda" else "bfloat16"
     names = [n for n in VARIANTS if n in report["conv_gflops"]]
-    titles = {"float32": "float32 NCHW", "float32_channels_last": "float32 channels-last",
-              "amp": f"{autocast} NCHW", "amp_channels_last": f"{autocast} channels-last"}
+    titles = {
+        "float32": "float32 NCHW",
+        "float32_channels_last": "float32 channels-last",
+        "amp": f"{autocast} NCHW",
+        "amp_channels_last": f"{autocast} channels-last",
+    }
     bf16 = ", ".join(report.get("cpu_bfloat16_instructions") or []) or "none"
     clock = "" if report.get("clock", "wall") == "wall" else f"; times in {report['clock']}"
-    lines = [f"Measured on {describe(report['stamp'])} ({report['device']}); CPU bfloat16 instructions: {bf16}{clock}.",
-             "",
-             "| precision and layout | " + " | ".join(titles[n] for n in names) + " |", "|---" * (len(names) + 1) + "|",
-             "| 3x3 conv 256->256 at 1/4 of the padded frame (GFLOP/s) | "
-             + " | ".join(str(report["conv_gflops"][n]) for n in names) + " |",
-             "| key encoder on one padded frame (s) | "
-             + " | ".join(str(report["key_encoder_seconds"][n]) for n in names) + " |", "",
-             f"In float32, channels-last changes the key encoder's outputs by up to "
-             f"{report['key_encoder_float32_layout_difference']:.1e} (other kernels, other rounding).", "",
-             "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
-             "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle | "
-             "agreement with float32 |",
-             "|---" * 12 + "|"]
+    lines = [
+        f"Measured on {describe(report['stamp'])} ({report['device']}); CPU bfloat16 instructions: {bf16}{clock}.",
+        "",
+        "| precision and layout | " + " | ".join(titles[n] for n in names) + " |",
+        "|---" * (len(names) + 1) + "|",
+        "| 3x3 conv 256->256 at 1/4 of the padded frame (GFLOP/s) | "
+        + " | ".join(str(report["conv_gflops"][n]) for n in names)
+        + " |",
+        "| key encoder on one padded frame (s) | "
+        + " | ".join(str(report["key_encoder_seconds"][n]) for n in names)
+        + " |",
+        "",
+        f"In float32, channels-last changes the key encoder's outputs by up to "
+        f"{report['key_encoder_float32_layout_difference']:.1e} (other kernels, other rounding).",
+        "",
+        "| frames | objects | implementation | frames/s | speed-up | peak MB | working MB | GFLOP/frame | "
+        "share of conv throughput | seconds: " + " / ".join(STAGES) + " | agreement with the oracle | "
+        "agreement with float32 |",
+        "|---" * 12 + "|",
+    ]
     for row in report["inference"]:
         for role in ("oracle", "engine") + AMP_ROLES:
             if role not in row:
@@ -518,46 +633,61 @@ def markdown(report: dict) -> str:
             memory = f" ({r['memory_ratio']})" if "memory_ratio" in r else ""
             over_float32 = f" ({r['speedup_over_float32']}x float32)" if "speedup_over_float32" in r else ""
             speedup = f"{r['speedup']}x" if "speedup" in r else "1x" if role == "oracle" else ""
-            lines.append(f"| {row['frames']} | {row['objects']} | {role} | {r['fps']}{over_float32} | "
-                         f"{speedup} | {r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | "
-                         f"{r['gflop_per_frame']} | {r['fraction_of_conv_throughput']} | "
-                         + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES)
-                         + f" | {describe_agreement(r if 'pixel_agreement' in r else None)} | "
-                         f"{describe_agreement(r.get('float32_agreement'))} |")
+            lines.append(
+                f"| {row['frames']} | {row['objects']} | {role} | {r['fps']}{over_float32} | "
+                f"{speedup} | {r['peak_memory_mb']:.0f}{memory} | {r['working_memory_mb']:.0f} | "
+                f"{r['gflop_per_frame']} | {r['fraction_of_conv_throughput']} | "
+                + " / ".join(f"{r['stages'][s]:.1f}" for s in STAGES)
+                + f" | {describe_agreement(r if 'pixel_agreement' in r else None)} | "
+                f"{describe_agreement(r.get('float32_agreement'))} |"
+            )
     if report["training"]:
-        lines += ["", "| training batch | crop | implementation | s/iteration | speed-up | peak MB | AMP |",
-                  "|---" * 7 + "|"]
+        lines += [
+            "",
+            "| training batch | crop | implementation | s/iteration | speed-up | peak MB | AMP |",
+            "|---" * 7 + "|",
+        ]
         for row in report["training"]:
             for role in ("oracle", "engine"):
                 if role in row:
                     r = row[role]
                     speedup = f"{row['speedup']}x" if role == "engine" and "speedup" in row else "1x"
-                    lines.append(f"| {row['batch']} | {row['crop']} | {role} | {r['seconds_per_iteration']} | "
-                                 f"{speedup} | {r['peak_memory_mb']:.0f} | {r['amp']} |")
+                    lines.append(
+                        f"| {row['batch']} | {row['crop']} | {role} | {r['seconds_per_iteration']} | "
+                        f"{speedup} | {r['peak_memory_mb']:.0f} | {r['amp']} |"
+                    )
     return "\n".join(lines) + "\n"
 
 
 def print_row(row: dict) -> None:
     print(f"{row['frames']} frames, {row['objects']} object(s):")
-    print(f"  {'':15s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} {'GFLOP/f':>8s} {'share':>6s} "
-          + " ".join(f"{s:>14s}" for s in STAGES))
+    print(
+        f"  {'':15s} {'fps':>7s} {'peak MB':>8s} {'work MB':>8s} {'GFLOP/f':>8s} {'share':>6s} "
+        + " ".join(f"{s:>14s}" for s in STAGES)
+    )
     roles = [r for r in ("engine", *AMP_ROLES, "oracle") if r in row]
     for role in roles:
         r = row[role]
-        print(f"  {role:15s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
-              f"{r['gflop_per_frame']:8.1f} {r['fraction_of_conv_throughput']:6.3f} "
-              + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES))
+        print(
+            f"  {role:15s} {r['fps']:7.3f} {r['peak_memory_mb']:8.0f} {r['working_memory_mb']:8.0f} "
+            f"{r['gflop_per_frame']:8.1f} {r['fraction_of_conv_throughput']:6.3f} "
+            + " ".join(f"{r['stages'][s]:14.2f}" for s in STAGES)
+        )
     for role in roles:
         r = row[role]
         if "speedup" in r:
-            print(f"  {role}: speed-up {r['speedup']}x, memory ratio {r['memory_ratio']} (working memory "
-                  f"{r['working_memory_ratio']}), pixel agreement {r['pixel_agreement']:.6f} "
-                  f"({r['decided_pixel_agreement']:.6f} where not a near-tie), max prob difference "
-                  f"{r['max_prob_difference']:.2e} ({r['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)",
-                  flush=True)
+            print(
+                f"  {role}: speed-up {r['speedup']}x, memory ratio {r['memory_ratio']} (working memory "
+                f"{r['working_memory_ratio']}), pixel agreement {r['pixel_agreement']:.6f} "
+                f"({r['decided_pixel_agreement']:.6f} where not a near-tie), max prob difference "
+                f"{r['max_prob_difference']:.2e} ({r['prob_values_beyond_1e-4']:.2e} of values beyond 1e-4)",
+                flush=True,
+            )
         if "float32_agreement" in r:
-            print(f"  {role}: {r['speedup_over_float32']}x float32, masks: "
-                  f"{describe_agreement(r['float32_agreement'])}", flush=True)
+            print(
+                f"  {role}: {r['speedup_over_float32']}x float32, masks: {describe_agreement(r['float32_agreement'])}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ and the graphs' sizes.
     python -m scripts.benchmark_onnx [--frames 60] [--objects 1 3] [--threads 2]
 Results: ``<output>/benchmark_onnx.json`` (with the machine stamp) and ``benchmark_onnx.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,12 @@ def timed_run(backend, video: Path, out_dir: Path) -> dict:
     start = time.perf_counter()
     frames = run_engine(backend, video, masks, None)
     seconds = time.perf_counter() - start
-    return {"frames": frames, "seconds": round(seconds, 2), "fps": round(frames / seconds, 3),
-            "stages": {stage: round(timer.seconds[stage], 2) for stage in BACKEND_CALLS.values()}}
+    return {
+        "frames": frames,
+        "seconds": round(seconds, 2),
+        "fps": round(frames / seconds, 3),
+        "stages": {stage: round(timer.seconds[stage], 2) for stage in BACKEND_CALLS.values()},
+    }
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,14 +75,25 @@ def main(argv: list[str] | None = None) -> dict:
     threads = torch.get_num_threads()
     out = args.output
     network = benchmark_network(torch.device("cpu"))
-    report = {"stamp": machine_stamp("cpu", threads), "load_average_before": os.getloadavg(),
-              "weights": "synthetic (model/synthetic_weights.py)", "height": args.height, "width": args.width,
-              "frames": args.frames, "settings": "top_k 50, mem_every 3 (defaults)", "rows": []}
+    report = {
+        "stamp": machine_stamp("cpu", threads),
+        "load_average_before": os.getloadavg(),
+        "weights": "synthetic (model/synthetic_weights.py)",
+        "height": args.height,
+        "width": args.width,
+        "frames": args.frames,
+        "settings": "top_k 50, mem_every 3 (defaults)",
+        "rows": [],
+    }
     started = time.perf_counter()
     entry = export_size(network, out / "onnx", args.height, args.width, model_name="synthetic weights")
-    report["export"] = {"seconds": round(time.perf_counter() - started, 1), "size": [entry["height"], entry["width"]],
-                        "graph_mb": {name: round((out / "onnx" / file).stat().st_size / 2 ** 20, 1)
-                                     for name, file in entry["graphs"].items()}}
+    report["export"] = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "size": [entry["height"], entry["width"]],
+        "graph_mb": {
+            name: round((out / "onnx" / file).stat().st_size / 2**20, 1) for name, file in entry["graphs"].items()
+        },
+    }
     print(f"export: {report['export']}", flush=True)
     for objects in args.objects:
         video = make_benchmark_video(out / "videos", args.frames, objects, args.height, args.width)
@@ -87,8 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
             row[name] = timed_run(backend, video, out / "runs" / f"{video.name}_{name}")
             print(f"{objects} object(s), {name}: {row[name]}", flush=True)
         row["speedup"] = round(row["onnxruntime"]["fps"] / row["pytorch"]["fps"], 3)
-        row["agreement"] = agreement(out / "runs" / f"{video.name}_onnxruntime" / "masks",
-                                     out / "runs" / f"{video.name}_pytorch" / "masks")
+        row["agreement"] = agreement(
+            out / "runs" / f"{video.name}_onnxruntime" / "masks", out / "runs" / f"{video.name}_pytorch" / "masks"
+        )
         print(f"  agreement: {row['agreement']}", flush=True)
         report["rows"].append(row)
     report["load_average_after"] = os.getloadavg()
@@ -101,24 +118,40 @@ def main(argv: list[str] | None = None) -> dict:
 def markdown(report: dict) -> str:
     """The report as the docs' table, with its stamp."""
     export = report["export"]
-    lines = [f"{report['width']}x{report['height']} (padded {export['size'][1]}x{export['size'][0]}), "
-             f"{report['frames']} frames, {report['settings']}; {describe(report['stamp'])}; load average "
-             f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after.", "",
-             "| objects | backend | frames/s | vs PyTorch | seconds: " + " / ".join(BACKEND_CALLS.values())
-             + " | masks equal (not near-ties) | max probability difference |", "|---" * 7 + "|"]
+    lines = [
+        f"{report['width']}x{report['height']} (padded {export['size'][1]}x{export['size'][0]}), "
+        f"{report['frames']} frames, {report['settings']}; {describe(report['stamp'])}; load average "
+        f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after.",
+        "",
+        "| objects | backend | frames/s | vs PyTorch | seconds: "
+        + " / ".join(BACKEND_CALLS.values())
+        + " | masks equal (not near-ties) | max probability difference |",
+        "|---" * 7 + "|",
+    ]
     for row in report["rows"]:
         a = row["agreement"]
         for name in ("pytorch", "onnxruntime"):
             r = row[name]
-            same = ("", "") if name == "pytorch" else (
-                f"{100 * a['pixel_agreement']:.3f}% ({100 * a['decided_pixel_agreement']:.3f}%)",
-                f"{a['max_prob_difference']:.1e}")
-            lines.append(f"| {row['objects']} | {name} | {r['fps']} | "
-                         f"{row['speedup'] if name == 'onnxruntime' else 1}x | "
-                         + " / ".join(f"{r['stages'][s]:.1f}" for s in BACKEND_CALLS.values())
-                         + f" | {same[0]} | {same[1]} |")
-    lines += ["", f"Export: {export['seconds']} s; graphs " + ", ".join(f"{name} {mb} MB" for name, mb in
-                                                                         export["graph_mb"].items()) + "."]
+            same = (
+                ("", "")
+                if name == "pytorch"
+                else (
+                    f"{100 * a['pixel_agreement']:.3f}% ({100 * a['decided_pixel_agreement']:.3f}%)",
+                    f"{a['max_prob_difference']:.1e}",
+                )
+            )
+            lines.append(
+                f"| {row['objects']} | {name} | {r['fps']} | "
+                f"{row['speedup'] if name == 'onnxruntime' else 1}x | "
+                + " / ".join(f"{r['stages'][s]:.1f}" for s in BACKEND_CALLS.values())
+                + f" | {same[0]} | {same[1]} |"
+            )
+    lines += [
+        "",
+        f"Export: {export['seconds']} s; graphs "
+        + ", ".join(f"{name} {mb} MB" for name, mb in export["graph_mb"].items())
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 

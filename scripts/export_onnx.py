@@ -9,6 +9,7 @@ one frame size, for the onnxruntime backend of the eval scripts (``--backend onn
 --max_size resize of the eval scripts); it is padded to multiples of 16 as the engine pads.
 Needs the packages of requirements-export.txt (onnx, onnxscript; onnxruntime to run them).
 """
+
 from __future__ import annotations
 
 import time
@@ -28,10 +29,13 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     entry = export_size(load_network(args.model), args.output, args.height, args.width, model_name=args.model)
-    sizes = ", ".join(f"{name} {(args.output / file).stat().st_size / 2 ** 20:.0f} MB"
-                      for name, file in entry["graphs"].items())
-    print(f"exported {entry['height']}x{entry['width']} into {args.output} in "
-          f"{time.perf_counter() - started:.0f} s: {sizes}")
+    sizes = ", ".join(
+        f"{name} {(args.output / file).stat().st_size / 2**20:.0f} MB" for name, file in entry["graphs"].items()
+    )
+    print(
+        f"exported {entry['height']}x{entry['width']} into {args.output} in "
+        f"{time.perf_counter() - started:.0f} s: {sizes}"
+    )
     return entry
 
 

@@ -5,6 +5,7 @@ numbers, with the machine stamp, as JSON.
 
     python -m scripts.fine_tune_curve [--output docs] [--work output/fine_tune]
 """
+
 from __future__ import annotations
 
 import json
@@ -78,29 +79,45 @@ def main(argv: list[str] | None = None) -> dict:
     custom = generate_custom(CustomConfig(args.work / "custom", seed=5, **CUSTOM))
     # the demo's stage-3 schedule, on the custom videos instead of DAVIS + YouTube-VOS
     options = training_options(FULL, args.work / "demo_data", args.work / "saves", "cpu")
-    run = train.train(TrainConfig(stage=3, id="fine_tune", iterations=FINE_TUNE_ITERATIONS,
-                                  steps=(FINE_TUNE_ITERATIONS,), load_network=str(weights),
-                                  videos=(f"{custom / 'train'}:repeat=2",), val_videos=str(custom / "val"),
-                                  val_interval=VAL_INTERVAL, **options))
+    run = train.train(
+        TrainConfig(
+            stage=3,
+            id="fine_tune",
+            iterations=FINE_TUNE_ITERATIONS,
+            steps=(FINE_TUNE_ITERATIONS,),
+            load_network=str(weights),
+            videos=(f"{custom / 'train'}:repeat=2",),
+            val_videos=str(custom / "val"),
+            val_interval=VAL_INTERVAL,
+            **options,
+        )
+    )
     records = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in records if "val/J&F" in r]
     train_seconds = sum(r["seconds_per_it"] * options["log_text_interval"] for r in records if "seconds_per_it" in r)
     val_seconds = sum(r["val/seconds"] for r in val)
     stamp = machine_stamp("cpu", args.threads)
-    results = {"curve": [{"it": r["it"], "J&F": r["val/J&F"], "J": r["val/J"], "F": r["val/F"],
-                          "seconds": r["val/seconds"]} for r in val],
-               "train_seconds": round(train_seconds, 1), "validation_seconds": round(val_seconds, 1),
-               "validation_share": round(val_seconds / (train_seconds + val_seconds), 3),
-               "iterations": FINE_TUNE_ITERATIONS, "val_interval": VAL_INTERVAL,
-               "val_videos": CUSTOM["val_videos"], "val_frames": CUSTOM["val_frames"],
-               "frame_size": [CUSTOM["height"], CUSTOM["width"]], "stage0_weights": str(weights),
-               "best": read_checkpoint(run / f"{run.name}_checkpoint.pth").get("best"),
-               "total_seconds": round(time.time() - start, 1),
-               "stamp": stamp}
+    results = {
+        "curve": [
+            {"it": r["it"], "J&F": r["val/J&F"], "J": r["val/J"], "F": r["val/F"], "seconds": r["val/seconds"]}
+            for r in val
+        ],
+        "train_seconds": round(train_seconds, 1),
+        "validation_seconds": round(val_seconds, 1),
+        "validation_share": round(val_seconds / (train_seconds + val_seconds), 3),
+        "iterations": FINE_TUNE_ITERATIONS,
+        "val_interval": VAL_INTERVAL,
+        "val_videos": CUSTOM["val_videos"],
+        "val_frames": CUSTOM["val_frames"],
+        "frame_size": [CUSTOM["height"], CUSTOM["width"]],
+        "stage0_weights": str(weights),
+        "best": read_checkpoint(run / f"{run.name}_checkpoint.pth").get("best"),
+        "total_seconds": round(time.time() - start, 1),
+        "stamp": stamp,
+    }
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.output / "fine_tuning_results.json")
-    draw_curve([(c["it"], c["J&F"]) for c in results["curve"]], args.output / "fine_tuning_curve.png",
-               describe(stamp))
+    draw_curve([(c["it"], c["J&F"]) for c in results["curve"]], args.output / "fine_tuning_curve.png", describe(stamp))
     print(json.dumps({k: v for k, v in results.items() if k != "stamp"}, indent=1))
     return results
 

@@ -16,6 +16,7 @@ the reference's frames/s in float32 with the same masks outside near-ties, >= 3x
 listed.
 It uses the machine's python3 and packages; nothing is installed.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -46,13 +47,20 @@ class Budget:
 
 
 def environment(device: str) -> dict:
-    env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-           "device": device, "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
-                                      "cudnn": torch.backends.cudnn.allow_tf32}}
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": device,
+        "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32},
+    }
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2 ** 30, 1),
-                   multiprocessors=props.multi_processor_count)
+        env.update(
+            gpu=props.name,
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            multiprocessors=props.multi_processor_count,
+        )
     missing = []
     for name in PACKAGES:
         try:
@@ -67,8 +75,24 @@ def cuda_tests(out: Path, timeout: float) -> dict:
     xml = out / "cuda_tests.xml"
     started = time.monotonic()
     try:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "tests", "-p", "no:cacheprovider",
-                                 f"--junitxml={xml}"], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-m",
+                "cuda",
+                "tests",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={xml}",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         tail = (result.stdout + result.stderr)[-4000:]
     except subprocess.TimeoutExpired as e:
         tail = f"timed out after {timeout:.0f} s\n" + str(e.stdout or "")[-3000:]
@@ -81,16 +105,21 @@ def cuda_tests(out: Path, timeout: float) -> dict:
         for case in suite.iter("testcase"):
             problem = case.find("failure") if case.find("failure") is not None else case.find("error")
             if problem is not None:
-                summary["failed_tests"].append({"test": case.get("name"),
-                                                "message": (problem.get("message") or "")[:500]})
+                summary["failed_tests"].append(
+                    {"test": case.get("name"), "message": (problem.get("message") or "")[:500]}
+                )
     return summary
 
 
 def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
     """scripts.benchmark in its own process (it starts one per implementation)."""
     try:
-        subprocess.run([sys.executable, "-m", "scripts.benchmark", "--output", str(out), *args], cwd=REPO, check=True,
-                       timeout=timeout)
+        subprocess.run(
+            [sys.executable, "-m", "scripts.benchmark", "--output", str(out), *args],
+            cwd=REPO,
+            check=True,
+            timeout=timeout,
+        )
     except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
         return {"error": f"{type(e).__name__}: {e}"}
     return json.loads((out / "benchmark.json").read_text())
@@ -99,9 +128,11 @@ def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
 def profile(video_dir: Path, device: torch.device, frames: int) -> dict:
     """The most expensive operations over the first frames of each implementation."""
     from scripts.benchmark import benchmark_network, run_engine, run_oracle
+
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     activities = [torch.profiler.ProfilerActivity.CPU] + (
-        [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else []
+    )
     tables = {}
     for role, run in (("engine", run_engine), ("oracle", run_oracle)):
         network = benchmark_network(device)
@@ -122,40 +153,61 @@ def verdicts(report: dict) -> dict:
             continue
         engine = row["engine"]
         results[f"float32 speed-up, {key}"] = {
-            "value": engine["speedup"], "target": TARGETS["float32 speed-up"],
+            "value": engine["speedup"],
+            "target": TARGETS["float32 speed-up"],
             "met": engine["speedup"] >= TARGETS["float32 speed-up"] and engine["decided_pixel_agreement"] == 1.0,
-            "masks equal outside near-ties": engine["decided_pixel_agreement"]}
+            "masks equal outside near-ties": engine["decided_pixel_agreement"],
+        }
         if "engine_amp" in row:
             amp = row["engine_amp"]
-            results[f"amp speed-up, {key}"] = {"value": amp["speedup"], "target": TARGETS["amp speed-up"],
-                                               "met": amp["speedup"] >= TARGETS["amp speed-up"]}
+            results[f"amp speed-up, {key}"] = {
+                "value": amp["speedup"],
+                "target": TARGETS["amp speed-up"],
+                "met": amp["speedup"] >= TARGETS["amp speed-up"],
+            }
             if "engine_amp_nchw" in row:  # the layout's share of it
                 results[f"amp speed-up, {key}"]["NCHW"] = row["engine_amp_nchw"]["speedup"]
             if "float32_agreement" in amp:
-                results[f"amp speed-up, {key}"]["masks equal to float32 outside near-ties"] = \
-                    amp["float32_agreement"]["decided_pixel_agreement"]
+                results[f"amp speed-up, {key}"]["masks equal to float32 outside near-ties"] = amp["float32_agreement"][
+                    "decided_pixel_agreement"
+                ]
     for row in report.get("benchmark_long", {}).get("inference", []):
         if "oracle" in row:
             ratio = row["engine"]["memory_ratio"]
             results[f"memory ratio at {row['frames']} frames"] = {
-                "value": ratio, "target": round(TARGETS["memory ratio"], 3), "met": ratio <= TARGETS["memory ratio"]}
+                "value": ratio,
+                "target": round(TARGETS["memory ratio"], 3),
+                "met": ratio <= TARGETS["memory ratio"],
+            }
     for row in report.get("benchmark_short", {}).get("training", []):
         if "speedup" in row:
             results[f"training speed-up, batch {row['batch']}"] = {
-                "value": row["speedup"], "target": TARGETS["training speed-up"],
-                "met": row["speedup"] >= TARGETS["training speed-up"]}
+                "value": row["speedup"],
+                "target": TARGETS["training speed-up"],
+                "met": row["speedup"] >= TARGETS["training speed-up"],
+            }
     return results
 
 
 def markdown(report: dict) -> str:
     env = report["environment"]
-    lines = ["# GPU check", "", f"{env.get('gpu', env['device'])}, torch {env['torch']} (CUDA {env['cuda']}), "
-             f"Python {env['python']}; TF32 {env['tf32']}; missing packages: {env['missing_packages'] or 'none'}; "
-             f"{report['seconds']:.0f} s in all.", ""]
+    lines = [
+        "# GPU check",
+        "",
+        f"{env.get('gpu', env['device'])}, torch {env['torch']} (CUDA {env['cuda']}), "
+        f"Python {env['python']}; TF32 {env['tf32']}; missing packages: {env['missing_packages'] or 'none'}; "
+        f"{report['seconds']:.0f} s in all.",
+        "",
+    ]
     tests = report.get("tests")
     if tests:
-        lines += ["## Tests marked cuda", "", f"{tests.get('tests', '?')} tests, {tests.get('failures', '?')} failed, "
-                  f"{tests.get('errors', '?')} errors, {tests.get('skipped', '?')} skipped, {tests['seconds']} s", ""]
+        lines += [
+            "## Tests marked cuda",
+            "",
+            f"{tests.get('tests', '?')} tests, {tests.get('failures', '?')} failed, "
+            f"{tests.get('errors', '?')} errors, {tests.get('skipped', '?')} skipped, {tests['seconds']} s",
+            "",
+        ]
         lines += [f"- {f['test']}: {f['message']}" for f in tests["failed_tests"]]
         lines += ["", "```", tests["output_tail"][-1500:], "```", ""]
     lines += ["## Targets", "", "| target | measured | wanted | met | alongside |", "|---|---|---|---|---|"]
@@ -190,18 +242,35 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {"environment": environment(args.device), "skipped": []}
     size = ["--height", "96", "--width", "160"] if args.quick else []  # 60 memory positions a frame: >= top-k 50
     frames = (4, 6) if args.quick else (60, 200)
-    train = ["--train", "--train_batch", "1", "--crop", "32", "--iterations", "1"] if args.quick else \
-        ["--train", "--train_batch", "8", "--crop", "384", "--iterations", "3"]
+    train = (
+        ["--train", "--train_batch", "1", "--crop", "32", "--iterations", "1"]
+        if args.quick
+        else ["--train", "--train_batch", "8", "--crop", "384", "--iterations", "3"]
+    )
     amp = [] if args.quick else ["--amp"]  # a CPU without bfloat16 instructions takes minutes per frame
-    steps = [("tests", lambda: None if args.skip_tests else cuda_tests(out, min(budget.left() * 0.4, 300))),
-             ("benchmark_short", lambda: benchmark(out / "benchmark_short", ["--device", args.device, "--frames",
-                                                                       str(frames[0]), "--objects", "1", "3", *amp,
-                                                                       *size, *train], budget.left())),
-             ("benchmark_long", lambda: benchmark(out / "benchmark_long", ["--device", args.device, "--frames",
-                                                                         str(frames[1]), "--objects", "1", *size],
-                                                 budget.left())),
-             ("profile", lambda: profile(next((out / "benchmark_short" / "videos").glob("*_3obj")),
-                                         torch.device(args.device), 4))]
+    steps = [
+        ("tests", lambda: None if args.skip_tests else cuda_tests(out, min(budget.left() * 0.4, 300))),
+        (
+            "benchmark_short",
+            lambda: benchmark(
+                out / "benchmark_short",
+                ["--device", args.device, "--frames", str(frames[0]), "--objects", "1", "3", *amp, *size, *train],
+                budget.left(),
+            ),
+        ),
+        (
+            "benchmark_long",
+            lambda: benchmark(
+                out / "benchmark_long",
+                ["--device", args.device, "--frames", str(frames[1]), "--objects", "1", *size],
+                budget.left(),
+            ),
+        ),
+        (
+            "profile",
+            lambda: profile(next((out / "benchmark_short" / "videos").glob("*_3obj")), torch.device(args.device), 4),
+        ),
+    ]
     for name, step in steps:
         if budget.left() < 20:
             report["skipped"].append(name)

@@ -18,6 +18,7 @@ its first frames on.
 
     python -m scripts.long_video_memory [--frames 9] [--output docs/results/long_video_memory_cpu.json]
 """
+
 from __future__ import annotations
 
 import json
@@ -67,13 +68,18 @@ def measure(network, video_dir: Path, frames: int, config: InferenceConfig) -> d
         core.step(frame.rgb, frame.labels, end=frame.index == frames - 1)
         rss.append(current_memory_mb(cpu))
     seconds = time.perf_counter() - started
-    allocated = (core.memory._keys.nbytes + core.memory._values.nbytes) / 2 ** 20
-    return {"settings": {"mem_every": config.mem_every, "max_memory_frames": config.max_memory_frames},
-            "frames": len(rss), "seconds_per_frame": round(seconds / len(rss), 2),
-            "bank_allocated_mb": round(allocated, 1),
-            "bank_formula_mb": round(bank_bytes(frames, len(video.object_ids), config) / 2 ** 20, 1),
-            "rss_mb": [round(r, 1) for r in rss], "rss_min_mb": round(min(rss), 1), "rss_max_mb": round(max(rss), 1),
-            "rss_growth_after_second_frame_mb": round(rss[-1] - rss[1], 1)}
+    allocated = (core.memory._keys.nbytes + core.memory._values.nbytes) / 2**20
+    return {
+        "settings": {"mem_every": config.mem_every, "max_memory_frames": config.max_memory_frames},
+        "frames": len(rss),
+        "seconds_per_frame": round(seconds / len(rss), 2),
+        "bank_allocated_mb": round(allocated, 1),
+        "bank_formula_mb": round(bank_bytes(frames, len(video.object_ids), config) / 2**20, 1),
+        "rss_mb": [round(r, 1) for r in rss],
+        "rss_min_mb": round(min(rss), 1),
+        "rss_max_mb": round(max(rss), 1),
+        "rss_growth_after_second_frame_mb": round(rss[-1] - rss[1], 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -86,22 +92,35 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_grad_enabled(False)
     configs = [InferenceConfig()] + [InferenceConfig(max_memory_frames=n) for n in args.max_memory_frames]
-    formula = [{"max_memory_frames": c.max_memory_frames, "bank_frames": bank_frames(args.length, c),
-                "bank_mb": round(bank_bytes(args.length, 1, c) / 2 ** 20, 1)} for c in configs]
+    formula = [
+        {
+            "max_memory_frames": c.max_memory_frames,
+            "bank_frames": bank_frames(args.length, c),
+            "bank_mb": round(bank_bytes(args.length, 1, c) / 2**20, 1),
+        }
+        for c in configs
+    ]
     network = benchmark_network(torch.device("cpu"))
     video_dir = make_benchmark_video(args.work, args.frames, 1, HEIGHT, WIDTH)
     check = measure(network, video_dir, args.frames, configs[0])
-    report = {"stamp": machine_stamp("cpu"), "video": f"{WIDTH}x{HEIGHT}, 1 object, {args.length} frames",
-              "positions_per_frame": bank_positions(HEIGHT, WIDTH),
-              "bytes_per_position": (KEY_DIM + VALUE_DIM) * BYTES, "formula": formula, "check": check}
+    report = {
+        "stamp": machine_stamp("cpu"),
+        "video": f"{WIDTH}x{HEIGHT}, 1 object, {args.length} frames",
+        "positions_per_frame": bank_positions(HEIGHT, WIDTH),
+        "bytes_per_position": (KEY_DIM + VALUE_DIM) * BYTES,
+        "formula": formula,
+        "check": check,
+    }
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), args.output)
     print(f"{report['video']} ({describe(report['stamp'])}):")
     for row in formula:
         print(f"  max_memory_frames={row['max_memory_frames']}: {row['bank_frames']} bank frames, {row['bank_mb']} MB")
-    print(f"  check, {check['frames']} frames: bank allocated {check['bank_allocated_mb']} MB (formula "
-          f"{check['bank_formula_mb']}), resident {check['rss_min_mb']}-{check['rss_max_mb']} MB, growth after the "
-          f"second frame (the first segmented one) {check['rss_growth_after_second_frame_mb']} MB, "
-          f"{check['seconds_per_frame']} s/frame")
+    print(
+        f"  check, {check['frames']} frames: bank allocated {check['bank_allocated_mb']} MB (formula "
+        f"{check['bank_formula_mb']}), resident {check['rss_min_mb']}-{check['rss_max_mb']} MB, growth after the "
+        f"second frame (the first segmented one) {check['rss_growth_after_second_frame_mb']} MB, "
+        f"{check['seconds_per_frame']} s/frame"
+    )
     return report
 
 

@@ -15,6 +15,7 @@ measurement, copy its result file into docs/results/, point a block at it and ru
     python -m scripts.render_docs            # rewrite the generated blocks of every page
     python -m scripts.render_docs --check    # only report the blocks that are out of date
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ from util.stamp import describe
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 RESULTS = DOCS / "results"
-BLOCK = re.compile(r"(?P<begin><!-- generated from results/(?P<name>[\w.-]+\.json) by python -m scripts\.render_docs "
-                   r"-->\n)(?P<body>.*?)(?P<end><!-- end of generated block -->)", re.S)
+BLOCK = re.compile(
+    r"(?P<begin><!-- generated from results/(?P<name>[\w.-]+\.json) by python -m scripts\.render_docs "
+    r"-->\n)(?P<body>.*?)(?P<end><!-- end of generated block -->)",
+    re.S,
+)
 STAMP_KEYS = ("cpu", "cpu_flags", "threads", "gpu", "torch", "commit")
 
 
@@ -47,17 +51,18 @@ def read_result(path: Path) -> dict:
     stamp = result.get("stamp") if isinstance(result, dict) else None
     missing = [key for key in STAMP_KEYS if not isinstance(stamp, dict) or key not in stamp]
     if missing:
-        raise GSFMError(f"{path}: no machine stamp (missing {', '.join(missing)}); only stamped results are "
-                        f"published")
+        raise GSFMError(f"{path}: no machine stamp (missing {', '.join(missing)}); only stamped results are published")
     return result
 
 
 def demo_table(summary: dict) -> str:
     """The demo's J&F next to the copy-the-first-mask baseline, and its time."""
     command = "python demo.py --quick" if summary.get("quick") else "python demo.py"
-    return (f"Measured on {describe(summary['stamp'])}.\n\n"
-            "| command | J&F-Mean: GSFM | J&F-Mean: copy the first mask | seconds in all |\n|---|---|---|---|\n"
-            f"| `{command}` | {summary['model_jf']:.3f} | {summary['baseline_jf']:.3f} | {summary['seconds']:.0f} |\n")
+    return (
+        f"Measured on {describe(summary['stamp'])}.\n\n"
+        "| command | J&F-Mean: GSFM | J&F-Mean: copy the first mask | seconds in all |\n|---|---|---|---|\n"
+        f"| `{command}` | {summary['model_jf']:.3f} | {summary['baseline_jf']:.3f} | {summary['seconds']:.0f} |\n"
+    )
 
 
 def render_result(path: Path) -> str:

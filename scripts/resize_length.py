@@ -6,6 +6,7 @@ OpenCV's INTER_AREA, images and masks alike, smaller images enlarged too.
 
 Resumable: files already in the output are skipped (each is written atomically).
 """
+
 from __future__ import annotations
 
 import sys

@@ -5,6 +5,7 @@ frames bicubic and saved at PIL's default JPEG quality (75), masks nearest.
 
 Resumable: files already in the output are skipped (each is written atomically).
 """
+
 from __future__ import annotations
 
 import shutil

@@ -18,6 +18,7 @@ def _fast_checkpoints():
     the tests' many checkpoint writes (training subprocesses do the same through
     tests/train_for_tests.py; users keep torch's default)."""
     from torch.utils.serialization import config
+
     previous, config.save.compute_crc32 = config.save.compute_crc32, False
     yield
     config.save.compute_crc32 = previous
@@ -27,13 +28,26 @@ def _fast_checkpoints():
 def synthetic_root(tmp_path_factory):
     """Small synthetic datasets in every real layout, shared by the tests."""
     from datasets.synthetic import SyntheticConfig, generate
-    return generate(SyntheticConfig(tmp_path_factory.mktemp("synthetic") / "data", seed=3, height=64, width=96,
-                                    frames=7, train_videos=3, val_videos=2, max_objects=2, static_images=5))
+
+    return generate(
+        SyntheticConfig(
+            tmp_path_factory.mktemp("synthetic") / "data",
+            seed=3,
+            height=64,
+            width=96,
+            frames=7,
+            train_videos=3,
+            val_videos=2,
+            max_objects=2,
+            static_images=5,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
 def golden_weights_file(tmp_path_factory):
     from tests.golden import golden_state_dict
+
     path = tmp_path_factory.mktemp("weights") / "golden.pth"
     torch.save(golden_state_dict("eval"), path)
     return path
@@ -58,6 +72,7 @@ def uninterrupted(synthetic_root, tmp_path_factory):
     helpers' fault_args: checkpoints at 2 and 4). It runs in the test process (no start-up
     to wait for) and gives the same weights as the same run in a subprocess."""
     import train
+
     save_root = tmp_path_factory.mktemp("uninterrupted")
     train.train(fault_config(synthetic_root, save_root))
     return save_root

@@ -5,6 +5,7 @@ weights are rebuilt here with ``model.synthetic_weights`` and must match the fin
 recorded in ``manifest.json`` before any comparison means something. The tolerances are
 explained in ``tests/golden_data/README.md``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,10 @@ KEY_LISTS = {"eval": False, "train_mo": False, "train_so": True}
 def golden_file(name: str) -> Path:
     path = GOLDEN_DIR / name
     if not path.is_file():
-        raise FileNotFoundError(f"golden fixture {path} is missing: the checkout is incomplete "
-                                f"(tests/golden_data/ is part of the repository)")
+        raise FileNotFoundError(
+            f"golden fixture {path} is missing: the checkout is incomplete "
+            f"(tests/golden_data/ is part of the repository)"
+        )
     return path
 
 

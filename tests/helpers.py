@@ -1,4 +1,5 @@
 """Small inputs shared by several test modules."""
+
 import dataclasses
 import os
 import shutil
@@ -51,8 +52,9 @@ def wait_for(predicate, process: subprocess.Popen, timeout: float = 300) -> None
 
 def rank_pid(launcher: subprocess.Popen, rank: int) -> int:
     """The process id of one rank of a torchrun launcher (its child with RANK=<rank>)."""
-    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(launcher.pid)], capture_output=True,
-                              text=True).stdout.split()
+    children = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(launcher.pid)], capture_output=True, text=True
+    ).stdout.split()
     found = [int(pid) for pid in children if f"RANK={rank}".encode() in _environ(int(pid)).split(b"\0")]
     assert len(found) == 1, f"rank {rank} not found among {children}"
     return found[0]
@@ -67,14 +69,30 @@ def _environ(pid: int) -> bytes:
 
 # ---- training runs ---------------------------------------------------------------
 
+
 def tiny_run_options(root, save_root, stage=3, iterations=4) -> dict:
     """A tiny training run on the synthetic datasets: TrainConfig's fields."""
-    return dict(stage=stage, id="t", no_imagenet=True, batch_size=1, iterations=iterations, crop_size=48,
-                num_workers=0, device="cpu", amp=False, static_root=str(root / "static"),
-                davis_root=str(root / "DAVIS"), yv_root=str(root / "YouTube"),
-                davis_subset=str(root / "davis_subset.txt"), yv_subset=str(root / "yv_subset.txt"),
-                save_root=str(save_root), log_text_interval=1, log_image_interval=2, save_network_interval=2,
-                save_checkpoint_interval=2)
+    return dict(
+        stage=stage,
+        id="t",
+        no_imagenet=True,
+        batch_size=1,
+        iterations=iterations,
+        crop_size=48,
+        num_workers=0,
+        device="cpu",
+        amp=False,
+        static_root=str(root / "static"),
+        davis_root=str(root / "DAVIS"),
+        yv_root=str(root / "YouTube"),
+        davis_subset=str(root / "davis_subset.txt"),
+        yv_subset=str(root / "yv_subset.txt"),
+        save_root=str(save_root),
+        log_text_interval=1,
+        log_image_interval=2,
+        save_network_interval=2,
+        save_checkpoint_interval=2,
+    )
 
 
 def as_args(options: dict) -> list[str]:
@@ -112,17 +130,35 @@ ENV_ONE_THREAD = dict(ENV, OMP_NUM_THREADS="1")  # two processes on two cores; t
 
 
 def fault_args(root, save_root, extra=()):
-    return args_for(root, save_root, iterations=ITERATIONS,
-                    extra=["--save_network_interval", str(CHECKPOINT_EVERY), "--save_checkpoint_interval",
-                           str(CHECKPOINT_EVERY),
-                           "--log_image_interval", "100", *extra])
+    return args_for(
+        root,
+        save_root,
+        iterations=ITERATIONS,
+        extra=[
+            "--save_network_interval",
+            str(CHECKPOINT_EVERY),
+            "--save_checkpoint_interval",
+            str(CHECKPOINT_EVERY),
+            "--log_image_interval",
+            "100",
+            *extra,
+        ],
+    )
 
 
 def fault_config(root, save_root, **overrides) -> TrainConfig:
     """``fault_args`` as a configuration."""
-    return train_config(root, save_root, iterations=ITERATIONS, **{
-        "save_network_interval": CHECKPOINT_EVERY, "save_checkpoint_interval": CHECKPOINT_EVERY,
-        "log_image_interval": 100, **overrides})
+    return train_config(
+        root,
+        save_root,
+        iterations=ITERATIONS,
+        **{
+            "save_network_interval": CHECKPOINT_EVERY,
+            "save_checkpoint_interval": CHECKPOINT_EVERY,
+            "log_image_interval": 100,
+            **overrides,
+        },
+    )
 
 
 def train_cmd(root, save_root, extra=()):
@@ -130,8 +166,14 @@ def train_cmd(root, save_root, extra=()):
 
 
 def torchrun_cmd(root, save_root, port, extra=()):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-            *train_cmd(root, save_root, extra)[1:]]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        *train_cmd(root, save_root, extra)[1:],
+    ]
 
 
 def run_ok(cmd, env=ENV):

@@ -1,6 +1,7 @@
 """Bad inputs not covered elsewhere (docs/FAULTS.md lists every case and its test):
 frames and masks in unusual formats, folders with stray files, arguments out of range,
 checkpoints saved on CUDA."""
+
 import shutil
 import struct
 import zipfile
@@ -25,8 +26,23 @@ from util.palette import davis_palette, read_mask
 
 def generic(tmp_path, golden_weights_file, frames, mask, *extra):
     out = tmp_path / "out"
-    cli_run(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
-                                        str(mask), "--output", str(out), "--device", "cpu", *map(str, extra)]))
+    cli_run(
+        lambda: eval_generic.main(
+            [
+                "--model",
+                str(golden_weights_file),
+                "--frames",
+                str(frames),
+                "--mask",
+                str(mask),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                *map(str, extra),
+            ]
+        )
+    )
     return out
 
 
@@ -47,8 +63,10 @@ def test_frame_and_mask_sizes_disagree(golden_weights_file, synthetic_root, tmp_
     frames, mask = user_video(synthetic_root, tmp_path)
     odd = sorted(frames.glob("*.jpg"))[2]
     Image.open(odd).resize((50, 40)).save(odd)
-    expect_exit(lambda: generic(tmp_path, golden_weights_file, frames, mask),
-                "00002.jpg: frame size 50x40 differs from the first frame's 96x64")
+    expect_exit(
+        lambda: generic(tmp_path, golden_weights_file, frames, mask),
+        "00002.jpg: frame size 50x40 differs from the first frame's 96x64",
+    )
     assert not (tmp_path / "out" / "frames").exists()
 
 
@@ -79,12 +97,19 @@ def test_sixteen_bit_masks(tmp_path):
 
 def write_png_with_palette(path, labels: np.ndarray, palette: list[int]) -> None:
     """An indexed PNG written byte by byte: PIL itself would renumber ids beyond the palette."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     h, w = labels.shape
     rows = b"".join(b"\0" + row.tobytes() for row in labels.astype(np.uint8))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
-                     + chunk(b"PLTE", bytes(palette)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
+        + chunk(b"PLTE", bytes(palette))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.slow
@@ -110,16 +135,34 @@ def test_rgb_colour_masks_become_ids(tmp_path):
 
 def test_unknown_split_is_refused(golden_weights_file, synthetic_root, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        eval_davis.main(["--model", str(golden_weights_file), "--davis_path", str(synthetic_root), "--output",
-                         str(tmp_path), "--split", "train"])
+        eval_davis.main(
+            [
+                "--model",
+                str(golden_weights_file),
+                "--davis_path",
+                str(synthetic_root),
+                "--output",
+                str(tmp_path),
+                "--split",
+                "train",
+            ]
+        )
     assert "invalid choice: 'train' (choose from" in capsys.readouterr().err
 
 
 def test_youtube_meta_json_missing_or_broken(golden_weights_file, synthetic_root, tmp_path):
     yv = tmp_path / "YouTube"
     shutil.copytree(synthetic_root / "YouTube" / "valid", yv / "valid")
-    args = ["--model", str(golden_weights_file), "--yv_path", str(yv), "--output", str(tmp_path / "o"),
-            "--device", "cpu"]
+    args = [
+        "--model",
+        str(golden_weights_file),
+        "--yv_path",
+        str(yv),
+        "--output",
+        str(tmp_path / "o"),
+        "--device",
+        "cpu",
+    ]
     (yv / "valid" / "meta.json").write_text("{not json")
     expect_exit(lambda: cli_run(lambda: eval_youtube.main(args)), "meta.json: not a YouTube-VOS meta.json")
     (yv / "valid" / "meta.json").unlink()
@@ -131,7 +174,7 @@ def test_top_k_larger_than_memory_is_the_full_softmax():
     net = golden_network()
     frames, mask = random_clip(frames=3)
     results = []
-    for top_k in (16, 10 ** 6):  # the memory holds 16 positions (one 4x4 frame)
+    for top_k in (16, 10**6):  # the memory holds 16 positions (one 4x4 frame)
         core = InferenceCore(net, InferenceConfig(top_k=top_k, mem_every=5))
         results.append([core.step(frames[t], mask if t == 0 else None, end=t == 2) for t in range(3)])
     for a, b in zip(*results):
@@ -141,6 +184,7 @@ def test_top_k_larger_than_memory_is_the_full_softmax():
 def test_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
     """A file whose tensors were saved from a GPU (storage location 'cuda:0')."""
     from torch.utils.serialization import config
+
     state = {"value_encoder.conv1.weight": torch.ones(2, 2)}
     previous, config.save.compute_crc32 = config.save.compute_crc32, True  # zipfile below checks the CRCs
     try:
@@ -160,4 +204,3 @@ def test_checkpoint_saved_on_cuda_loads_on_cpu(tmp_path):
     loaded = read_checkpoint(tmp_path / "cuda.pth")
     assert loaded["value_encoder.conv1.weight"].device.type == "cpu"
     assert torch.equal(loaded["value_encoder.conv1.weight"], state["value_encoder.conv1.weight"])
-

@@ -1,6 +1,7 @@
 """MOSE, LVOS, VOST and SA-V: the scorers against plain transcriptions of the official tools
 (reference/benchmark_metrics.py) on hand-made masks with each tool's edge cases, the
 readers on the generated download layouts, and eval_benchmark.py end to end."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def data(tmp_path_factory):
 
 
 # ---- MOSE v2 ------------------------------------------------------------------------------
+
 
 def _mose2_video():
     """8 frames; object 1 everywhere; object 2 leaves (frames 3-4) and returns; object 3
@@ -90,15 +92,19 @@ def test_mose2_adaptive_boundary_width():
     width is ceil(0.1 * 10) = 1, so a 3-pixel shift matches under F but not under F_new. A
     large or absent object gets the DAVIS width unrounded (6.4: a fractional disk), both F
     equal. On tiny frames (24x32) the fractional disk is empty (as skimage draws it)."""
+
     def box(shape, y0, y1, x0, x1):
         m = np.zeros(shape, np.uint8)
         m[y0:y1, x0:x1] = 1
         return m
+
     big = (480, 640)
-    cases = [(box(big, 50, 60, 53, 63), box(big, 50, 60, 50, 60)),  # small: adaptive width
-             (box(big, 0, 400, 10, 510), box(big, 0, 400, 0, 500)),  # large: fractional DAVIS width
-             (box(big, 50, 60, 53, 63), np.zeros(big, np.uint8)),  # absent object
-             (box((H, W), 5, 9, 7, 11), box((H, W), 5, 9, 5, 9))]  # tiny frame
+    cases = [
+        (box(big, 50, 60, 53, 63), box(big, 50, 60, 50, 60)),  # small: adaptive width
+        (box(big, 0, 400, 10, 510), box(big, 0, 400, 0, 500)),  # large: fractional DAVIS width
+        (box(big, 50, 60, 53, 63), np.zeros(big, np.uint8)),  # absent object
+        (box((H, W), 5, 9, 7, 11), box((H, W), 5, 9, 5, 9)),
+    ]  # tiny frame
     for p, g in cases:
         assert np.allclose(bm.mose2_f(p > 0, g > 0), ref.mose2_f_adaptive(p, g))
     classic, adaptive = bm.mose2_f(cases[0][0] > 0, cases[0][1] > 0)
@@ -109,13 +115,20 @@ def test_mose2_adaptive_boundary_width():
 
 # ---- LVOS -----------------------------------------------------------------------------------
 
+
 def test_lvos_scores_equal_the_official_definitions(tmp_path):
     """Two videos (one unseen); object 2 enters at frame 11; its first and last annotated
     frames are predicted wrongly (excluded), one frame's prediction is empty; object 1's
     range stops before the video ends (predictions after it do not count)."""
-    meta = {"a": {"objects": {"1": {"frame_range": {"start": 1, "end": 21, "frame_nums": 4}},
-                              "2": {"frame_range": {"start": 11, "end": 31, "frame_nums": 4}}}},
-            "b": {"objects": {"1": {"frame_range": {"start": 1, "end": 31, "frame_nums": 6}}}}}
+    meta = {
+        "a": {
+            "objects": {
+                "1": {"frame_range": {"start": 1, "end": 21, "frame_nums": 4}},
+                "2": {"frame_range": {"start": 11, "end": 31, "frame_nums": 4}},
+            }
+        },
+        "b": {"objects": {"1": {"frame_range": {"start": 1, "end": 31, "frame_nums": 6}}}},
+    }
     rows = {}
     for video in meta:
         gts, preds = {}, {}
@@ -135,9 +148,11 @@ def test_lvos_scores_equal_the_official_definitions(tmp_path):
                 _write(tmp_path / "gt" / video, f"{frame:08d}.png", g)
         rows[video] = (gts, preds)
     ours = bm.score_lvos(tmp_path / "pred", tmp_path / "gt", meta, unseen={"b"})
-    objects = [ref.lvos_object(*rows["a"], meta["a"]["objects"]["1"]["frame_range"], 1) + (False,),
-               ref.lvos_object(*rows["a"], meta["a"]["objects"]["2"]["frame_range"], 2) + (False,),
-               ref.lvos_object(*rows["b"], meta["b"]["objects"]["1"]["frame_range"], 1) + (True,)]
+    objects = [
+        ref.lvos_object(*rows["a"], meta["a"]["objects"]["1"]["frame_range"], 1) + (False,),
+        ref.lvos_object(*rows["a"], meta["a"]["objects"]["2"]["frame_range"], 2) + (False,),
+        ref.lvos_object(*rows["b"], meta["b"]["objects"]["1"]["frame_range"], 1) + (True,),
+    ]
     official = ref.lvos_overall(objects)
     assert list(ours["overall"]) == bm.LVOS_METRICS
     for key in bm.LVOS_METRICS:
@@ -158,6 +173,7 @@ def test_lvos_v_rounds_the_variance_first():
 
 
 # ---- VOST -----------------------------------------------------------------------------------
+
 
 def test_vost_scores_equal_the_official_definitions(tmp_path):
     """255 (void) in the ground truth, first frame included: background to the scorer, so a
@@ -195,6 +211,7 @@ def test_decay_bins_wrap_past_256_frames_as_the_official_tools():
 
 # ---- SA-V -----------------------------------------------------------------------------------
 
+
 def test_sav_scores_equal_the_official_definitions(tmp_path):
     """Two overlapping objects (001 inside 000); object 001 is empty in ground truth and
     prediction on the first scored frames (they do not count), one empty prediction; the
@@ -227,6 +244,7 @@ def test_sav_scores_equal_the_official_definitions(tmp_path):
 
 
 # ---- readers ---------------------------------------------------------------------------------
+
 
 def test_lvos_engine_receives_only_first_appearance_masks(data):
     """valid annotates every object on every 5th frame; the inputs are each object's first
@@ -269,6 +287,7 @@ def test_sav_input_composes_overlapping_objects(data):
 
 def test_lvos_without_meta_finds_first_appearances_in_the_annotations(data, tmp_path):
     import shutil
+
     shutil.copytree(data / "LVOS", tmp_path / "LVOS")
     (tmp_path / "LVOS" / "valid" / "valid_meta.json").unlink()
     with_meta = BENCHMARKS["lvos"].read(data / "LVOS", "valid", False)
@@ -281,11 +300,24 @@ def test_lvos_without_meta_finds_first_appearances_in_the_annotations(data, tmp_
 def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
     import eval_benchmark
     from util.errors import ConfigError, DatasetError
+
     text = eval_benchmark.parser().format_help()
     assert all(f"  {name} " in text for name in BENCHMARKS)
     with pytest.raises(ConfigError, match="valid, train"):
-        eval_benchmark.main(["--benchmark", "mose", "--data_path", str(data / "MOSE"), "--split", "val",
-                             "--model", "m.pth", "--output", str(tmp_path)])
+        eval_benchmark.main(
+            [
+                "--benchmark",
+                "mose",
+                "--data_path",
+                str(data / "MOSE"),
+                "--split",
+                "val",
+                "--model",
+                "m.pth",
+                "--output",
+                str(tmp_path),
+            ]
+        )
     with pytest.raises(DatasetError, match="JPEGImages_24fps"):
         BENCHMARKS["sav"].read(data / "VOST", "val", False)
     with pytest.raises(ConfigError, match="dense_frames"):
@@ -293,6 +325,7 @@ def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
 
 
 # ---- long videos -------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
@@ -316,21 +349,44 @@ def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
     config = InferenceConfig(max_size=48)
     network = load_network(golden_weights_file, torch.device("cpu"))
     rss: list[float] = []
-    segment_video(network, video, config, on_output=lambda frame: None,
-                  on_frame=lambda: rss.append(current_memory_mb(torch.device("cpu"))))
+    segment_video(
+        network,
+        video,
+        config,
+        on_output=lambda frame: None,
+        on_frame=lambda: rss.append(current_memory_mb(torch.device("cpu"))),
+    )
     assert len(rss) == frames
-    bank_mb = bank_bytes(frames, 1, config, height=48, width=64) / 2 ** 20
+    bank_mb = bank_bytes(frames, 1, config, height=48, width=64) / 2**20
     growth = rss[-1] - rss[warm]
     assert growth < bank_mb + 6, (growth, bank_mb, rss)
 
 
 # ---- eval_benchmark.py end to end ---------------------------------------------------------------
 
+
 def _run(data: Path, out: Path, weights: Path, benchmark: str, folder: str, split: str, *extra: str) -> Path:
     import eval_benchmark
-    eval_benchmark.main(["--benchmark", benchmark, "--data_path", str(data / folder), "--split", split,
-                         "--model", str(weights), "--output", str(out / benchmark), "--device", "cpu",
-                         "--size", "-1", *extra])
+
+    eval_benchmark.main(
+        [
+            "--benchmark",
+            benchmark,
+            "--data_path",
+            str(data / folder),
+            "--split",
+            split,
+            "--model",
+            str(weights),
+            "--output",
+            str(out / benchmark),
+            "--device",
+            "cpu",
+            "--size",
+            "-1",
+            *extra,
+        ]
+    )
     return out / benchmark
 
 
@@ -349,8 +405,11 @@ def test_mose_and_mose2_end_to_end(data, tmp_path, golden_weights_file):
     for benchmark in ("mose", "mose2"):
         out = _run(data, tmp_path, golden_weights_file, benchmark, "MOSE", "train")
         overall = _scores(out)
-        assert list(overall) == (list(BENCHMARKS[benchmark].metrics) if benchmark == "mose2" else
-                                 ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "J&F-Mean"])
+        assert list(overall) == (
+            list(BENCHMARKS[benchmark].metrics)
+            if benchmark == "mose2"
+            else ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay", "J&F-Mean"]
+        )
         results = []
         for video in sorted(p.name for p in (root / "train" / "JPEGImages").iterdir()):
             names = sorted(p.with_suffix(".png").name for p in (root / "train" / "JPEGImages" / video).iterdir())
@@ -366,6 +425,7 @@ def test_mose_and_mose2_end_to_end(data, tmp_path, golden_weights_file):
     out = _run(data, tmp_path / "valid", golden_weights_file, "mose", "MOSE", "valid")
     assert not (out / "scores.json").exists()
     import zipfile
+
     with zipfile.ZipFile(out / "submission.zip") as zf:
         assert sorted(zf.namelist()) == [f"mosevalid0/{t:05d}.png" for t in range(9)]
 
@@ -373,6 +433,7 @@ def test_mose_and_mose2_end_to_end(data, tmp_path, golden_weights_file):
 @pytest.mark.slow
 def test_lvos_end_to_end_receives_first_appearances_only(data, tmp_path, golden_weights_file, monkeypatch):
     import inference_core
+
     fed: list[tuple[int, list[int]]] = []
     step = inference_core.InferenceCore.step
 
@@ -380,6 +441,7 @@ def test_lvos_end_to_end_receives_first_appearances_only(data, tmp_path, golden_
         if mask is not None:
             fed.append((self.frame_index + 1, sorted(set(np.unique(mask).tolist()) - {0})))
         return step(self, image, mask, *args, **kwargs)
+
     monkeypatch.setattr(inference_core.InferenceCore, "step", spy)
     out = _run(data, tmp_path, golden_weights_file, "lvos", "LVOS", "valid")
     root = data / "LVOS" / "valid"

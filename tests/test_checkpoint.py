@@ -1,4 +1,5 @@
 """Checkpoint formats: GSFM round trip, STCN, single-object -> multi-object, bad files, ImageNet."""
+
 import os
 
 import pytest
@@ -102,8 +103,12 @@ def test_imagenet_init_from_torchvision_cache(tmp_path, monkeypatch):
         imagenet_state_dicts()
     # small fake weight files: only the stems, the rest of the backbone stays fresh
     g = torch.Generator().manual_seed(1)
-    fake50 = {"conv1.weight": torch.randn(64, 3, 7, 7, generator=g), "bn1.weight": torch.rand(64, generator=g),
-              "layer1.0.conv1.weight": torch.randn(64, 64, 1, 1, generator=g), "fc.weight": torch.zeros(10, 2048)}
+    fake50 = {
+        "conv1.weight": torch.randn(64, 3, 7, 7, generator=g),
+        "bn1.weight": torch.rand(64, generator=g),
+        "layer1.0.conv1.weight": torch.randn(64, 64, 1, 1, generator=g),
+        "fc.weight": torch.zeros(10, 2048),
+    }
     fake18 = {"conv1.weight": torch.randn(64, 3, 7, 7, generator=g), "bn1.bias": torch.randn(64, generator=g)}
     for weights, state in ((ResNet50_Weights.IMAGENET1K_V1, fake50), (ResNet18_Weights.IMAGENET1K_V1, fake18)):
         path = cached_weights_path(weights)

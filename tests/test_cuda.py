@@ -3,6 +3,7 @@ on a GPU machine); ``GSFM_CUDA_LANE_ON_CPU=1`` dry-runs their logic on the CPU.
 
 Golden comparisons run in float32 with TF32 off (the golden tolerances are float32 ones).
 """
+
 import json
 import subprocess
 import sys
@@ -48,8 +49,11 @@ def test_golden_network_pieces(net, cuda):
     value = net.encode_value_objects(t(g, "frame", cuda), t(g, "f16", cuda), t(g, "masks3", cuda))
     assert_features(value.unsqueeze(2), g["value3"], "value3")
     mem_k, mem_v = t(g, "mem_k", cuda)[0].t(), t(g, "mem_v", cuda)
-    readout = topk_readout(t(g, "k16", cuda).flatten(2)[0].t(), mem_k, mem_v.permute(2, 0, 1).flatten(1),
-                           int(g["top_k"])).t().reshape(2, 512, 6, 10)
+    readout = (
+        topk_readout(t(g, "k16", cuda).flatten(2)[0].t(), mem_k, mem_v.permute(2, 0, 1).flatten(1), int(g["top_k"]))
+        .t()
+        .reshape(2, 512, 6, 10)
+    )
     assert_features(readout, g["readout"], "readout (sparse top-k on the GPU)")
     prob = net.decode_objects(t(g, "readout", cuda), t(g, "f16_thin", cuda), t(g, "f8", cuda), t(g, "f4", cuda))
     assert_prob(prob, g["seg_prob"], "seg_prob")
@@ -61,12 +65,17 @@ def test_golden_propagation(net):
         left, right, top, bottom = g["pad"].tolist()
         labels = g["labels"][0:1] if name == "propagation" else g["annotations"]
         required = set(g["req_frames"].tolist()) if "req_frames" in g else None
-        core = InferenceCore(net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"])),
-                             object_ids=ids or ())
+        core = InferenceCore(
+            net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"])), object_ids=ids or ()
+        )
         for frame in range(len(g["rgb_uint8"])):
             mask = labels[frame] if frame < len(labels) and labels[frame].any() else None
-            prob = core.step(g["rgb_uint8"][frame], mask, end=frame == len(g["rgb_uint8"]) - 1,
-                             need_output=required is None or frame in required)
+            prob = core.step(
+                g["rgb_uint8"][frame],
+                mask,
+                end=frame == len(g["rgb_uint8"]) - 1,
+                need_output=required is None or frame in required,
+            )
             if prob is None:
                 continue
             golden = g["prob"][:, frame, 0, top:-bottom, left:-right]
@@ -85,8 +94,7 @@ def test_amp_propagation_agrees_with_float32(net):
     results = {}
     for amp in (False, True):
         core = InferenceCore(net, InferenceConfig(amp=amp))
-        results[amp] = [core.step(frame, g["labels"][0] if i == 0 else None) for i, frame in
-                        enumerate(g["rgb_uint8"])]
+        results[amp] = [core.step(frame, g["labels"][0] if i == 0 else None) for i, frame in enumerate(g["rgb_uint8"])]
     agree = decided = total = 0
     worst = 0.0
     for exact, half in zip(results[False], results[True]):
@@ -98,8 +106,10 @@ def test_amp_propagation_agrees_with_float32(net):
         total += int(same.sum())
         worst = max(worst, float((exact - half).abs().max()))
     pixels = sum(p[0].numel() for p in results[False])
-    print(f"AMP vs float32: {100 * total / pixels:.3f}% of pixels agree, {100 * agree / decided:.3f}% of decided "
-          f"ones; largest probability difference {worst:.2e}")
+    print(
+        f"AMP vs float32: {100 * total / pixels:.3f}% of pixels agree, {100 * agree / decided:.3f}% of decided "
+        f"ones; largest probability difference {worst:.2e}"
+    )
     assert agree / decided >= 0.995
     assert worst < 0.05
 
@@ -128,8 +138,17 @@ def test_training_with_amp_on_a_one_process_nccl_group(synthetic_root, cuda, tmp
     """torchrun with one process: a process group (NCCL on a GPU) and DDP; AMP with the
     gradient scaler; cudnn.benchmark; the full checkpoint then resumes on the CPU."""
     args = swap_device(train_args(synthetic_root, tmp_path, 4, ["--benchmark"]), cuda.type)
-    result = run_ok([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--master_port=29641",
-                     str(REPO / "train.py"), *args])
+    result = run_ok(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=1",
+            "--master_port=29641",
+            str(REPO / "train.py"),
+            *args,
+        ]
+    )
     assert ("nccl" if cuda.type == "cuda" else "gloo") in result.stdout
     (run,) = list(tmp_path.iterdir())
     checkpoint = read_checkpoint(run / f"{run.name}_checkpoint.pth")
@@ -139,8 +158,9 @@ def test_training_with_amp_on_a_one_process_nccl_group(synthetic_root, cuda, tmp
     logged = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()]
     assert len(logged) == 4 and all(np.isfinite(entry["total_loss"]) for entry in logged)
     # a checkpoint written on the GPU continues on the CPU
-    cpu_args = swap_device(train_args(synthetic_root, tmp_path, 6, ["--load_model", str(run), "--resume_anyway"]),
-                           "cpu")  # 6 iterations instead of the checkpoint's 4
+    cpu_args = swap_device(
+        train_args(synthetic_root, tmp_path, 6, ["--load_model", str(run), "--resume_anyway"]), "cpu"
+    )  # 6 iterations instead of the checkpoint's 4
     assert train.main(cpu_args + ["--no_amp"]) == run
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 6
 
@@ -149,6 +169,7 @@ def test_exact_resume_on_the_device(synthetic_root, cuda, tmp_path):
     """A resumed run against two uninterrupted ones: GPU kernels need not be bit-reproducible
     (atomics in some backward passes), so the resumed run must differ from an uninterrupted
     one by no more than two uninterrupted runs differ from each other."""
+
     def run(name, iterations, extra=()):
         args = swap_device(train_args(synthetic_root, tmp_path / name, iterations, extra), cuda.type) + ["--no_amp"]
         run_ok([sys.executable, str(REPO / "train.py"), *args])
@@ -171,9 +192,17 @@ def test_eval_scripts_on_the_device(synthetic_root, golden_weights_file, cuda, t
         "d17": (eval_davis.main, ["--davis_path", davis / "2017"], ""),
         "d16": (eval_davis_2016.main, ["--davis_path", davis / "2016"], ""),
         "yv": (eval_youtube.main, ["--yv_path", synthetic_root / "YouTube", "--size", "-1"], "Annotations"),
-        "gen": (eval_generic.main, ["--frames", davis / "2017" / "trainval" / "JPEGImages" / "480p" / "val00",
-                                    "--mask", davis / "2017" / "trainval" / "Annotations" / "480p" / "val00" /
-                                    "00000.png", "--overlay"], ""),
+        "gen": (
+            eval_generic.main,
+            [
+                "--frames",
+                davis / "2017" / "trainval" / "JPEGImages" / "480p" / "val00",
+                "--mask",
+                davis / "2017" / "trainval" / "Annotations" / "480p" / "val00" / "00000.png",
+                "--overlay",
+            ],
+            "",
+        ),
     }
     for name, (main, args, sub) in runs.items():
         outputs = {}
@@ -183,20 +212,51 @@ def test_eval_scripts_on_the_device(synthetic_root, golden_weights_file, cuda, t
             outputs[lane] = out / sub
             stats = json.loads((out / "eval_stats.json").read_text())
             assert stats["device"].startswith(device) and stats["peak_memory_mb"] > 0 and stats["fps"] > 0
-        masks = sorted(p.relative_to(outputs["reference"]) for p in outputs["reference"].glob("*/*.png")
-                       if not p.parent.name.startswith("."))
+        masks = sorted(
+            p.relative_to(outputs["reference"])
+            for p in outputs["reference"].glob("*/*.png")
+            if not p.parent.name.startswith(".")
+        )
         assert masks
-        same = np.mean([np.mean(read_mask(outputs["reference"] / m) == read_mask(outputs["device"] / m))
-                        for m in masks])
+        same = np.mean(
+            [np.mean(read_mask(outputs["reference"] / m) == read_mask(outputs["device"] / m)) for m in masks]
+        )
         print(f"{name}: {100 * same:.3f}% of mask pixels equal on CPU and {cuda.type}")
         assert same >= 0.98  # synthetic weights: many near-ties; float32 on both (TF32 off)
 
 
 def test_benchmark_times_and_measures_the_device(cuda, tmp_path):
     out = tmp_path / "bench"
-    subprocess.run([sys.executable, "-m", "scripts.benchmark", "--frames", "6", "--objects", "2", "--height", "96",
-                    "--width", "160", "--amp", "--device", cuda.type, "--train", "--train_batch", "1", "--crop",
-                    "64", "--iterations", "1", "--output", str(out)], check=True, cwd=REPO, env=ENV)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.benchmark",
+            "--frames",
+            "6",
+            "--objects",
+            "2",
+            "--height",
+            "96",
+            "--width",
+            "160",
+            "--amp",
+            "--device",
+            cuda.type,
+            "--train",
+            "--train_batch",
+            "1",
+            "--crop",
+            "64",
+            "--iterations",
+            "1",
+            "--output",
+            str(out),
+        ],
+        check=True,
+        cwd=REPO,
+        env=ENV,
+    )
     report = json.loads((out / "benchmark.json").read_text())
     (row,) = report["inference"]
     for role in ("engine", "oracle", "engine_amp"):

@@ -1,5 +1,6 @@
 """Training on your own videos (--videos), validation while training (--val_videos), the
 best checkpoint and the crash save."""
+
 import json
 import signal
 import subprocess
@@ -101,7 +102,6 @@ def test_validation_folder_needs_full_ground_truth(custom_root, tmp_path):
         validation_videos(tmp_path)
 
 
-
 def test_validation_gives_the_engine_each_objects_first_appearance_only(tmp_path):
     """Full ground truth on every frame; object 2 enters at frame 2: the inputs are frame 0
     (object 1) and frame 2 restricted to object 2; the rest is ground truth."""
@@ -129,8 +129,14 @@ def test_validation_best_checkpoint_sigkill_resume(synthetic_root, custom_root, 
     validation, bit for bit."""
     val = {"val_videos": str(custom_root / "val"), "val_interval": 2}
     options = {**tiny_run_options(synthetic_root, tmp_path), **val, "log_image_interval": 100}
-    process = subprocess.Popen([sys.executable, "-m", "tests.train_for_tests", *as_args(options)], env=ENV, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.train_for_tests", *as_args(options)],
+        env=ENV,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     checkpoint = lambda: list(tmp_path.glob("*/*_checkpoint.pth"))  # noqa: E731
     wait_for(lambda: checkpoint() and read_checkpoint(checkpoint()[0]).get("it") == 2, process)
     process.send_signal(signal.SIGKILL)
@@ -158,13 +164,29 @@ def test_validation_best_checkpoint_sigkill_resume(synthetic_root, custom_root, 
 def test_two_process_validation_equals_single_process(synthetic_root, custom_root, tmp_path):
     """Under torchrun each rank validates one of the 2 videos; the gathered J&F equals the
     J&F of one process validating both with the same weights."""
-    options = {**tiny_run_options(synthetic_root, tmp_path, iterations=2), "val_videos": str(custom_root / "val"),
-               "val_interval": 2, "log_image_interval": 100}
-    run_ok([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541", "-m",
-            "tests.train_for_tests", *as_args(options)], ENV_ONE_THREAD)
+    options = {
+        **tiny_run_options(synthetic_root, tmp_path, iterations=2),
+        "val_videos": str(custom_root / "val"),
+        "val_interval": 2,
+        "log_image_interval": 100,
+    }
+    run_ok(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29541",
+            "-m",
+            "tests.train_for_tests",
+            *as_args(options),
+        ],
+        ENV_ONE_THREAD,
+    )
     (run,) = list(tmp_path.iterdir())
-    (logged,) = [json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()
-                 if "val/J&F" in line]
+    (logged,) = [
+        json.loads(line) for line in (run / "logs" / "metrics.jsonl").read_text().splitlines() if "val/J&F" in line
+    ]
     network = GSFM(single_object=False)
     network.load_state_dict(read_checkpoint(run / f"{run.name}_2.pth"))
     one = distributed.Processes(0, 0, 1, 1, torch.device("cpu"), None)
@@ -191,10 +213,13 @@ def test_exception_after_threshold_writes_a_crash_checkpoint(synthetic_root, tmp
             if it == at:
                 raise error
             return step(self, data, it)
+
         return step_or_fail
 
-    cases = (("crash", RuntimeError("disk controller on fire"), 3, 3, [3, 2]),
-             ("nan", NonFiniteLossError("non-finite loss nan at iteration 1"), 1, 1, []))
+    cases = (
+        ("crash", RuntimeError("disk controller on fire"), 3, 3, [3, 2]),
+        ("nan", NonFiniteLossError("non-finite loss nan at iteration 1"), 1, 1, []),
+    )
     for name, error, at, threshold, written in cases:
         monkeypatch.setattr(Trainer, "step", failing(error, at))
         with pytest.raises(type(error), match=str(error)):

@@ -1,4 +1,5 @@
 """The README's first command, in its seconds-long form."""
+
 import json
 
 import pytest

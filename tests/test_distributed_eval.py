@@ -1,6 +1,7 @@
 """Evaluation across processes: torchrun ranks (gloo on CPU) and independent runs sharing an
 output folder give the single-process masks bit for bit, compute every video once, and a
 killed rank's rerun computes only what is missing."""
+
 import json
 import os
 import signal
@@ -28,28 +29,71 @@ ENV = ENV_ONE_THREAD  # one thread per process: the same kernels everywhere
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """4 DAVIS val videos and as many YouTube-VOS valid videos."""
-    return generate(SyntheticConfig(tmp_path_factory.mktemp("many") / "data", seed=5, height=64, width=96,
-                                    frames=6, train_videos=1, val_videos=4, max_objects=2, static_images=1))
+    return generate(
+        SyntheticConfig(
+            tmp_path_factory.mktemp("many") / "data",
+            seed=5,
+            height=64,
+            width=96,
+            frames=6,
+            train_videos=1,
+            val_videos=4,
+            max_objects=2,
+            static_images=1,
+        )
+    )
 
 
 def davis_args(data, weights, out):
-    return ["--model", str(weights), "--davis_path", str(data / "DAVIS" / "2017"), "--output", str(out),
-            "--device", "cpu", "--threads", "1"]
+    return [
+        "--model",
+        str(weights),
+        "--davis_path",
+        str(data / "DAVIS" / "2017"),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
 
 
 def youtube_args(data, weights, out):
-    return ["--model", str(weights), "--yv_path", str(data / "YouTube"), "--output", str(out), "--device", "cpu",
-            "--threads", "1", "--size", "-1"]
+    return [
+        "--model",
+        str(weights),
+        "--yv_path",
+        str(data / "YouTube"),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--size",
+        "-1",
+    ]
 
 
 def torchrun(script, args, port):
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-            str(REPO / script), *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        str(REPO / script),
+        *args,
+    ]
 
 
 def masks_of(folder: Path) -> dict[str, np.ndarray]:
-    return {str(p.relative_to(folder)): read_mask(p) for p in sorted(folder.glob("*/*.png"))
-            if not p.parent.name.startswith(".")}
+    return {
+        str(p.relative_to(folder)): read_mask(p)
+        for p in sorted(folder.glob("*/*.png"))
+        if not p.parent.name.startswith(".")
+    }
 
 
 def assert_same_masks(a: Path, b: Path) -> None:
@@ -77,6 +121,7 @@ def test_shards_are_balanced_longest_first():
     class Video:
         def __init__(self, name, n):
             self.name, self.num_frames = name, n
+
     videos = [Video(n, f) for n, f in (("a", 10), ("b", 80), ("c", 30), ("d", 50), ("e", 40))]
     parts = shard(videos, 2)
     assert [[v.name for v in p] for p in parts] == [["b", "c"], ["d", "e", "a"]]
@@ -98,16 +143,20 @@ def test_two_ranks_equal_one_process(data, golden_weights_file, single, tmp_path
 
     run_ok(torchrun("eval_youtube.py", youtube_args(data, golden_weights_file, tmp_path / "yv"), 29612), ENV)
     assert_same_masks(tmp_path / "yv" / "Annotations", single / "yv" / "Annotations")
-    with zipfile.ZipFile(tmp_path / "yv" / "submission.zip") as mine, \
-            zipfile.ZipFile(single / "yv" / "submission.zip") as theirs:
+    with (
+        zipfile.ZipFile(tmp_path / "yv" / "submission.zip") as mine,
+        zipfile.ZipFile(single / "yv" / "submission.zip") as theirs,
+    ):
         assert sorted(mine.namelist()) == sorted(theirs.namelist()) and mine.namelist()
 
 
 def test_independent_runs_share_one_output_folder(data, golden_weights_file, single, tmp_path):
     out = tmp_path / "shared"
     cmd = [sys.executable, "eval_davis.py", *davis_args(data, golden_weights_file, out)]
-    runs = [subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    runs = [
+        subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [r.communicate(timeout=600) for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     assert_same_masks(out, single / "davis")
@@ -124,8 +173,9 @@ def test_independent_runs_share_one_output_folder(data, golden_weights_file, sin
 def test_killed_rank_then_rerun_computes_only_the_rest(data, golden_weights_file, single, tmp_path):
     out = tmp_path / "killed"
     args = davis_args(data, golden_weights_file, out)
-    launcher = subprocess.Popen(torchrun("eval_davis.py", args, 29613), env=ENV, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = subprocess.Popen(
+        torchrun("eval_davis.py", args, 29613), env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_for(lambda: any((out / ".eval_stats").glob("*.json")), launcher)  # a first video is done
     os.kill(rank_pid(launcher, 1), signal.SIGKILL)
     assert launcher.wait(timeout=300) != 0  # torchrun stops the other rank and fails

@@ -1,6 +1,7 @@
 """Two-process training (torchrun, gloo on CPU): the logged curves are interval means over
 both ranks; a SIGTERM to the job and a killed rank are resumed with --resume auto, ending
 with the uninterrupted run's weights."""
+
 import json
 import os
 import signal
@@ -53,8 +54,15 @@ def straight(synthetic_root, tmp_path_factory):
     script = folder / "recording_train.py"
     script.write_text(RECORDING)
     env = dict(ENV_ONE_THREAD, RECORD_DIR=str(folder), PYTHONPATH=str(REPO))  # the script is outside the repository
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534", str(script),
-           *fault_args(synthetic_root, folder / "saves", ["--log_text_interval", "2"])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29534",
+        str(script),
+        *fault_args(synthetic_root, folder / "saves", ["--log_text_interval", "2"]),
+    ]
     result = run_ok(cmd, env)
     assert "1 per process x 2 processes = 2 global" in result.stdout
     records = [[json.loads(line) for line in (folder / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
@@ -75,8 +83,7 @@ def test_logged_values_are_interval_means_over_ranks(straight):
         for key in ("loss_1", "loss_2", "total_loss", "p"):
             assert entry[key] == pytest.approx(mean[key], rel=1e-6), key
         assert entry["iou"] == pytest.approx((mean["hide_iou/i"] + 1) / (mean["hide_iou/u"] + 1), rel=1e-6)
-        assert entry["sec_iou"] == pytest.approx((mean["hide_iou/sec_i"] + 1) / (mean["hide_iou/sec_u"] + 1),
-                                                 rel=1e-6)
+        assert entry["sec_iou"] == pytest.approx((mean["hide_iou/sec_i"] + 1) / (mean["hide_iou/sec_u"] + 1), rel=1e-6)
         assert entry["seconds_per_it"] > 0 and entry["lr"] > 0
         assert entry["eta_seconds"] == pytest.approx((ITERATIONS - entry["it"]) * entry["seconds_per_it"], abs=1)
     ckpt = read_checkpoint(run / f"{run.name}_checkpoint.pth")
@@ -93,8 +100,14 @@ def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, t
     metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
     logged = lambda: len(metrics()[0].read_text().splitlines()) if metrics() else 0  # noqa: E731
 
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29537, no_saves), env=ENV_ONE_THREAD,
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        torchrun_cmd(synthetic_root, tmp_path, 29537, no_saves),
+        env=ENV_ONE_THREAD,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: logged() >= 2, launcher)
     launcher.send_signal(signal.SIGTERM)
     _, stderr = launcher.communicate(timeout=300)
@@ -104,8 +117,13 @@ def test_sigterm_then_a_killed_rank_then_resume_auto(synthetic_root, straight, t
     assert 2 <= stopped_at < ITERATIONS and not (run / f"{run.name}_{ITERATIONS}.pth").exists()
 
     resumed = [*no_saves, "--resume", "auto"]
-    launcher = subprocess.Popen(torchrun_cmd(synthetic_root, tmp_path, 29538, resumed), env=ENV_ONE_THREAD,
-                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    launcher = subprocess.Popen(
+        torchrun_cmd(synthetic_root, tmp_path, 29538, resumed),
+        env=ENV_ONE_THREAD,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     lines = logged()
     wait_for(lambda: logged() > lines, launcher)  # one more iteration done
     os.kill(rank_pid(launcher, 1), signal.SIGKILL)

@@ -1,6 +1,7 @@
 """The documentation against the code: every flag the README and docs/ give to a command is
 in that command's --help, every --help shows the defaults, every number in
 docs/PERFORMANCE.md comes from a stamped result file, and the fault table names real tests."""
+
 import contextlib
 import functools
 import importlib
@@ -91,28 +92,41 @@ def commands(line: str) -> list[tuple[str | None, list[str], list[str]]]:
 
 
 def test_every_flag_in_the_docs_is_in_the_help_of_its_command():
-    modules = sorted({m for page in PAGES for line in command_lines(page.read_text()) for m, _, _ in commands(line)
-                      if m and is_command(m)})
+    modules = sorted(
+        {
+            m
+            for page in PAGES
+            for line in command_lines(page.read_text())
+            for m, _, _ in commands(line)
+            if m and is_command(m)
+        }
+    )
     assert {"train", "eval_davis", "eval_generic", "util.metrics", "scripts.benchmark"} <= set(modules)
     wrong = []
     for page in PAGES:
         for line in command_lines(page.read_text()):
             for module, flags, launcher in commands(line):
                 if module is None:  # a flag on its own: some command (or torchrun) must have it
-                    wrong += [f"{page.name}: {f} (no command has it)" for f in flags
-                              if f not in TORCHRUN_FLAGS and not any(in_help(f, m) for m in modules)]
+                    wrong += [
+                        f"{page.name}: {f} (no command has it)"
+                        for f in flags
+                        if f not in TORCHRUN_FLAGS and not any(in_help(f, m) for m in modules)
+                    ]
                 elif is_command(module):  # pip, pytest and other tools are not checked
-                    wrong += [f"{page.name}: {f} not in python -m {module} --help" for f in flags
-                              if not in_help(f, module)]
+                    wrong += [
+                        f"{page.name}: {f} not in python -m {module} --help" for f in flags if not in_help(f, module)
+                    ]
                 wrong += [f"{page.name}: {f} is not a torchrun option" for f in launcher if f not in TORCHRUN_FLAGS]
     assert not wrong, "\n".join(wrong)
 
 
 def test_the_flag_check_sees_what_it_should():
     """The parser of the check itself: commands, torchrun's own flags, separators."""
-    line = ("torchrun --nproc_per_node=8 --master_port 29500 train.py --stage 3 --id s03 --load_network "
-            "\"$S0/$(basename \"$S0\")_40000.pth\"; python -m util.metrics a b --json [--binary] & "
-            "python -m pytest -q -m cuda --lf")
+    line = (
+        "torchrun --nproc_per_node=8 --master_port 29500 train.py --stage 3 --id s03 --load_network "
+        '"$S0/$(basename "$S0")_40000.pth"; python -m util.metrics a b --json [--binary] & '
+        "python -m pytest -q -m cuda --lf"
+    )
     assert commands(line)[0] == ("train", ["--stage", "--id", "--load_network"], ["--nproc_per_node", "--master_port"])
     assert ("util.metrics", ["--json", "--binary"], []) in commands(line)
     assert ("pytest", ["--lf"], []) in commands(line) and not is_command("pytest")
@@ -128,8 +142,9 @@ def test_help_shows_the_defaults():
     assert re.search(r"--seed SEED.*?\(default: 14159265\)", train_help, re.S)
     assert re.search(r"--num_workers NUM_WORKERS\s+.*?\(default: 8\)", train_help, re.S)
     for stage, preset in STAGES.items():  # the presets the unset options take
-        assert re.search(rf"^\s+{stage}\s+{preset.lr:g}\s+{preset.batch_size}\s+{preset.iterations}\s", train_help,
-                         re.M), stage
+        assert re.search(
+            rf"^\s+{stage}\s+{preset.lr:g}\s+{preset.batch_size}\s+{preset.iterations}\s", train_help, re.M
+        ), stage
     assert "default: 60" in help_text("scripts.benchmark")  # --frames, a list
 
 
@@ -149,8 +164,13 @@ def test_help_formatter():
 
 
 def test_every_command_uses_the_shared_parser():
-    sources = [p for p in REPO.rglob("*.py") if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
-               and p.relative_to(REPO).parts[0] != "tests" and p != REPO / "util" / "cli.py"]
+    sources = [
+        p
+        for p in REPO.rglob("*.py")
+        if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
+        and p.relative_to(REPO).parts[0] != "tests"
+        and p != REPO / "util" / "cli.py"
+    ]
     direct = [str(p.relative_to(REPO)) for p in sources if "argparse.ArgumentParser(" in p.read_text()]
     assert not direct, f"use util.cli.argument_parser (defaults in --help): {direct}"
 
@@ -166,8 +186,11 @@ def test_performance_numbers_come_from_stamped_result_files():
         assert f"Measured on {render_docs.describe(result['stamp'])}" in body
     assert kinds == {"benchmark", "demo"}
     prose = render_docs.BLOCK.sub("", text)
-    measured = re.findall(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:x|%|s|ms|min|minutes|seconds|MB|GB|MiB|GiB|frames/s|fps|"
-                          r"GFLOP/s|GFLOP)(?![\w/])|(?<![\w.])\d+\.\d+", prose)
+    measured = re.findall(
+        r"(?<![\w.])\d+(?:\.\d+)?\s*(?:x|%|s|ms|min|minutes|seconds|MB|GB|MiB|GiB|frames/s|fps|"
+        r"GFLOP/s|GFLOP)(?![\w/])|(?<![\w.])\d+\.\d+",
+        prose,
+    )
     assert not measured, f"numbers in docs/PERFORMANCE.md outside generated blocks: {measured}"
 
 
@@ -191,8 +214,11 @@ def test_render_docs_rewrites_blocks_and_refuses_unstamped_results(tmp_path):
 
 def test_the_fault_table_names_existing_tests():
     """Each row names `file::test`, `test` (in the file of the row above), `file.py` or `same`."""
-    rows = [line for line in (REPO / "docs" / "FAULTS.md").read_text().splitlines()
-            if line.startswith("| ") and not line.startswith("| fault") and not line.startswith("| bad input")]
+    rows = [
+        line
+        for line in (REPO / "docs" / "FAULTS.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| fault") and not line.startswith("| bad input")
+    ]
     assert len(rows) > 30
     missing, current = [], None
     for row in rows:
@@ -202,8 +228,10 @@ def test_the_fault_table_names_existing_tests():
             else:
                 if "::" in name:
                     current, name = name.split("::")
-                found = current is not None and re.search(rf"^def {name}\(", (REPO / "tests" / f"{current}.py")
-                                                          .read_text(), re.M) is not None
+                found = (
+                    current is not None
+                    and re.search(rf"^def {name}\(", (REPO / "tests" / f"{current}.py").read_text(), re.M) is not None
+                )
             if not found:
                 missing.append(f"{current}::{name}")
     assert not missing, missing
@@ -216,9 +244,10 @@ def test_the_readme_score_command(tmp_path):
 
     from util import metrics
     from util.palette import davis_palette, write_indexed_png
+
     for frame in range(3):
         mask = np.zeros((32, 48), np.uint8)
-        mask[4:20, 6 + frame:30 + frame] = 1
+        mask[4:20, 6 + frame : 30 + frame] = 1
         mask[22:30, 30:44] = 2
         write_indexed_png(mask, davis_palette(), tmp_path / "gt" / "clip" / f"{frame:05d}.png")
         mask[mask == 2] = 0 if frame else 2
@@ -234,8 +263,16 @@ def test_the_readme_score_command(tmp_path):
 def test_readme_is_a_short_read():
     readme = (REPO / "README.md").read_text()
     assert len(readme.splitlines()) <= 150
-    for task in ("eval_davis.py", "torchrun --nproc_per_node=8 train.py --stage 0", "--stage 3", "--resume auto",
-                 "eval_generic.py", "python -m util.metrics", "make test", "make test-fast"):
+    for task in (
+        "eval_davis.py",
+        "torchrun --nproc_per_node=8 train.py --stage 0",
+        "--stage 3",
+        "--resume auto",
+        "eval_generic.py",
+        "python -m util.metrics",
+        "make test",
+        "make test-fast",
+    ):
         assert task in readme, task
 
 
@@ -243,11 +280,18 @@ def test_nothing_cites_a_file_outside_the_repository():
     """Every document the code and docs name (an upper-case ``.md`` name, ``docs/...``) is in the
     repository, and nothing points outside it (the material the project was written from
     is not part of a clone)."""
-    tracked = [REPO / p for p in subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                                                 check=True).stdout.split()]
+    tracked = [
+        REPO / p
+        for p in subprocess.run(
+            ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
+    ]
     names = {p.name for p in tracked} | {"PAGE.md"}  # PAGE.md: a page this module writes in a test
-    texts = {p: p.read_text(errors="ignore") for p in tracked
-             if p.suffix in (".py", ".md", ".toml", ".txt", ".cfg") or p.name == "Makefile"}
+    texts = {
+        p: p.read_text(errors="ignore")
+        for p in tracked
+        if p.suffix in (".py", ".md", ".toml", ".txt", ".cfg") or p.name == "Makefile"
+    }
     outside = "../" + "shared"  # spelled apart, so that this file does not trip its own check
     for path, text in texts.items():
         where = path.relative_to(REPO)

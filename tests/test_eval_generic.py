@@ -1,5 +1,6 @@
 """eval_generic.py on what people bring: several annotations that add and re-label objects,
 a clip annotated only in the middle, a video file, annotations a pixel off."""
+
 import warnings
 
 import cv2
@@ -43,8 +44,23 @@ def write_annotations(labels_by_frame: dict, folder):
 
 
 def generic(golden_weights_file, frames, mask, out, *extra):
-    cli_run(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
-                                       str(mask), "--output", str(out), "--device", "cpu", *map(str, extra)]))
+    cli_run(
+        lambda: eval_generic.main(
+            [
+                "--model",
+                str(golden_weights_file),
+                "--frames",
+                str(frames),
+                "--mask",
+                str(mask),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                *map(str, extra),
+            ]
+        )
+    )
     return out / (frames.stem if frames.is_file() else frames.name)
 
 
@@ -57,8 +73,9 @@ def test_annotations_that_add_and_relabel_objects(clip, golden_weights_file, tmp
     relabelled = np.zeros_like(labels[5])
     relabelled[5:25, 60:90] = 1  # object 1 moved somewhere else on frame 5 (and object 2 kept)
     relabelled[labels[5] == 2] = 2
-    annotations = write_annotations({0: labels[0], 3: np.where(labels[3] == 2, 2, 0).astype(np.uint8),
-                                     5: relabelled}, tmp_path / "ann")
+    annotations = write_annotations(
+        {0: labels[0], 3: np.where(labels[3] == 2, 2, 0).astype(np.uint8), 5: relabelled}, tmp_path / "ann"
+    )
     masks = generic(golden_weights_file, write_frames(images, tmp_path / "clip"), annotations, tmp_path / "out")
     outputs = [read_mask(masks / f"{t:05d}.png") for t in range(7)]
     assert not any((o == 2).any() for o in outputs[:3])  # object 2 does not exist before its annotation
@@ -114,6 +131,7 @@ def test_video_file_is_decoded_once_with_overlays(clip, golden_weights_file, tmp
 def test_video_file_with_fewer_frames_than_it_says_is_named(tmp_path, monkeypatch):
     from datasets.eval_datasets import FrameSource
     from util.errors import DatasetError
+
     path = tmp_path / "short.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (32, 32))
     for _ in range(3):
@@ -139,8 +157,9 @@ def test_annotation_a_pixel_off_is_resized_with_a_warning(clip, tmp_path):
 def test_annotation_far_off_is_an_error_naming_both_sizes(clip, golden_weights_file, tmp_path):
     images, labels = clip
     frames = write_frames(images[:3], tmp_path / "clip")
-    write_indexed_png(cv2.resize(labels[0], (90, 60), interpolation=cv2.INTER_NEAREST), davis_palette(),
-                      tmp_path / "far.png")
+    write_indexed_png(
+        cv2.resize(labels[0], (90, 60), interpolation=cv2.INTER_NEAREST), davis_palette(), tmp_path / "far.png"
+    )
     with pytest.raises(SystemExit, match=r"far.png: annotation size 90x60 differs from the frame size 96x64"):
         generic(golden_weights_file, frames, tmp_path / "far.png", tmp_path / "out")
     assert not (tmp_path / "out" / "clip").exists()  # nothing published
@@ -154,7 +173,8 @@ def test_segment_video_reports_each_wanted_frame_once(clip, tmp_path):
     seen = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        processed = segment_video(golden_network(), video, InferenceConfig(), lambda f: seen.append(f.index),
-                                  scratch=tmp_path)
+        processed = segment_video(
+            golden_network(), video, InferenceConfig(), lambda f: seen.append(f.index), scratch=tmp_path
+        )
     assert seen == [3, 4, 5, 6, 2, 1, 0] and processed == 8  # frame 3 in both passes
     assert not list(tmp_path.glob(".frames_*"))  # the backward pass's frames are gone

@@ -1,4 +1,5 @@
 """The eval scripts end to end on synthetic data in the real layouts, and their errors."""
+
 import json
 import shutil
 import zipfile
@@ -47,8 +48,17 @@ def test_eval_davis_val_writes_masks_stats_and_jf(synthetic_root, golden_weights
 @pytest.mark.slow
 def test_eval_davis_testdev(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "td"
-    run(eval_davis.main, "--model", golden_weights_file, "--davis_path", synthetic_root / "DAVIS" / "2017",
-        "--split", "testdev", "--output", out)
+    run(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        synthetic_root / "DAVIS" / "2017",
+        "--split",
+        "testdev",
+        "--output",
+        out,
+    )
     assert len(list((out / "test00").glob("*.png"))) == 7
     assert not (out / "jf_results.json").exists()  # no ground truth for test-dev
 
@@ -56,8 +66,15 @@ def test_eval_davis_testdev(synthetic_root, golden_weights_file, tmp_path):
 @pytest.mark.slow
 def test_eval_davis_2016_binary_masks(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "d16"
-    run(eval_davis_2016.main, "--model", golden_weights_file, "--davis_path", synthetic_root / "DAVIS" / "2016",
-        "--output", out)
+    run(
+        eval_davis_2016.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        synthetic_root / "DAVIS" / "2016",
+        "--output",
+        out,
+    )
     img = Image.open(out / "val00" / "00002.png")
     assert img.mode == "L" and set(np.unique(np.array(img)).tolist()) <= {0, 255}
     assert (out / "jf_results.json").exists()
@@ -85,8 +102,18 @@ def test_eval_youtube_requested_frames_and_zip(synthetic_root, golden_weights_fi
 @pytest.mark.slow
 def test_eval_youtube_output_all_and_resize(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "yv_all"
-    run(eval_youtube.main, "--model", golden_weights_file, "--yv_path", synthetic_root / "YouTube",
-        "--output", out, "--output_all", "--size", "80")
+    run(
+        eval_youtube.main,
+        "--model",
+        golden_weights_file,
+        "--yv_path",
+        synthetic_root / "YouTube",
+        "--output",
+        out,
+        "--output_all",
+        "--size",
+        "80",
+    )
     frames = list((out / "Annotations" / "yvval00").glob("*.png"))
     assert len(frames) == 7  # every frame from the first annotated one on
     assert Image.open(frames[0]).size == (96, 64)  # written back at the annotation size
@@ -96,14 +123,25 @@ def test_eval_youtube_output_all_and_resize(synthetic_root, golden_weights_file,
 def test_eval_generic_with_overlay(synthetic_root, golden_weights_file, tmp_path):
     video = synthetic_root / "DAVIS" / "2017" / "trainval"
     out = tmp_path / "gen"
-    run(eval_generic.main, "--model", golden_weights_file, "--frames", video / "JPEGImages" / "480p" / "val01",
-        "--mask", video / "Annotations" / "480p" / "val01" / "00000.png", "--output", out, "--overlay")
+    run(
+        eval_generic.main,
+        "--model",
+        golden_weights_file,
+        "--frames",
+        video / "JPEGImages" / "480p" / "val01",
+        "--mask",
+        video / "Annotations" / "480p" / "val01" / "00000.png",
+        "--output",
+        out,
+        "--overlay",
+    )
     assert len(list((out / "val01").glob("*.png"))) == 7
     assert len(list((out / "val01_overlay").glob("*.jpg"))) == 7
     assert (out / "val01_overlay.mp4").stat().st_size > 0
 
 
 # ---- bad input: one clear error naming the file -------------------------------------
+
 
 def copy_davis(synthetic_root, tmp_path):
     dst = tmp_path / "DAVIS"
@@ -119,31 +157,62 @@ def expect_error(main, *args, match):
 
 
 def test_missing_dataset_folder(golden_weights_file, tmp_path):
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", tmp_path / "nowhere",
-                 "--output", tmp_path / "o",
-                 match="nowhere/trainval/JPEGImages/480p: DAVIS JPEGImages folder not found")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        tmp_path / "nowhere",
+        "--output",
+        tmp_path / "o",
+        match="nowhere/trainval/JPEGImages/480p: DAVIS JPEGImages folder not found",
+    )
 
 
 def test_missing_image_set(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "ImageSets" / "2017" / "val.txt").unlink()
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
-                 "--output", tmp_path / "o", match="val.txt: image set file not found")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        davis,
+        "--output",
+        tmp_path / "o",
+        match="val.txt: image set file not found",
+    )
 
 
 def test_missing_davis_2016_image_set_names_paths(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "ImageSets" / "2016" / "val.txt").unlink()
-    msg = expect_error(eval_davis_2016.main, "--model", golden_weights_file, "--davis_path",
-                       davis.parent / "2016", "--output", tmp_path / "o", match="DAVIS 2016 image set not found")
+    msg = expect_error(
+        eval_davis_2016.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        davis.parent / "2016",
+        "--output",
+        tmp_path / "o",
+        match="DAVIS 2016 image set not found",
+    )
     assert "2017/trainval/ImageSets/2016/val.txt" in msg
 
 
 def test_frame_and_annotation_counts_disagree(synthetic_root, golden_weights_file, tmp_path):
     davis = copy_davis(synthetic_root, tmp_path)
     (davis / "trainval" / "Annotations" / "480p" / "val00" / "00004.png").unlink()
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
-                 "--output", tmp_path / "o", match="val00: 6 annotations for 7 frames")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        davis,
+        "--output",
+        tmp_path / "o",
+        match="val00: 6 annotations for 7 frames",
+    )
 
 
 @pytest.mark.slow
@@ -152,8 +221,16 @@ def test_corrupt_jpeg_is_named(synthetic_root, golden_weights_file, tmp_path):
     bad = davis / "trainval" / "JPEGImages" / "480p" / "val00" / "00002.jpg"
     bad.write_bytes(bad.read_bytes()[:100])
     out = tmp_path / "o"
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
-                 "--output", out, match="00002.jpg: unreadable image")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        davis,
+        "--output",
+        out,
+        match="00002.jpg: unreadable image",
+    )
     assert not (out / "val00").exists()  # nothing half-written passed off as complete
 
 
@@ -164,12 +241,21 @@ def test_first_mask_without_object(synthetic_root, golden_weights_file, tmp_path
     empty = Image.fromarray(np.zeros_like(np.array(img)), mode="P")
     empty.putpalette(img.getpalette())
     empty.save(path)
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis,
-                 "--output", tmp_path / "o", match="val01/00000.png: the first annotated mask contains no object")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        davis,
+        "--output",
+        tmp_path / "o",
+        match="val01/00000.png: the first annotated mask contains no object",
+    )
 
 
 def test_anti_aliased_binary_mask_warns(synthetic_root, tmp_path):
     from datasets.eval_datasets import load_annotation
+
     mask = np.zeros((20, 20), np.uint8)
     mask[5:15, 5:15] = 255
     mask[5, 5:15] = 128
@@ -183,23 +269,50 @@ def test_anti_aliased_binary_mask_warns(synthetic_root, tmp_path):
 
 def test_checkpoint_that_does_not_fit(synthetic_root, tmp_path):
     import torch
+
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, path)
-    expect_error(eval_davis.main, "--model", path, "--davis_path", synthetic_root / "DAVIS" / "2017",
-                 "--output", tmp_path / "o", match="other.pth: does not fit the GSFM network")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        path,
+        "--davis_path",
+        synthetic_root / "DAVIS" / "2017",
+        "--output",
+        tmp_path / "o",
+        match="other.pth: does not fit the GSFM network",
+    )
 
 
 def test_unwritable_output(synthetic_root, golden_weights_file, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path",
-                 synthetic_root / "DAVIS" / "2017", "--output", blocker / "out", match="is not writable")
+    expect_error(
+        eval_davis.main,
+        "--model",
+        golden_weights_file,
+        "--davis_path",
+        synthetic_root / "DAVIS" / "2017",
+        "--output",
+        blocker / "out",
+        match="is not writable",
+    )
 
 
 def test_bad_arguments(synthetic_root, golden_weights_file, tmp_path):
     for flag, value in (("--mem_every", "0"), ("--top", "0")):
-        expect_error(eval_davis.main, "--model", golden_weights_file, "--davis_path",
-                     synthetic_root / "DAVIS" / "2017", "--output", tmp_path / "o", flag, value, match=flag)
+        expect_error(
+            eval_davis.main,
+            "--model",
+            golden_weights_file,
+            "--davis_path",
+            synthetic_root / "DAVIS" / "2017",
+            "--output",
+            tmp_path / "o",
+            flag,
+            value,
+            match=flag,
+        )
 
 
 def test_dataset_error_type():

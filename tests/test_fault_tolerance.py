@@ -1,6 +1,7 @@
 """Faults: SIGKILL mid-training (one process, and one rank of two), killed while writing a
 checkpoint, corrupted checkpoints, evaluation killed mid-video, disk full, unwritable
 output. Each restart must lose nothing and end where an uninterrupted run ends."""
+
 import errno
 import json
 import os
@@ -35,6 +36,7 @@ from util.errors import CheckpointError, ConfigError
 
 pytestmark = pytest.mark.slow
 
+
 def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, uninterrupted, capsys):
     """Ctrl-C: a full checkpoint at the current iteration, exit status 130; a second Ctrl-C
     while it is being written changes nothing. The resumed run is then killed (SIGKILL):
@@ -43,8 +45,14 @@ def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, un
     no_saves = ["--save_network_interval", "100", "--save_checkpoint_interval", "100"]
     metrics = lambda: list(tmp_path.glob("*/logs/metrics.jsonl"))  # noqa: E731
     logged = lambda: len(metrics()[0].read_text().splitlines()) if metrics() else 0  # noqa: E731
-    process = subprocess.Popen(train_cmd(synthetic_root, tmp_path, no_saves), env=ENV, cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        train_cmd(synthetic_root, tmp_path, no_saves),
+        env=ENV,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: logged() >= 2, process)
     process.send_signal(signal.SIGINT)
     wait_for(lambda: list(tmp_path.glob("*/.*_checkpoint.*tmp.pth")), process)  # being written
@@ -57,8 +65,13 @@ def test_sigint_twice_then_sigkill_then_resume_auto(synthetic_root, tmp_path, un
     assert not list(run.glob(".*tmp*"))
 
     resumed = [*no_saves, "--resume", "auto"]
-    process = subprocess.Popen(train_cmd(synthetic_root, tmp_path, resumed), env=ENV, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        train_cmd(synthetic_root, tmp_path, resumed),
+        env=ENV,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     lines = logged()
     wait_for(lambda: logged() > lines, process)  # one more iteration done
     process.send_signal(signal.SIGKILL)
@@ -101,8 +114,9 @@ CRASH_DURING_SAVE = textwrap.dedent("""
 
 def test_killed_while_writing_checkpoint_and_corrupted_checkpoint(synthetic_root, tmp_path, uninterrupted):
     args = fault_args(synthetic_root, tmp_path)
-    result = subprocess.run([sys.executable, "-c", CRASH_DURING_SAVE, *args], env=ENV, cwd=REPO,
-                            capture_output=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", CRASH_DURING_SAVE, *args], env=ENV, cwd=REPO, capture_output=True, timeout=600
+    )
     assert result.returncode == -signal.SIGKILL
     (run,) = list(tmp_path.iterdir())
     previous = run / f"{run.name}_checkpoint_prev.pth"
@@ -128,6 +142,7 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(synthetic_root, tmp_pa
                 f.write(b"partial")
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 687684352 vs 687684240")
         real_save(obj, path, *args, **kwargs)
+
     monkeypatch.setattr(torch, "save", save)
     with pytest.raises(OSError, match=r"cannot write .*_checkpoint.pth: write failed \(.*\); \d+ MB free"):
         train.main(fault_args(synthetic_root, tmp_path))
@@ -164,10 +179,23 @@ def published_and_unfinished(out: Path) -> list[str]:
 
 def test_eval_killed_mid_video_resumes_remaining_only(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "out"
-    args = ["--model", str(golden_weights_file), "--davis_path", str(synthetic_root / "DAVIS" / "2017"),
-            "--output", str(out), "--device", "cpu"]
-    result = subprocess.run([sys.executable, "-c", CRASH_DURING_EVAL, *args], env=dict(ENV, KILL_AT="10"),
-                            cwd=REPO, capture_output=True, timeout=600)
+    args = [
+        "--model",
+        str(golden_weights_file),
+        "--davis_path",
+        str(synthetic_root / "DAVIS" / "2017"),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", CRASH_DURING_EVAL, *args],
+        env=dict(ENV, KILL_AT="10"),
+        cwd=REPO,
+        capture_output=True,
+        timeout=600,
+    )
     assert result.returncode == -signal.SIGKILL
     assert published_and_unfinished(out) == [".tmp_val01", "val00"]
     assert len(list((out / "val00").glob("*.png"))) == 7
@@ -183,6 +211,7 @@ def test_eval_killed_mid_video_resumes_remaining_only(synthetic_root, golden_wei
 
 def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_file, tmp_path, monkeypatch):
     from PIL import Image
+
     real_save, calls = Image.Image.save, []
 
     def save(self, fp, *args, **kwargs):
@@ -190,12 +219,24 @@ def test_disk_full_during_eval_names_the_file(synthetic_root, golden_weights_fil
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(self, fp, *args, **kwargs)
+
     monkeypatch.setattr(Image.Image, "save", save)
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match=r"error: \[Errno 28\] cannot write .*00002.png: No space left on device"):
-        cli_run(lambda: eval_davis.main(["--model", str(golden_weights_file), "--davis_path",
-                                          str(synthetic_root / "DAVIS" / "2017"), "--output", str(out),
-                                          "--device", "cpu"]))
+        cli_run(
+            lambda: eval_davis.main(
+                [
+                    "--model",
+                    str(golden_weights_file),
+                    "--davis_path",
+                    str(synthetic_root / "DAVIS" / "2017"),
+                    "--output",
+                    str(out),
+                    "--device",
+                    "cpu",
+                ]
+            )
+        )
     assert not (out / "val00").exists()  # the unfinished video is not published
     assert not [p for p in (out / ".tmp_val00").iterdir() if "tmp" in p.name]  # no partial PNG
 

@@ -1,4 +1,5 @@
 """The inference network's pieces against tests/golden_data/eval_network.npz."""
+
 import pytest
 import torch
 
@@ -27,8 +28,9 @@ def t(g, name):
 @pytest.mark.parametrize("single_object,key_list_name", [(False, "eval"), (False, "train_mo"), (True, "train_so")])
 def test_state_dict_names_shapes_and_kinds_equal_reference(single_object, key_list_name):
     network = GSFM(single_object)
-    ours = [(k, list(v.shape), kind) for (k, v), kind in zip(network.state_dict().items(),
-                                                             tensor_kinds(network).values())]
+    ours = [
+        (k, list(v.shape), kind) for (k, v), kind in zip(network.state_dict().items(), tensor_kinds(network).values())
+    ]
     ref = [(e["key"], e["shape"], e["kind"]) for e in key_list(key_list_name)]
     assert ours == ref  # order too: the reference's gradient list follows it
 
@@ -71,11 +73,12 @@ def test_value_encoder(net, g, k):
     assert_features(value.unsqueeze(2), g[f"value{k}"], f"value{k}")
 
 
-def sparse_readout(g, query_key: torch.Tensor, max_elements: int = 2 ** 25) -> torch.Tensor:
+def sparse_readout(g, query_key: torch.Tensor, max_elements: int = 2**25) -> torch.Tensor:
     """The engine's top-k readout on the golden memory, shaped like the reference's."""
     mem_k, mem_v = t(g, "mem_k")[0].t(), t(g, "mem_v")  # (N, 64), (2, 512, N)
-    out = topk_readout(query_key.flatten(2)[0].t(), mem_k, mem_v.permute(2, 0, 1).flatten(1), int(g["top_k"]),
-                       max_elements)
+    out = topk_readout(
+        query_key.flatten(2)[0].t(), mem_k, mem_v.permute(2, 0, 1).flatten(1), int(g["top_k"]), max_elements
+    )
     return out.t().reshape(2, 512, 6, 10)
 
 
@@ -88,7 +91,7 @@ def test_memory_read(net, g):
     assert_features(readout, g["readout"], "readout")
     n = g["mem_k"].shape[-1]
     # one chunk, then chunks of 7 and of 1 query rows: the chunking must not change anything
-    for max_elements in (2 ** 25, 7 * n, 1):
+    for max_elements in (2**25, 7 * n, 1):
         assert_features(sparse_readout(g, t(g, "k16"), max_elements), g["readout"], f"readout/{max_elements}")
 
 
@@ -130,6 +133,7 @@ def test_end_to_end_frame(net, g):
 def test_spectral_window_is_high_pass_for_hfm():
     """g peaks at (H//2, W//2): in an un-shifted spectrum that is the highest frequency."""
     from model.spectral import gaussian_window
+
     w = gaussian_window(7, 11, torch.device("cpu"))
     assert w[3, 5] == 1.0 and w.argmax() == 3 * 11 + 5
-    assert torch.isclose(w[0, 0], torch.exp(torch.tensor(-(3.0 ** 2 + 5.0 ** 2) / (2 * 7.0 ** 2))))
+    assert torch.isclose(w[0, 0], torch.exp(torch.tensor(-(3.0**2 + 5.0**2) / (2 * 7.0**2))))

@@ -1,6 +1,7 @@
 """The propagation engine against tests/golden_data/propagation*.npz, through the engine's
 public per-frame contract (uint8 frames and index-mask annotations in, probabilities at the
 input size out)."""
+
 import pytest
 import torch
 
@@ -39,8 +40,9 @@ def test_davis_propagation(net, include_last):
     suffix = "_include_last" if include_last else ""
     frames = g["rgb_uint8"]
     n = len(frames)
-    core = InferenceCore(net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"]),
-                                              include_last=include_last))
+    core = InferenceCore(
+        net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"]), include_last=include_last)
+    )
     for t in range(n):
         prob = core.step(frames[t], g["labels"][0] if t == 0 else None, end=t == n - 1)
         assert prob.shape == (3, 89, 151)
@@ -57,12 +59,12 @@ def test_youtube_propagation_with_late_object(net):
     frames, ann = g["rgb_uint8"], g["annotations"]
     n = len(frames)
     required = set(g["req_frames"].tolist())
-    core = InferenceCore(net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"])),
-                         object_ids=[2, 5])  # all labels of the video, sorted, as the reader gives them
+    core = InferenceCore(
+        net, InferenceConfig(top_k=int(g["top_k"]), mem_every=int(g["mem_every"])), object_ids=[2, 5]
+    )  # all labels of the video, sorted, as the reader gives them
     first_labelled = min(t for t in range(n) if ann[t].any())
     for t in range(n):
-        prob = core.step(frames[t], ann[t] if ann[t].any() else None, end=t == n - 1,
-                         need_output=t in required)
+        prob = core.step(frames[t], ann[t] if ann[t].any() else None, end=t == n - 1, need_output=t in required)
         if prob is None:  # skipped: neither requested nor due as memory
             assert t in (2, 4)
             assert not g["prob"][1:, t].any()  # the golden run left them untouched
@@ -88,6 +90,6 @@ def test_objects_added_as_they_come_give_the_same_result(net):
             continue
         golden = cropped(g, "prob", t)
         assert prob.shape[0] == (2 if t < 3 else 3)
-        assert_prob(prob, golden[:len(prob)], f"prob frame {t}")
-        assert golden[len(prob):].max(initial=0) < 1e-6  # the later object has no probability before it comes
+        assert_prob(prob, golden[: len(prob)], f"prob frame {t}")
+        assert golden[len(prob) :].max(initial=0) < 1e-6  # the later object has no probability before it comes
     assert core.object_ids == [2, 5]

@@ -1,4 +1,5 @@
 """One training step against tests/golden_data/train.npz (forward, every loss term, gradients)."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,8 +25,9 @@ def case(request, g):
     m = request.param
     net = golden_network(f"train_{m}")
     multi = m == "mo"
-    out = clip_forward(net, t(g, "rgb"), t(g, "gt"), t(g, "sec_gt") if multi else None,
-                       t(g, "selector") if multi else None)
+    out = clip_forward(
+        net, t(g, "rgb"), t(g, "gt"), t(g, "sec_gt") if multi else None, t(g, "selector") if multi else None
+    )
     data = {"gt": t(g, "gt"), "cls_gt": t(g, f"cls_gt_{m}"), **out}
     if multi:
         data.update(sec_gt=t(g, "sec_gt"), selector=t(g, "selector"))
@@ -65,8 +67,9 @@ def rel_close(actual, golden, rel, name):
 
 
 # the iteration inside the warm-up (the most involved p) in the fast lane, the others in the full suite
-@pytest.mark.parametrize("it_index", [pytest.param(0, marks=pytest.mark.slow), 1,
-                                      pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "it_index", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)]
+)
 def test_losses_and_gradients(case, g, it_index):
     m, net, data = case
     it = int(g[f"{m}_iters"][it_index])
@@ -76,8 +79,8 @@ def test_losses_and_gradients(case, g, it_index):
     channels = g[f"{m}_ce_channels"]
     for fi, i in enumerate((1, 2)):
         for j in range(2):
-            logits = data[f"logits_{i}"][j:j + 1, :channels[fi, j]]
-            ce, p = bootstrapped_ce(logits, data["cls_gt"][j:j + 1, i], it, start, end)
+            logits = data[f"logits_{i}"][j : j + 1, : channels[fi, j]]
+            ce, p = bootstrapped_ce(logits, data["cls_gt"][j : j + 1, i], it, start, end)
             rel_close(ce.item(), g[pre + "ce"][fi, j], 1e-5, "ce")
             assert abs(p - g[pre + "p"][fi, j]) <= 1e-12
             masks = [data["gt"]] + ([data["sec_gt"]] if m == "mo" else [])
@@ -107,7 +110,7 @@ def test_losses_and_gradients(case, g, it_index):
             assert abs(norm - gold) <= 1e-6
         else:
             rel_close(norm, gold, 2e-3, f"grad norm {name}")
-    rel_close(np.sqrt((norms ** 2).sum()), g[pre + "grad_norm_total"], 5e-4, "grad_norm_total")
+    rel_close(np.sqrt((norms**2).sum()), g[pre + "grad_norm_total"], 5e-4, "grad_norm_total")
     for name in g["grad_full_names"]:
         gold = g[pre + f"grad_{name}"]
         err = np.abs(params[str(name)].grad.numpy() - gold).max()

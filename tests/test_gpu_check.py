@@ -1,5 +1,6 @@
 """The GPU check's report logic, on the CPU: its pytest step (every cuda test skipped here)
 and the verdicts it draws from benchmark numbers."""
+
 import pytest
 import torch
 
@@ -15,18 +16,29 @@ def test_cuda_test_step_counts_the_cuda_tests(tmp_path):
 
 
 def row(speedup, agreement, amp_speedup, memory_ratio):
-    return {"frames": 60, "objects": 3, "oracle": {}, "engine": {"speedup": speedup, "memory_ratio": memory_ratio,
-                                                                 "decided_pixel_agreement": agreement},
-            "engine_amp": {"speedup": amp_speedup}}
+    return {
+        "frames": 60,
+        "objects": 3,
+        "oracle": {},
+        "engine": {"speedup": speedup, "memory_ratio": memory_ratio, "decided_pixel_agreement": agreement},
+        "engine_amp": {"speedup": amp_speedup},
+    }
 
 
 def test_verdicts_and_report(tmp_path):
     table = tmp_path / "benchmark.md"
     table.write_text("| the benchmark's table |\n")
-    report = {"environment": gpu_check.environment("cpu"), "skipped": ["profile"], "seconds": 12.0,
-              "benchmark_short": {"inference": [row(2.5, 1.0, 3.2, 0.5), {**row(2.5, 0.9999, 2.9, 0.5), "objects": 1}],
-                                  "training": [{"batch": 8, "speedup": 1.2}], "markdown": str(table)},
-              "benchmark_long": {"inference": [{**row(1, 1, 1, 0.3), "frames": 200}], "markdown": str(table)}}
+    report = {
+        "environment": gpu_check.environment("cpu"),
+        "skipped": ["profile"],
+        "seconds": 12.0,
+        "benchmark_short": {
+            "inference": [row(2.5, 1.0, 3.2, 0.5), {**row(2.5, 0.9999, 2.9, 0.5), "objects": 1}],
+            "training": [{"batch": 8, "speedup": 1.2}],
+            "markdown": str(table),
+        },
+        "benchmark_long": {"inference": [{**row(1, 1, 1, 0.3), "frames": 200}], "markdown": str(table)},
+    }
     verdicts = gpu_check.verdicts(report)
     assert verdicts["float32 speed-up, 3 objects"]["met"]
     assert not verdicts["float32 speed-up, 1 object"]["met"]  # fast enough, but masks differ outside near-ties

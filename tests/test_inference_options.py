@@ -1,4 +1,5 @@
 """Inference options that change outputs (off by default): bounded memory, resolution cap."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +21,7 @@ def frame_key(value: float, objects: int = 2) -> tuple[torch.Tensor, torch.Tenso
 
 
 def stored_frames(bank: MemoryBank) -> list[float]:
-    return bank._keys[:bank.size:4, 0].tolist()
+    return bank._keys[: bank.size : 4, 0].tolist()
 
 
 def test_bounded_memory_keeps_first_and_most_recent_frames():
@@ -28,7 +29,7 @@ def test_bounded_memory_keeps_first_and_most_recent_frames():
     for t in range(6):
         bank.add_memory(*frame_key(t), objects=[0, 1])
     assert stored_frames(bank) == [0, 4, 5]
-    assert bank._values[:bank.size:4, 1, 0].tolist() == [0, 4, 5]
+    assert bank._values[: bank.size : 4, 1, 0].tolist() == [0, 4, 5]
 
 
 def test_bounded_memory_keeps_each_objects_first_frame():
@@ -64,15 +65,43 @@ def test_max_memory_frames_at_least_video_memory_changes_nothing():
 def test_resolution_cap_writes_full_size_masks(golden_weights_file, synthetic_root, tmp_path):
     frames, mask = user_video(synthetic_root, tmp_path)
     out = tmp_path / "out"
-    cli_run(lambda: eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask",
-                                        str(mask), "--output", str(out), "--device", "cpu", "--max_size", "32"]))
+    cli_run(
+        lambda: eval_generic.main(
+            [
+                "--model",
+                str(golden_weights_file),
+                "--frames",
+                str(frames),
+                "--mask",
+                str(mask),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                "--max_size",
+                "32",
+            ]
+        )
+    )
     first = read_mask(out / "frames" / "00000.png")
     given = read_mask(mask)
     assert first.shape == given.shape == (64, 96)
     assert np.mean((first > 0) == (given > 0)) > 0.95  # the given mask survives the round trip at half size
     with pytest.raises(ConfigError, match="--max_size must be >= 16"):
-        eval_generic.main(["--model", str(golden_weights_file), "--frames", str(frames), "--mask", str(mask),
-                           "--output", str(out), "--max_size", "8"])
+        eval_generic.main(
+            [
+                "--model",
+                str(golden_weights_file),
+                "--frames",
+                str(frames),
+                "--mask",
+                str(mask),
+                "--output",
+                str(out),
+                "--max_size",
+                "8",
+            ]
+        )
 
 
 def test_youtube_resize_with_and_without_antialiasing():
@@ -82,6 +111,7 @@ def test_youtube_resize_with_and_without_antialiasing():
     from torchvision.transforms import InterpolationMode
 
     from util.tensor_util import normalise
+
     frame, _ = random_clip(frames=1, size=64)
     x = normalise(frame[0]).unsqueeze(0)
     prepared = {}

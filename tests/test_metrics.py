@@ -1,4 +1,5 @@
 """J&F against an independent, literal computation of the official DAVIS 2017 formulas."""
+
 import math
 
 import numpy as np

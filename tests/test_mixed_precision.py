@@ -1,5 +1,6 @@
 """--amp: channels-last convolutions, the spectral modules' plain layout, the agreement with
 float32, and the fall-back on a CPU without bfloat16 instructions."""
+
 import argparse
 import math
 
@@ -18,8 +19,11 @@ from util.errors import ConfigError
 def conv_layouts(network) -> dict[str, bool]:
     """Whether each convolution weight is channels-last (those with one input channel or a 1x1
     kernel are both layouts at once, so they are left out)."""
-    return {name: is_channels_last(p) for name, p in network.named_parameters()
-            if p.dim() == 4 and p.shape[1] > 1 and p.shape[2:] != (1, 1)}
+    return {
+        name: is_channels_last(p)
+        for name, p in network.named_parameters()
+        if p.dim() == 4 and p.shape[1] > 1 and p.shape[2:] != (1, 1)
+    }
 
 
 @pytest.fixture
@@ -140,6 +144,7 @@ def test_training_amp_is_channels_last_on_cuda_and_float32_on_the_cpu(cuda, netw
     plain layout, whatever --amp says."""
     from model.trainer import Trainer
     from util.configuration import TrainConfig
+
     trainer = Trainer(network, TrainConfig(stage=3, amp=True), cuda)
     assert trainer.amp == (cuda.type == "cuda")
     assert all(conv_layouts(network).values()) if trainer.amp else not any(conv_layouts(network).values())

@@ -1,5 +1,6 @@
 """The engine's object bookkeeping: ids, output channels and memory slots in one place, and
 the memory's groups of objects that joined at the same frame."""
+
 import pytest
 import torch
 

@@ -3,6 +3,7 @@ torch.fft, the graphs (no complex tensor, no DFT), the golden propagation fixtur
 ONNX Runtime against the PyTorch backend, and the errors for sizes and folders that do not fit.
 
 The export runs once for the module, at the golden propagation size (96x160 padded)."""
+
 import json
 import sys
 
@@ -52,14 +53,16 @@ def test_real_dft_meets_the_golden_tolerances_in_float32():
 
 
 def test_export_refuses_other_weights_in_the_same_folder(tmp_path):
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": 1, "opset": 18, "weights_sha256": "0" * 64,
-                                                 "model": "old.pth", "sizes": {}}))
+    (tmp_path / MANIFEST).write_text(
+        json.dumps({"format": 1, "opset": 18, "weights_sha256": "0" * 64, "model": "old.pth", "sizes": {}})
+    )
     with pytest.raises(ConfigError, match="old.pth.*into another folder"):
         export_size(golden_network(), tmp_path, 64, 96, model_name="new.pth")
 
 
 def test_missing_packages_are_named(tmp_path, monkeypatch):
     from inference_backend import OnnxRuntimeBackend
+
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     with pytest.raises(ConfigError, match="needs the onnxruntime package: pip install -r requirements-export.txt"):
         OnnxRuntimeBackend(tmp_path)
@@ -78,25 +81,39 @@ def test_missing_or_broken_manifest_is_named(tmp_path):
 
 # ---- with an export (slow: tracing and exporting three graphs takes ~40 s on 2 cores) ----
 
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, golden_weights_file):
     onnx_packages_or_skip()
     from scripts import export_onnx
+
     folder = tmp_path_factory.mktemp("onnx")
-    export_onnx.main(["--model", str(golden_weights_file), "--output", str(folder),
-                      "--height", str(GOLDEN_SIZE[0]), "--width", str(GOLDEN_SIZE[1])])
+    export_onnx.main(
+        [
+            "--model",
+            str(golden_weights_file),
+            "--output",
+            str(folder),
+            "--height",
+            str(GOLDEN_SIZE[0]),
+            "--width",
+            str(GOLDEN_SIZE[1]),
+        ]
+    )
     return folder
 
 
 @pytest.fixture(scope="module")
 def onnx_backend(exported):
     from inference_backend import OnnxRuntimeBackend
+
     return OnnxRuntimeBackend(exported, "cpu")
 
 
 @pytest.mark.slow
 def test_graphs_are_real_valued_with_the_recorded_shapes(exported):
     import onnx
+
     manifest = read_manifest(exported)
     entry = manifest["sizes"]["96x160"]
     assert (entry["height"], entry["width"]) == (96, 160)
@@ -177,8 +194,9 @@ def test_frame_of_another_size_names_both_sizes_and_the_command(onnx_backend, ex
         core.step(np.zeros((64, 90, 3), np.uint8), labels)
     message = str(error.value)
     assert "64x96" in message and "holds 96x160" in message
-    assert (f"python -m scripts.export_onnx --model {golden_weights_file} --output {exported} --height 64 "
-            "--width 96") in message
+    assert (
+        f"python -m scripts.export_onnx --model {golden_weights_file} --output {exported} --height 64 --width 96"
+    ) in message
 
 
 @pytest.mark.slow
@@ -191,12 +209,27 @@ def test_eval_script_with_the_onnxruntime_backend(exported, tmp_path):
     for t, image in enumerate(g["rgb_uint8"]):
         Image.fromarray(image).save(tmp_path / "frames" / f"{t:05d}.png")
     write_indexed_png(g["labels"][0], davis_palette(), tmp_path / "first.png")
-    common = ["--frames", tmp_path / "frames", "--mask", tmp_path / "first.png", "--device", "cpu", "--backend",
-              "onnxruntime", "--top", int(g["top_k"]), "--mem_every", int(g["mem_every"])]
+    common = [
+        "--frames",
+        tmp_path / "frames",
+        "--mask",
+        tmp_path / "first.png",
+        "--device",
+        "cpu",
+        "--backend",
+        "onnxruntime",
+        "--top",
+        int(g["top_k"]),
+        "--mem_every",
+        int(g["mem_every"]),
+    ]
     cli_run(lambda: eval_generic.main([*map(str, common), "--onnx", str(exported), "--output", str(tmp_path / "out")]))
     for t in range(len(g["rgb_uint8"])):
-        assert_argmax(read_mask(tmp_path / "out" / "frames" / f"{t:05d}.png"), g["out_masks"][t],
-                      cropped(g, "prob", t), f"mask {t}")
+        assert_argmax(
+            read_mask(tmp_path / "out" / "frames" / f"{t:05d}.png"),
+            g["out_masks"][t],
+            cropped(g, "prob", t),
+            f"mask {t}",
+        )
     with pytest.raises(SystemExit, match="--backend onnxruntime needs --onnx DIR"):
         cli_run(lambda: eval_generic.main([*map(str, common), "--output", str(tmp_path / "x")]))
-

@@ -5,6 +5,7 @@ skip convolutions, no boundary head) against ``reference/inference.py`` on a gen
 multi-object video. Training: the batched ``clip_forward`` against ``reference/training.py``,
 outputs and gradients.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -36,14 +37,16 @@ def run_engine(net, images, first_labels, config=InferenceConfig(), num_frames=N
     core = InferenceCore(net, config, num_frames=num_frames)
     if max_affinity_elements is not None:
         core.memory.max_affinity_elements = max_affinity_elements
-    probs = [core.step(images[t], first_labels if t == 0 else None, end=t == len(images) - 1)
-             for t in range(len(images))]
+    probs = [
+        core.step(images[t], first_labels if t == 0 else None, end=t == len(images) - 1) for t in range(len(images))
+    ]
     return torch.stack(probs, 1), core
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [dict(top_k=50, mem_every=3), dict(top_k=20, mem_every=2, include_last=True),
-                                     dict(top_k=5, mem_every=1)])
+@pytest.mark.parametrize(
+    "options", [dict(top_k=50, mem_every=3), dict(top_k=20, mem_every=2, include_last=True), dict(top_k=5, mem_every=1)]
+)
 def test_engine_equals_reference_inference(net, video, options):
     images, first_labels = video
     frames = torch.stack([normalise(im) for im in images]).unsqueeze(0)

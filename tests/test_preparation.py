@@ -1,4 +1,5 @@
 """Dataset preparation scripts: sizes, palettes kept, resumable, clear errors."""
+
 import numpy as np
 import pytest
 from PIL import Image

@@ -1,4 +1,5 @@
 """The Python API example of docs/API.md, run as written."""
+
 import re
 import shutil
 

@@ -1,5 +1,6 @@
 """Results are never silently stale or mixed: the output folder's record, YouTube-VOS's
 all-frames rule, the YouTube-VOS protocol module, full object names."""
+
 import ast
 import json
 import shutil
@@ -39,8 +40,9 @@ def other_weights_file(golden_weights_file, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_rerun_with_other_weights_or_settings_is_refused_then_overwrite(synthetic_root, golden_weights_file,
-                                                                       other_weights_file, tmp_path):
+def test_rerun_with_other_weights_or_settings_is_refused_then_overwrite(
+    synthetic_root, golden_weights_file, other_weights_file, tmp_path
+):
     out = tmp_path / "d17"
     davis = synthetic_root / "DAVIS" / "2017"
     common = ("--davis_path", davis, "--output", out)
@@ -49,13 +51,19 @@ def test_rerun_with_other_weights_or_settings_is_refused_then_overwrite(syntheti
     record = json.loads((out / "eval_record.json").read_text())
 
     # other weights: refused, naming what differs and the way out; nothing is touched
-    message = expect_exit(lambda: run(eval_davis.main, "--model", other_weights_file, *common),
-                          "holds results of another run", "weights:", "--overwrite")
+    message = expect_exit(
+        lambda: run(eval_davis.main, "--model", other_weights_file, *common),
+        "holds results of another run",
+        "weights:",
+        "--overwrite",
+    )
     assert "code" not in message.split("weights:")[0]  # only what differs is listed
     assert json.loads((out / "jf_results.json").read_text()) == first
     # other settings: refused the same way
-    expect_exit(lambda: run(eval_davis.main, "--model", golden_weights_file, "--top", "20", *common),
-                "inference.top_k: 50 -> 20")
+    expect_exit(
+        lambda: run(eval_davis.main, "--model", golden_weights_file, "--top", "20", *common),
+        "inference.top_k: 50 -> 20",
+    )
     # the same record resumes (nothing recomputed)
     run(eval_davis.main, "--model", golden_weights_file, *common)
     assert json.loads((out / "eval_stats.json").read_text())["videos_processed"] == 0
@@ -69,8 +77,7 @@ def test_rerun_with_other_weights_or_settings_is_refused_then_overwrite(syntheti
 
 
 @pytest.mark.slow
-def test_masks_without_record_or_of_another_record_are_never_summarised(synthetic_root, golden_weights_file,
-                                                                        tmp_path):
+def test_masks_without_record_or_of_another_record_are_never_summarised(synthetic_root, golden_weights_file, tmp_path):
     out = tmp_path / "d17"
     common = ("--model", golden_weights_file, "--davis_path", synthetic_root / "DAVIS" / "2017", "--output", out)
     run(eval_davis.main, *common)
@@ -86,13 +93,15 @@ def test_masks_without_record_or_of_another_record_are_never_summarised(syntheti
 
 
 @pytest.mark.slow
-def test_youtube_without_all_frames_is_an_error_unless_sparse_frames(synthetic_root, golden_weights_file,
-                                                                     tmp_path):
+def test_youtube_without_all_frames_is_an_error_unless_sparse_frames(synthetic_root, golden_weights_file, tmp_path):
     yv = tmp_path / "YouTube"
     shutil.copytree(synthetic_root / "YouTube" / "valid", yv / "valid")  # no all_frames/
     common = ("--model", golden_weights_file, "--yv_path", yv, "--size", "-1")
-    expect_exit(lambda: run(eval_youtube.main, *common, "--output", tmp_path / "o"),
-                str(yv / "all_frames" / "valid_all_frames" / "JPEGImages"), "--sparse_frames")
+    expect_exit(
+        lambda: run(eval_youtube.main, *common, "--output", tmp_path / "o"),
+        str(yv / "all_frames" / "valid_all_frames" / "JPEGImages"),
+        "--sparse_frames",
+    )
     assert not (tmp_path / "o").exists()
     run(eval_youtube.main, *common, "--output", tmp_path / "sparse", "--sparse_frames")
     stats = json.loads((tmp_path / "sparse" / "eval_stats.json").read_text())
@@ -104,9 +113,14 @@ def test_eval_youtube_runs_the_protocol_of_inference_core_yv():
     tree = ast.parse((REPO / "eval_youtube.py").read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert "inference_core_yv" in imported
-    called = {node.func.attr for node in ast.walk(tree)
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and isinstance(node.func.value, ast.Name) and node.func.value.id == "inference_core_yv"}
+    called = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "inference_core_yv"
+    }
     assert {"youtube_job", "settings"} <= called
     assert inference_core_yv.settings() == {"short_side": 480, "antialias": True}
     assert inference_core_yv.settings(-1, False) == {"short_side": None, "antialias": False}
@@ -127,8 +141,12 @@ def test_youtube_outputs_are_the_requested_frames_from_the_first_annotation_on(s
 
 def test_j_and_f_table_prints_object_names_in_full():
     row = {"J-Mean": 0.5, "J-Recall": 1.0, "J-Decay": 0.0, "F-Mean": 0.7, "F-Recall": 1.0, "F-Decay": 0.1}
-    table = format_results({"overall": {"J&F-Mean": 0.6, **row},
-                            "per_object": {"blackswan_1": row, "dogs-jump_2": row, "a_very_long_video_name_12": row}})
+    table = format_results(
+        {
+            "overall": {"J&F-Mean": 0.6, **row},
+            "per_object": {"blackswan_1": row, "dogs-jump_2": row, "a_very_long_video_name_12": row},
+        }
+    )
     lines = table.splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["blackswan_1", "dogs-jump_2", "a_very_long_video_name_12"]
     assert len({line.index("0.6000") for line in lines[1:]}) == 1  # columns stay aligned

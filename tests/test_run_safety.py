@@ -1,6 +1,7 @@
 """Runs that must not quietly do something other than what was asked: resuming another
 run or with other settings, saving nothing, ImageNet weights nobody needs, preparation
 rules other than the reference's, version floors and pins."""
+
 import dataclasses
 import os
 
@@ -27,7 +28,7 @@ def train_args(root, save_root, run_id="t", iterations=2, extra=()):
     """args_for with another --id (None: no --id at all) and ImageNet left to the run."""
     args = [a for a in args_for(root, save_root, iterations=iterations) if a != "--no_imagenet"]
     position = args.index("--id")
-    del args[position:position + 2]
+    del args[position : position + 2]
     return args + (["--id", run_id] if run_id is not None else []) + list(extra)
 
 
@@ -41,6 +42,7 @@ def offline(tmp_path, monkeypatch):
     def download(url, *args, **kwargs):
         attempts.append(url)
         offline_download(url)
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", download)
     return cache, attempts
 
@@ -48,6 +50,7 @@ def offline(tmp_path, monkeypatch):
 def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path):
     """Runs s0 and ablation_s0 side by side (the latter newer), and the reference's
     saves/<id>/ layout; then a resume with another --lr."""
+
     def parse(*extra):
         return TrainConfig.parse(["--stage", "3", "--save_root", str(tmp_path), "--resume", "auto", *extra])[0]
 
@@ -69,8 +72,11 @@ def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path)
     run = TrainingRun(parse("--id", "s0"), main_process=True)
     assert run.folder == s0.parent and run.start_iteration == 2
 
-    with pytest.raises(ConfigError, match=r"(?s)trained with other settings.*--lr: 4e-05 in the checkpoint, "
-                                          r"0\.001 now.*--resume_anyway") as refused:
+    with pytest.raises(
+        ConfigError,
+        match=r"(?s)trained with other settings.*--lr: 4e-05 in the checkpoint, "
+        r"0\.001 now.*--resume_anyway",
+    ) as refused:
         TrainingRun(parse("--id", "s0", "--lr", "1e-3"), main_process=True)
     assert str(s0) in str(refused.value) and "--iterations" not in str(refused.value)
     notes = []
@@ -79,8 +85,10 @@ def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path)
 
 
 def test_training_differences_name_each_setting_and_the_global_batch():
-    recorded = {"config": dataclasses.asdict(TrainConfig(stage=3, id="a", davis_root="data/DAVIS")),
-                "rng": [{}, {}]}  # two processes
+    recorded = {
+        "config": dataclasses.asdict(TrainConfig(stage=3, id="a", davis_root="data/DAVIS")),
+        "rng": [{}, {}],
+    }  # two processes
     same = TrainConfig(stage=3, id="b", davis_root="data/DAVIS/", num_workers=0, device="cpu", amp=False)
     assert training_differences(recorded, same, world_size=2) == []
     other = TrainConfig(stage=3, id="a", davis_root="/elsewhere", steps=(10, 20), iterations=100)
@@ -88,7 +96,8 @@ def test_training_differences_name_each_setting_and_the_global_batch():
         "--davis_root: data/DAVIS in the checkpoint, /elsewhere now",
         "--iterations: 30000 in the checkpoint, 100 now",
         "--steps: 25000 in the checkpoint, 10 20 now",
-        "batch: 8 per process x 2 processes in the checkpoint, 8 x 1 now"]
+        "batch: 8 per process x 2 processes in the checkpoint, 8 x 1 now",
+    ]
     assert training_differences(recorded, TrainConfig(stage=3, global_batch_size=16), world_size=2) == []
     assert training_differences({"it": 5}, other, world_size=1) == []  # the reference's: nothing recorded
 
@@ -99,8 +108,9 @@ def test_a_run_without_id_from_load_network_offline(synthetic_root, golden_weigh
     cache and no network: the ImageNet weights it replaces are not asked for; without it
     they are downloaded, and offline one error says what to do."""
     cache, attempts = offline
-    run = train.main(train_args(synthetic_root, tmp_path, None, iterations=1,
-                                extra=["--load_network", str(golden_weights_file)]))
+    run = train.main(
+        train_args(synthetic_root, tmp_path, None, iterations=1, extra=["--load_network", str(golden_weights_file)])
+    )
     assert run.parent == tmp_path and run.name.endswith("_stage3")
     assert read_checkpoint(run / f"{run.name}_checkpoint.pth")["it"] == 1
     assert f"no --id given: run 'stage3', saved in {run}" in capsys.readouterr().out
@@ -139,7 +149,8 @@ def test_static_images_follow_the_reference_resize_length(tmp_path):
     for name, (w, h) in (("large", (96, 64)), ("small", (35, 28))):
         Image.fromarray(generated_image(w, h, 0)).save(src / f"{name}.jpg", quality=90)
         Image.fromarray(np.where(generated_image(w, h, 1)[..., 0] > 128, 255, 0).astype(np.uint8)).save(
-            src / f"{name}.png")
+            src / f"{name}.png"
+        )
     assert resize_length.main([str(src), str(out), "--min_length", "48"])["resized"] == 4
     for f in sorted(os.listdir(src)):  # the reference's resize_length.py, step by step
         img = cv2.imread(os.path.join(src, f))
@@ -162,8 +173,10 @@ def test_youtube_frames_follow_the_reference_resize_youtube(tmp_path):
     mask.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0])
     mask.save(src / "Annotations" / "v" / "00000.png")
     resize_youtube.main([str(src), str(out), "--size", "48"])
-    for sub, name, resample in (("JPEGImages", "00000.jpg", Image.Resampling.BICUBIC),
-                                ("Annotations", "00000.png", Image.Resampling.NEAREST)):
+    for sub, name, resample in (
+        ("JPEGImages", "00000.jpg", Image.Resampling.BICUBIC),
+        ("Annotations", "00000.png", Image.Resampling.NEAREST),
+    ):
         hr_im = Image.open(src / sub / "v" / name)  # the reference's resize_youtube.py, step by step
         w, h = hr_im.size
         ratio = 48 / min(w, h)

@@ -1,4 +1,5 @@
 """The synthetic data generator: deterministic, reused when complete, difficulty knobs."""
+
 import hashlib
 from pathlib import Path
 
@@ -16,8 +17,9 @@ def _digest(root: Path) -> str:
 
 
 def _small(root: Path, **kw) -> SyntheticConfig:
-    return SyntheticConfig(root, seed=1, height=32, width=48, frames=4, train_videos=2, val_videos=2, max_objects=2,
-                           static_images=5, **kw)
+    return SyntheticConfig(
+        root, seed=1, height=32, width=48, frames=4, train_videos=2, val_videos=2, max_objects=2, static_images=5, **kw
+    )
 
 
 def test_same_seed_same_bytes_and_complete_data_is_reused(tmp_path):

@@ -1,5 +1,6 @@
 """Training: every stage starts on generated data; resume is exact; errors. (Two-process runs
 and kills: test_fault_tolerance.py.)"""
+
 import numpy as np
 import pytest
 import torch
@@ -26,8 +27,15 @@ def test_stage0_and_stage3_chain(synthetic_root, tmp_path, capsys):
     assert run3 != run0
     # a stage-0 checkpoint cannot resume stage 3
     with pytest.raises(CheckpointError, match="cannot resume stage 3"):
-        train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=4,
-                            extra=["--load_model", str(run0 / f"{run0.name}_checkpoint.pth")]))
+        train.main(
+            args_for(
+                synthetic_root,
+                tmp_path,
+                stage=3,
+                iterations=4,
+                extra=["--load_model", str(run0 / f"{run0.name}_checkpoint.pth")],
+            )
+        )
 
 
 @pytest.mark.slow
@@ -102,11 +110,13 @@ def test_nan_loss_stops_and_keeps_checkpoint(synthetic_root, tmp_path, monkeypat
     ckpt = run / f"{run.name}_checkpoint.pth"
     before = ckpt.read_bytes()
     from model import losses
+
     monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
     with pytest.raises(NonFiniteLossError, match="non-finite loss nan at iteration 2"):
         # a longer schedule than the checkpoint's: a setting that changes training, so insisted on
-        train.main(args_for(synthetic_root, tmp_path, iterations=4,
-                            extra=["--load_model", str(ckpt), "--resume_anyway"]))
+        train.main(
+            args_for(synthetic_root, tmp_path, iterations=4, extra=["--load_model", str(ckpt), "--resume_anyway"])
+        )
     assert ckpt.read_bytes() == before
 
 
@@ -144,6 +154,7 @@ def test_training_from_scratch_starts_residual_blocks_as_shortcuts():
     normalise, so --no_imagenet zero-initialises each residual branch's last BN scale."""
     from model.network import GSFM
     from model.resnet import zero_init_residual_scales
+
     torch.manual_seed(0)
     net = GSFM().eval()
     frame = torch.randn(1, 3, 64, 64)
@@ -164,6 +175,7 @@ def test_training_from_scratch_starts_residual_blocks_as_shortcuts():
 def test_training_from_scratch_scales_keys_to_unit_std():
     from model.network import GSFM
     from model.trainer import Trainer
+
     torch.manual_seed(0)
     config = TrainConfig(stage=0, lr=1e-4, weight_decay=0, steps=(10,), amp=False, start_warm=0, end_warm=1)
     trainer = Trainer(GSFM(single_object=True), config, torch.device("cpu"))
@@ -182,6 +194,7 @@ def test_training_from_scratch_scales_keys_to_unit_std():
 def test_batchnorm_stays_frozen_in_train_mode():
     """The reference trains with BatchNorm frozen; here that is the module's invariant."""
     from model.network import GSFM
+
     net = GSFM().train()
     assert net.training and net.decoder.training
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -199,11 +212,12 @@ def test_amp_skips_non_finite_steps_then_stops_after_too_many(monkeypatch):
     from model import losses
     from model.network import GSFM
     from model.trainer import Trainer
+
     torch.manual_seed(0)
     config = TrainConfig(stage=0, lr=1e-3, amp=True, max_amp_skips=2, start_warm=0, end_warm=1)
     trainer = Trainer(GSFM(single_object=True), config, torch.device("cpu"))
     assert not trainer.scaler.is_enabled()  # AMP is for CUDA; the CPU trains in float32
-    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 8)
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
     batch = {"rgb": torch.randn(1, 3, 3, 32, 32), "gt": (torch.rand(1, 3, 1, 32, 32) > 0.5).float()}
     batch["cls_gt"] = batch["gt"][:, :, 0].long()
     weights = lambda: trainer.network.decoder.pred.weight.detach().clone()  # noqa: E731
@@ -212,7 +226,7 @@ def test_amp_skips_non_finite_steps_then_stops_after_too_many(monkeypatch):
     monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", float("nan"))
     trainer.step(batch, 0)
     assert trainer.skipped and trainer.consecutive_skips == 1
-    assert torch.equal(weights(), before) and trainer.scaler.get_scale() == 2.0 ** 7
+    assert torch.equal(weights(), before) and trainer.scaler.get_scale() == 2.0**7
     monkeypatch.setattr(losses, "BOUNDARY_WEIGHT", 0.05)
     trainer.step(batch, 1)
     assert not trainer.skipped and trainer.consecutive_skips == 0 and not torch.equal(weights(), before)

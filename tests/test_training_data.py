@@ -1,5 +1,6 @@
 """Training samples as the reference draws them: every copy of a repeated dataset its own
 clip, static masks warped bicubically and kept soft."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +14,16 @@ from util.configuration import TrainConfig
 
 
 def stage_config(root, stage, **overrides):
-    return TrainConfig(stage=stage, static_root=str(root / "static"), davis_root=str(root / "DAVIS"),
-                       yv_root=str(root / "YouTube"), davis_subset=str(root / "davis_subset.txt"),
-                       yv_subset=str(root / "yv_subset.txt"), crop_size=48, **overrides)
+    return TrainConfig(
+        stage=stage,
+        static_root=str(root / "static"),
+        davis_root=str(root / "DAVIS"),
+        yv_root=str(root / "YouTube"),
+        davis_subset=str(root / "davis_subset.txt"),
+        yv_subset=str(root / "yv_subset.txt"),
+        crop_size=48,
+        **overrides,
+    )
 
 
 def test_every_copy_of_a_repeated_dataset_draws_its_own_clip(synthetic_root):
@@ -47,7 +55,7 @@ def test_the_same_local_index_in_two_datasets_draws_different_augmentations(synt
 
 def ellipse(size=96) -> Image.Image:
     yy, xx = np.mgrid[0:size, 0:size]
-    mask = ((yy - size / 2) ** 2 / 30 ** 2 + (xx - size / 2) ** 2 / 20 ** 2) <= 1
+    mask = ((yy - size / 2) ** 2 / 30**2 + (xx - size / 2) ** 2 / 20**2) <= 1
     return Image.fromarray((mask * 255).astype(np.uint8), mode="L")
 
 
@@ -55,10 +63,13 @@ def test_static_masks_follow_the_reference_transform(synthetic_root):
     """The mask's per-frame warp is the reference's (bicubic affine, nearest resize, crop),
     checked against torchvision's transforms written out here, under the same seed."""
     dataset = StaticTransformDataset(synthetic_root / "static" / "DUTS-TR", crop_size=48)
-    reference = transforms.Compose([
-        transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
-        transforms.Resize(48, InterpolationMode.NEAREST),
-        transforms.RandomCrop((48, 48), pad_if_needed=True, fill=0)])
+    reference = transforms.Compose(
+        [
+            transforms.RandomAffine(20, scale=(0.9, 1.1), shear=10, interpolation=InterpolationMode.BICUBIC, fill=0),
+            transforms.Resize(48, InterpolationMode.NEAREST),
+            transforms.RandomCrop((48, 48), pad_if_needed=True, fill=0),
+        ]
+    )
     for seed in range(5):
         torch.manual_seed(seed)
         ours = np.asarray(dataset.pair_gt_dual(ellipse()))
@@ -90,6 +101,7 @@ def test_boundary_targets_of_soft_masks_match_an_independent_laplacian(size):
     """The reference's boundary target on a soft mask: Laplacian, clamp at 0, > 0.1,
     computed here with scipy."""
     from scipy import ndimage
+
     rng = np.random.RandomState(0)
     mask = np.clip(ndimage.gaussian_filter((rng.rand(*size) > 0.7).astype(float), 1.5) * 2, 0, 1)
     kernel = -np.ones((3, 3))

@@ -1,4 +1,5 @@
 """Atomic writes: a crash leaves either the previous file or the complete new one."""
+
 from __future__ import annotations
 
 import contextlib

@@ -19,6 +19,7 @@ is unseen) is ``nan``, as the tools compute it. What differs between the benchma
 - SA-V: one binary PNG per object and frame; an object's frames count from the first where
   its ground truth or prediction is non-empty; J, F in DAVIS' definitions.
 """
+
 from __future__ import annotations
 
 import math
@@ -99,8 +100,11 @@ def mose2_segments(j: np.ndarray, f: np.ndarray, empty_gt: np.ndarray) -> tuple[
         back.append((j[start:end].mean(), f[start:end].mean()))
     out: list[float | None] = []
     for segments in (gone, back):
-        out += [float(np.mean([s[0] for s in segments])), float(np.mean([s[1] for s in segments]))] \
-            if segments else [None, None]
+        out += (
+            [float(np.mean([s[0] for s in segments])), float(np.mean([s[1] for s in segments]))]
+            if segments
+            else [None, None]
+        )
     return tuple(out)
 
 
@@ -116,7 +120,7 @@ def score_mose2(pred_root: Path, gt_root: Path, meta: dict) -> dict:
         names = sorted(_pngs(pred_root / video), key=lambda n: int(n.split(".")[0]))
         if len(names) < length - 1:
             raise ValueError(f"{pred_root / video}: {len(names)} masks for a video of {length} frames")
-        frames = [(_labels(pred_root / video / n), _labels(gt_root / video / n)) for n in names[1:length - 1]]
+        frames = [(_labels(pred_root / video / n), _labels(gt_root / video / n)) for n in names[1 : length - 1]]
         for obj in objects:
             j, f, f_new, empty = [], [], [], []
             for pred, gt in frames:
@@ -131,26 +135,50 @@ def score_mose2(pred_root: Path, gt_root: Path, meta: dict) -> dict:
                 segments: tuple = (None,) * 4
             else:
                 segments = mose2_segments(np.array(j), np.array(f_new), np.array(empty))
-            per_object.append({"object": f"{video}_{obj}", "J": float(np.mean(j)), "F_new": float(np.mean(f_new)),
-                               "F": float(np.mean(f)), "disappear_J": segments[0], "disappear_F_new": segments[1],
-                               "reappear_J": segments[2], "reappear_F_new": segments[3]})
+            per_object.append(
+                {
+                    "object": f"{video}_{obj}",
+                    "J": float(np.mean(j)),
+                    "F_new": float(np.mean(f_new)),
+                    "F": float(np.mean(f)),
+                    "disappear_J": segments[0],
+                    "disappear_F_new": segments[1],
+                    "reappear_J": segments[2],
+                    "reappear_F_new": segments[3],
+                }
+            )
 
     def mean_of(key: str) -> float:
         values = [o[key] for o in per_object if o[key] is not None]
         return float(np.mean(values)) if values else math.nan
 
     j, f_new, f = mean_of("J"), mean_of("F_new"), mean_of("F")
-    overall = {"J&F_new": (j + f_new) / 2, "J": j, "F_new": f_new,
-               "disappear_J&F_new": (mean_of("disappear_J") + mean_of("disappear_F_new")) / 2,
-               "reappear_J&F_new": (mean_of("reappear_J") + mean_of("reappear_F_new")) / 2,
-               "F": f, "J&F": (j + f) / 2}
+    overall = {
+        "J&F_new": (j + f_new) / 2,
+        "J": j,
+        "F_new": f_new,
+        "disappear_J&F_new": (mean_of("disappear_J") + mean_of("disappear_F_new")) / 2,
+        "reappear_J&F_new": (mean_of("reappear_J") + mean_of("reappear_F_new")) / 2,
+        "F": f,
+        "J&F": (j + f) / 2,
+    }
     return {"overall": overall, "per_object": per_object}
 
 
 # ---- LVOS -------------------------------------------------------------------------------
 
-LVOS_METRICS = ["J&F-Mean", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean", "F-unseen-Mean",
-                "V-Mean", "V-seen-Mean", "V-unseen-Mean"]
+LVOS_METRICS = [
+    "J&F-Mean",
+    "J-Mean",
+    "J-seen-Mean",
+    "J-unseen-Mean",
+    "F-Mean",
+    "F-seen-Mean",
+    "F-unseen-Mean",
+    "V-Mean",
+    "V-seen-Mean",
+    "V-unseen-Mean",
+]
 
 
 def lvos_frames(frame_range: dict) -> list[int]:
@@ -188,8 +216,15 @@ def score_lvos(pred_root: Path, gt_root: Path, meta: dict, unseen: set[str]) -> 
             with np.errstate(invalid="ignore"):
                 jm = float(np.nanmean(j)) if len(j) else math.nan
                 fm = float(np.nanmean(f)) if len(f) else math.nan
-            per_object.append({"object": f"{video}_{n}", "seen": video not in unseen,
-                               "J-Mean": jm, "F-Mean": fm, "V-Mean": lvos_v(j, f)})
+            per_object.append(
+                {
+                    "object": f"{video}_{n}",
+                    "seen": video not in unseen,
+                    "J-Mean": jm,
+                    "F-Mean": fm,
+                    "V-Mean": lvos_v(j, f),
+                }
+            )
 
     def group_mean(key: str, seen: bool) -> float:
         values = [o[key] for o in per_object if o["seen"] == seen]
@@ -199,8 +234,9 @@ def score_lvos(pred_root: Path, gt_root: Path, meta: dict, unseen: set[str]) -> 
     for m in ("J", "F", "V"):
         seen, unseen_mean = group_mean(f"{m}-Mean", True), group_mean(f"{m}-Mean", False)
         overall.update({f"{m}-Mean": (seen + unseen_mean) / 2, f"{m}-seen-Mean": seen, f"{m}-unseen-Mean": unseen_mean})
-    overall["J&F-Mean"] = (overall["J-seen-Mean"] + overall["F-seen-Mean"] + overall["J-unseen-Mean"]
-                           + overall["F-unseen-Mean"]) / 4
+    overall["J&F-Mean"] = (
+        overall["J-seen-Mean"] + overall["F-seen-Mean"] + overall["J-unseen-Mean"] + overall["F-unseen-Mean"]
+    ) / 4
     return {"overall": {k: overall[k] for k in LVOS_METRICS}, "per_object": per_object}
 
 
@@ -226,8 +262,17 @@ def score_vost(pred_root: Path, gt_root: Path, videos: list[str]) -> dict:
             j = np.array([region_j(p == obj, g == obj) for p, g in zip(preds, gts)])
             jm, jr, jd = statistics(j)
             lm, lr, ld = statistics(j[last_quarter:])
-            per_object.append({"object": f"{video}_{obj}", "J-Mean": jm, "J-Recall": jr, "J-Decay": jd,
-                               "J_last-Mean": lm, "J_last-Recall": lr, "J_last-Decay": ld})
+            per_object.append(
+                {
+                    "object": f"{video}_{obj}",
+                    "J-Mean": jm,
+                    "J-Recall": jr,
+                    "J-Decay": jd,
+                    "J_last-Mean": lm,
+                    "J_last-Recall": lr,
+                    "J_last-Decay": ld,
+                }
+            )
     return {"overall": _summary(per_object, VOST_METRICS), "per_object": per_object}
 
 
@@ -261,9 +306,12 @@ def score_sav(pred_root: Path, gt_root: Path, videos: list[str]) -> dict:
             preds = [_labels(pred_root / video / obj / n) > 0 for n in names]
             scores = sav_object(preds, gts)
             if scores is None:
-                raise ValueError(f"{gt_root / video / obj}: the object is empty on every scored frame; the SA-V "
-                                 f"tool cannot score it either")
-            per_object.append({"object": f"{video}/{obj}", "J": scores[0], "F": scores[1],
-                               "J&F": (scores[0] + scores[1]) / 2})
+                raise ValueError(
+                    f"{gt_root / video / obj}: the object is empty on every scored frame; the SA-V "
+                    f"tool cannot score it either"
+                )
+            per_object.append(
+                {"object": f"{video}/{obj}", "J": scores[0], "F": scores[1], "J&F": (scores[0] + scores[1]) / 2}
+            )
     overall = _summary(per_object, ["J", "F"])
     return {"overall": {"J&F": (overall["J"] + overall["F"]) / 2, **overall}, "per_object": per_object}

@@ -1,5 +1,6 @@
 """What every command shares: its argument parser (``--help`` shows each default) and the
 wrapper that turns errors meant for the user into a one-line exit."""
+
 from __future__ import annotations
 
 import argparse

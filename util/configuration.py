@@ -4,6 +4,7 @@ data side by side), a training run's configuration, and the inference settings.
 The command-line parsers are built from these dataclasses (``add_arguments``), so a
 default changed here is the default everywhere.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,9 +54,11 @@ def from_arguments(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
 
 # ---- training data ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ImageFolders:
     """Static images with saliency masks (X.jpg + X.png) under the static root."""
+
     folder: str
     class_folders: bool = False  # FSS-1000: one sub-folder per class
 
@@ -67,6 +70,7 @@ class VideoFolders:
     ``root_option`` a path inside the folder that TrainConfig option names (the built-in
     datasets follow --davis_root, --yv_root, --bl_root); ``subset`` likewise a video list file
     or, with ``subset_option``, the option that names it."""
+
     root: str
     images: str = "JPEGImages"
     annotations: str = "Annotations"
@@ -91,6 +95,7 @@ class VideoFolders:
 class DataGroup:
     """Datasets concatenated ``repeat`` times (the reference repeats the higher-quality
     sets; each copy draws its own samples)."""
+
     sources: tuple[ImageFolders | VideoFolders, ...]
     repeat: int = 1
 
@@ -120,16 +125,31 @@ def parse_videos(text: str) -> DataGroup:
 
 
 STATIC_DATA = (
-    DataGroup((ImageFolders("fss", class_folders=True), ImageFolders("DUTS-TR"), ImageFolders("DUTS-TE"),
-               ImageFolders("ecssd"))),
+    DataGroup(
+        (
+            ImageFolders("fss", class_folders=True),
+            ImageFolders("DUTS-TR"),
+            ImageFolders("DUTS-TE"),
+            ImageFolders("ecssd"),
+        )
+    ),
     DataGroup((ImageFolders("BIG_small"), ImageFolders("HRSOD_small")), repeat=5),
 )
-DAVIS_TRAIN = VideoFolders("2017/trainval", "JPEGImages/480p", "Annotations/480p", root_option="davis_root",
-                           subset_option="davis_subset", interval=1)
+DAVIS_TRAIN = VideoFolders(
+    "2017/trainval",
+    "JPEGImages/480p",
+    "Annotations/480p",
+    root_option="davis_root",
+    subset_option="davis_subset",
+    interval=1,
+)
 YOUTUBE_TRAIN = VideoFolders("train_480p", root_option="yv_root", subset_option="yv_subset", interval=5)
 DAVIS_YOUTUBE_DATA = (DataGroup((DAVIS_TRAIN,), repeat=5), DataGroup((YOUTUBE_TRAIN,)))
-BL30K_DATA = (DataGroup((VideoFolders(".", root_option="bl_root", interval=1, crop_scale=(0.25, 1.0),
-                                      small_object_filter=True),)),)
+BL30K_DATA = (
+    DataGroup(
+        (VideoFolders(".", root_option="bl_root", interval=1, crop_scale=(0.25, 1.0), small_object_filter=True),)
+    ),
+)
 
 # The max-skip curriculum of the video stages: the first value, then the next one from each
 # fraction of the total epochs on (the last returns to 5).
@@ -139,6 +159,7 @@ MAX_SKIPS = (5, 10, 15, 20, 25, 5)
 @dataclass(frozen=True)
 class Stage:
     """A training stage as the reference runs it (docs/PROTOCOL.md)."""
+
     lr: float
     batch_size: int  # per process
     iterations: int
@@ -169,12 +190,23 @@ SEED = 14159265
 def stage_presets_text() -> str:
     """The presets of STAGES as a table, for train.py --help."""
     rows = [("stage", "lr", "batch/process", "iterations", "steps", "start_warm", "end_warm", "network")]
-    rows += [(str(n), f"{s.lr:g}", str(s.batch_size), str(s.iterations), " ".join(map(str, s.steps)),
-              str(s.start_warm), str(s.end_warm), "single-object" if s.single_object else "multi-object")
-             for n, s in sorted(STAGES.items())]
+    rows += [
+        (
+            str(n),
+            f"{s.lr:g}",
+            str(s.batch_size),
+            str(s.iterations),
+            " ".join(map(str, s.steps)),
+            str(s.start_warm),
+            str(s.end_warm),
+            "single-object" if s.single_object else "multi-object",
+        )
+        for n, s in sorted(STAGES.items())
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "stage presets (options left unset take these):\n" + "\n".join(
-        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    )
 
 
 PRESET = " (default: the --stage preset, listed below)"  # help of the options a stage presets
@@ -183,10 +215,15 @@ PRESET = " (default: the --stage preset, listed below)"  # help of the options a
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. Fields left None take the stage's preset."""
-    stage: int = option(0, "training stage (0 static images, 1 BL30K, 2 and 3 DAVIS + YouTube-VOS)",
-                        choices=sorted(STAGES))
-    id: str | None = option(None, "experiment name (default: stage<N>, printed at start-up); NULL saves nothing "
-                            "(no weights, checkpoints or logs)")
+
+    stage: int = option(
+        0, "training stage (0 static images, 1 BL30K, 2 and 3 DAVIS + YouTube-VOS)", choices=sorted(STAGES)
+    )
+    id: str | None = option(
+        None,
+        "experiment name (default: stage<N>, printed at start-up); NULL saves nothing "
+        "(no weights, checkpoints or logs)",
+    )
     benchmark: bool = option(False, "cudnn.benchmark")
     amp: bool = option(True, "train in float32 (AMP is on by default on CUDA)")
     static_root: str = option("data/static", "static image datasets (stage 0)")
@@ -197,18 +234,27 @@ class TrainConfig:
     yv_subset: str = option("util/yv_subset.txt", "YouTube-VOS training video list, or 'all'")
     load_network: str | None = option(None, "network weights to start from (4->5 channel extension done)")
     load_model: str | None = option(None, "full training checkpoint (or a run folder) to resume")
-    resume: str | None = option(None, "auto: resume from the newest readable full checkpoint of the runs with "
-                                "this --id under --save_root (start fresh when there is none)", choices=["auto"])
-    resume_anyway: bool = option(False, "resume even though the checkpoint's recorded settings that change "
-                                 "training differ from this command line (they are listed)")
+    resume: str | None = option(
+        None,
+        "auto: resume from the newest readable full checkpoint of the runs with "
+        "this --id under --save_root (start fresh when there is none)",
+        choices=["auto"],
+    )
+    resume_anyway: bool = option(
+        False,
+        "resume even though the checkpoint's recorded settings that change "
+        "training differ from this command line (they are listed)",
+    )
     no_imagenet: bool = option(False, "fresh backbones instead of ImageNet weights")
-    batch_size: int | None = option(None, "batch per process (the reference's meaning)" + PRESET, "-b",
-                                    "--batch_size", type=int)
+    batch_size: int | None = option(
+        None, "batch per process (the reference's meaning)" + PRESET, "-b", "--batch_size", type=int
+    )
     global_batch_size: int | None = option(None, "total batch over all processes (divided among them)", type=int)
     iterations: int | None = option(None, "training iterations" + PRESET, "-i", "--iterations", type=int)
     lr: float | None = option(None, "learning rate" + PRESET, type=float)
-    steps: tuple[int, ...] | None = option(None, "iterations where the learning rate is multiplied by gamma" + PRESET,
-                                           type=int, nargs="*")
+    steps: tuple[int, ...] | None = option(
+        None, "iterations where the learning rate is multiplied by gamma" + PRESET, type=int, nargs="*"
+    )
     gamma: float = option(0.1, "learning-rate decay at each step")
     weight_decay: float = option(1e-7, "Adam weight decay")
     start_warm: int | None = option(None, "iteration where bootstrapped CE starts shrinking p" + PRESET, type=int)
@@ -222,19 +268,32 @@ class TrainConfig:
     log_image_interval: int = option(800, "log image grids every N iterations")
     save_root: str = option("saves", "folder of the run folders")
     device: str | None = option(None, "cuda or cpu (default: cuda when available)")
-    max_amp_skips: int = option(20, "with AMP: stop after this many consecutive steps skipped for non-finite "
-                                "gradients (GradScaler skips them, as the reference lets it)")
-    videos: tuple[str, ...] | None = option(None, "your own training videos instead of the stage's video datasets: "
-                                            "ROOT with ROOT/JPEGImages/<video>/ and ROOT/Annotations/<video>/, "
-                                            "optionally ROOT:repeat=5,interval=5,subset=list.txt (repeatable)",
-                                            action="append")
-    val_videos: str | None = option(None, "validate on these videos while training (ROOT/JPEGImages/<video>/, "
-                                    "ROOT/Annotations/<video>/ with every frame's ground truth)")
+    max_amp_skips: int = option(
+        20,
+        "with AMP: stop after this many consecutive steps skipped for non-finite "
+        "gradients (GradScaler skips them, as the reference lets it)",
+    )
+    videos: tuple[str, ...] | None = option(
+        None,
+        "your own training videos instead of the stage's video datasets: "
+        "ROOT with ROOT/JPEGImages/<video>/ and ROOT/Annotations/<video>/, "
+        "optionally ROOT:repeat=5,interval=5,subset=list.txt (repeatable)",
+        action="append",
+    )
+    val_videos: str | None = option(
+        None,
+        "validate on these videos while training (ROOT/JPEGImages/<video>/, "
+        "ROOT/Annotations/<video>/ with every frame's ground truth)",
+    )
     val_interval: int = option(2500, "with --val_videos: validate every N iterations (and at the end)")
-    val_max_size: int | None = option(None, "with --val_videos: the inference's internal size cap (--max_size)",
-                                      type=int)
-    crash_save_after: int = option(5000, "an exception that ends training after this many iterations writes a "
-                                   "full checkpoint at the last finished one first (a non-finite loss does not)")
+    val_max_size: int | None = option(
+        None, "with --val_videos: the inference's internal size cap (--max_size)", type=int
+    )
+    crash_save_after: int = option(
+        5000,
+        "an exception that ends training after this many iterations writes a "
+        "full checkpoint at the last finished one first (a non-finite loss does not)",
+    )
 
     def __post_init__(self) -> None:
         preset = STAGES[self.stage]
@@ -242,8 +301,18 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, getattr(preset, name))
         object.__setattr__(self, "steps", tuple(self.steps))
-        for name in ("batch_size", "iterations", "crop_size", "save_network_interval", "save_checkpoint_interval",
-                     "log_text_interval", "log_image_interval", "max_amp_skips", "val_interval", "crash_save_after"):
+        for name in (
+            "batch_size",
+            "iterations",
+            "crop_size",
+            "save_network_interval",
+            "save_checkpoint_interval",
+            "log_text_interval",
+            "log_image_interval",
+            "max_amp_skips",
+            "val_interval",
+            "crash_save_after",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.videos is not None:
@@ -285,40 +354,58 @@ class TrainConfig:
         if self.global_batch_size is None:
             return self.batch_size
         if self.global_batch_size % world_size:
-            raise ConfigError(f"--global_batch_size {self.global_batch_size} does not divide over {world_size} "
-                              f"processes")
+            raise ConfigError(
+                f"--global_batch_size {self.global_batch_size} does not divide over {world_size} processes"
+            )
         return self.global_batch_size // world_size
 
     @classmethod
     def parse(cls, argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
         """The configuration, and the launcher options that are not part of it (--local_rank)."""
-        parser = argument_parser("Train GSFM (stage presets as the reference; every value overridable)",
-                                 epilog=stage_presets_text())
+        parser = argument_parser(
+            "Train GSFM (stage presets as the reference; every value overridable)", epilog=stage_presets_text()
+        )
         add_arguments(parser, cls)
-        parser.add_argument("--local_rank", "--local-rank", type=int, default=None,
-                            help="set by the legacy torch.distributed.launch")
+        parser.add_argument(
+            "--local_rank", "--local-rank", type=int, default=None, help="set by the legacy torch.distributed.launch"
+        )
         args = parser.parse_args(argv)
         return from_arguments(cls, args), args
 
 
 # ---- inference ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class InferenceConfig:
     """How the engine segments a video. The defaults are the reference's; the options after
     ``include_last`` change outputs and are off by default."""
+
     top_k: int = option(50, "top-k memory entries per query pixel", "--top")
     mem_every: int = option(3, "a permanent memory frame every N frames")
     include_last: bool = option(False, "also keep the last frame as temporary memory")
-    amp: bool = option(False, "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics); "
-                       "channels-last convolutions. On a CPU without bfloat16 instructions: a warning and float32")
-    amp_anyway: bool = option(False, "with --amp on a CPU without bfloat16 instructions: bfloat16 anyway (many times "
-                              "slower than float32 there) instead of falling back to float32")
-    max_memory_frames: int | None = option(None, "bounded memory: keep the first frame and the most recent N-1 "
-                                           "memory frames (changes outputs; memory stays flat on long videos)",
-                                           type=int)
-    max_size: int | None = option(None, "internal resolution cap: downscale frames whose short side exceeds this "
-                                  "before the network, upscale the masks back (changes outputs; faster)", type=int)
+    amp: bool = option(
+        False,
+        "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics); "
+        "channels-last convolutions. On a CPU without bfloat16 instructions: a warning and float32",
+    )
+    amp_anyway: bool = option(
+        False,
+        "with --amp on a CPU without bfloat16 instructions: bfloat16 anyway (many times "
+        "slower than float32 there) instead of falling back to float32",
+    )
+    max_memory_frames: int | None = option(
+        None,
+        "bounded memory: keep the first frame and the most recent N-1 "
+        "memory frames (changes outputs; memory stays flat on long videos)",
+        type=int,
+    )
+    max_size: int | None = option(
+        None,
+        "internal resolution cap: downscale frames whose short side exceeds this "
+        "before the network, upscale the masks back (changes outputs; faster)",
+        type=int,
+    )
     # The benchmark's own resizing (YouTube-VOS: short side 480, bicubic); set by eval_youtube.py.
     short_side: int | None = None
     antialias: bool = True  # of that resize: the reference on torchvision >= 0.17; False as the authors ran it
@@ -327,9 +414,13 @@ class InferenceConfig:
     channels_last: bool | None = None
 
     def __post_init__(self) -> None:
-        checks = (("top_k", "--top", 1), ("mem_every", "--mem_every", 1),
-                  ("max_memory_frames", "--max_memory_frames", 2), ("max_size", "--max_size", 16),
-                  ("short_side", "--size", 16))
+        checks = (
+            ("top_k", "--top", 1),
+            ("mem_every", "--mem_every", 1),
+            ("max_memory_frames", "--max_memory_frames", 2),
+            ("max_size", "--max_size", 16),
+            ("short_side", "--size", 16),
+        )
         for name, flag, least in checks:
             value = getattr(self, name)
             if value is not None and value < least:

@@ -1,5 +1,6 @@
 """Process-group set-up for torchrun (one or several nodes), the legacy
 torch.distributed.launch, or a single process."""
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,14 @@ def init(device_name: str | None = None, local_rank_arg: int | None = None) -> P
     if launched and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     grouped = dist.is_initialized()
-    return Processes(dist.get_rank() if grouped else 0, local_rank, world_size, local_world_size, device,
-                     dist.get_backend() if grouped else None)
+    return Processes(
+        dist.get_rank() if grouped else 0,
+        local_rank,
+        world_size,
+        local_world_size,
+        device,
+        dist.get_backend() if grouped else None,
+    )
 
 
 def barrier() -> None:

@@ -5,6 +5,7 @@ the ``gsfm`` logger itself, messages go to the console as plain lines (INFO to s
 output, warnings and errors to standard error), written through tqdm so that they do not
 break a progress bar. An application that wants them elsewhere replaces the handler.
 """
+
 from __future__ import annotations
 
 import logging

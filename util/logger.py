@@ -3,6 +3,7 @@ TensorBoard, the console and ``metrics.jsonl``; and the reference's image grids.
 
 Nothing is written with ``--id NULL`` (no log folder); the console line is rank 0's.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -59,18 +60,21 @@ class Logger:
         self.total_iterations = total_iterations
         if log_dir is not None and main_process:
             from torch.utils.tensorboard import SummaryWriter
+
             self.writer = SummaryWriter(str(log_dir))
             self.jsonl = log_dir / "metrics.jsonl"
 
-    def interval(self, it: int, values: dict[str, float], seconds_per_it: float, lr: float,
-                 write=print) -> None:
+    def interval(self, it: int, values: dict[str, float], seconds_per_it: float, lr: float, write=print) -> None:
         """Log one interval's means at iteration ``it`` (rank 0 writes)."""
         if not self.main_process:
             return
         eta = datetime.timedelta(seconds=round((self.total_iterations - it) * seconds_per_it))
         record = {"it": it, **values, "seconds_per_it": seconds_per_it, "lr": lr, "eta_seconds": eta.total_seconds()}
-        write(f"it {it}/{self.total_iterations} | " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
-              + f" | {seconds_per_it:.3f} s/it | lr {lr:.3g} | ETA {eta}")
+        write(
+            f"it {it}/{self.total_iterations} | "
+            + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+            + f" | {seconds_per_it:.3f} s/it | lr {lr:.3g} | ETA {eta}"
+        )
         if self.writer is not None:
             for key, value in record.items():
                 if key != "it":
@@ -79,16 +83,24 @@ class Logger:
             with open(self.jsonl, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def validation(self, it: int, values: dict[str, float], per_video: dict[str, dict[str, float]],
-                   seconds: float, write=print) -> None:
+    def validation(
+        self, it: int, values: dict[str, float], per_video: dict[str, dict[str, float]], seconds: float, write=print
+    ) -> None:
         """Validation scores at iteration ``it`` as ``val/<name>`` (``val/J&F``, ``val/J``, ...)
         and per video ``val/<name>/<video>``; rank 0 writes."""
         if not self.main_process:
             return
-        write(f"it {it} validation: " + " ".join(f"{k} {v:.4f}" for k, v in values.items())
-              + f" ({len(per_video)} videos, {seconds:.1f} s)")
-        record = {"it": it, **{f"val/{k}": v for k, v in values.items()}, "val/seconds": seconds,
-                  "val/per_video": per_video}
+        write(
+            f"it {it} validation: "
+            + " ".join(f"{k} {v:.4f}" for k, v in values.items())
+            + f" ({len(per_video)} videos, {seconds:.1f} s)"
+        )
+        record = {
+            "it": it,
+            **{f"val/{k}": v for k, v in values.items()},
+            "val/seconds": seconds,
+            "val/per_video": per_video,
+        }
         if self.writer is not None:
             for key, value in values.items():
                 self.writer.add_scalar(f"val/{key}", value, it)
@@ -112,6 +124,7 @@ class Logger:
         if self.writer is None:
             return
         from torchvision.utils import make_grid
+
         mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
         tiles = []
@@ -125,8 +138,9 @@ class Logger:
                 tiles.append(out[f"mask_{i}"][j].detach().float().cpu().expand(3, -1, -1))
             for i in (1, 2):
                 tiles.append(torch.sigmoid(out[f"boundary_{i}"][j, :1].detach().float().cpu()).expand(3, -1, -1))
-        self.writer.add_image("train/samples", make_grid(tiles, nrow=len(tiles) // max(1, min(
-            max_samples, data["rgb"].shape[0]))), it)
+        self.writer.add_image(
+            "train/samples", make_grid(tiles, nrow=len(tiles) // max(1, min(max_samples, data["rgb"].shape[0]))), it
+        )
 
     def close(self) -> None:
         if self.writer is not None:

@@ -1,5 +1,6 @@
 """Measuring this process on its device: peak memory (max allocated on CUDA, peak resident
 set size on the CPU), and waiting for the device before a clock is read."""
+
 from __future__ import annotations
 
 import resource
@@ -20,7 +21,7 @@ def _proc_status_mb(field: str) -> float | None:
 
 def current_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
-        return torch.cuda.memory_allocated(device) / 2 ** 20
+        return torch.cuda.memory_allocated(device) / 2**20
     rss = _proc_status_mb("VmRSS")
     return rss if rss is not None else peak_memory_mb(device)
 
@@ -29,7 +30,7 @@ def peak_memory_mb(device: torch.device) -> float:
     """Peak since the last ``reset_peak_memory`` (the process's lifetime peak where the OS
     cannot reset it)."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+        return torch.cuda.max_memory_allocated(device) / 2**20
     peak = _proc_status_mb("VmHWM")
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 

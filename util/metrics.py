@@ -8,6 +8,7 @@ skimage.morphology.disk, dilated with cv2). First and last frames are excluded; 
 Mean, Recall (> 0.5) and Decay (first quarter minus last quarter); J&F-Mean averages the
 per-object J-Mean and F-Mean over all objects.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,7 +86,7 @@ def statistics(values: np.ndarray) -> tuple[float, float, float]:
         mean = float(np.nanmean(values))
         recall = float(np.nanmean(values > 0.5))
         ids = (np.round(np.linspace(1, len(values), 5) + 1e-10) - 1).astype(np.uint8).astype(int)
-        bins = [values[ids[i]:ids[i + 1] + 1] for i in range(4)]
+        bins = [values[ids[i] : ids[i + 1] + 1] for i in range(4)]
         decay = float(np.nanmean(bins[0]) - np.nanmean(bins[3]))
     return mean, recall, decay
 
@@ -116,14 +117,16 @@ def read_video_masks(folder: Path, names: list[str]) -> np.ndarray:
     return np.stack([read_mask(folder / n) for n in names])
 
 
-def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = None,
-                     binary: bool = False) -> dict:
+def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = None, binary: bool = False) -> dict:
     """J&F of the videos in ``pred_root`` (one folder of PNGs each) against ``gt_root``.
 
     ``binary``: 0/255 masks of one object (DAVIS 2016), read as foreground > 127.
     """
-    videos = videos if videos is not None else sorted(p.name for p in pred_root.iterdir() if p.is_dir()
-                                                      and not p.name.startswith("."))
+    videos = (
+        videos
+        if videos is not None
+        else sorted(p.name for p in pred_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    )
     per_object = {}
     for video in videos:
         names = sorted(p.name for p in (gt_root / video).glob("*.png"))
@@ -143,8 +146,14 @@ def object_scores(video: str, pred: np.ndarray, gt: np.ndarray) -> dict[str, dic
     for obj, scores in evaluate_video(pred, gt).items():
         j = statistics(np.array(scores["J"]))
         f = statistics(np.array(scores["F"]))
-        out[f"{video}_{obj}"] = {"J-Mean": j[0], "J-Recall": j[1], "J-Decay": j[2],
-                                 "F-Mean": f[0], "F-Recall": f[1], "F-Decay": f[2]}
+        out[f"{video}_{obj}"] = {
+            "J-Mean": j[0],
+            "J-Recall": j[1],
+            "J-Decay": j[2],
+            "F-Mean": f[0],
+            "F-Recall": f[1],
+            "F-Decay": f[2],
+        }
     return out
 
 

@@ -1,4 +1,5 @@
 """Pictures a person can look at: masks drawn over frames, videos, GIFs, contact sheets."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,6 +25,7 @@ def overlay(rgb: np.ndarray, labels: np.ndarray, palette: list[int], alpha: floa
 
 def write_mp4(frames: Iterable[np.ndarray], path: Path, fps: float = 10.0) -> None:
     """RGB frames (all of one size), consumed one at a time, into an mp4 written atomically."""
+
     def write(tmp: Path) -> None:
         writer = None
         try:
@@ -40,8 +42,12 @@ def write_mp4(frames: Iterable[np.ndarray], path: Path, fps: float = 10.0) -> No
 
 def write_gif(frames: list[np.ndarray], path: Path, fps: float = 6.0) -> None:
     images = [Image.fromarray(f) for f in frames]
-    atomic_save(lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                                           duration=int(1000 / fps), loop=0), path)
+    atomic_save(
+        lambda tmp: images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0
+        ),
+        path,
+    )
 
 
 def contact_sheet(rows: list[list[np.ndarray]], path: Path) -> None:
@@ -52,5 +58,5 @@ def contact_sheet(rows: list[list[np.ndarray]], path: Path) -> None:
     sheet = np.full((len(rows) * (h + 4), cols * (w + 4), 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, f in enumerate(row):
-            sheet[r * (h + 4):r * (h + 4) + f.shape[0], c * (w + 4):c * (w + 4) + f.shape[1]] = f
+            sheet[r * (h + 4) : r * (h + 4) + f.shape[0], c * (w + 4) : c * (w + 4) + f.shape[1]] = f
     atomic_save(lambda tmp: Image.fromarray(sheet).save(tmp, format="PNG"), path)

@@ -1,4 +1,5 @@
 """Indexed (palette) PNG masks: the DAVIS palette, reading and writing."""
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,10 @@ def _colour_mask_ids(path: str | os.PathLike, rgb: np.ndarray) -> np.ndarray:
     if None in ids:
         ids = list(range(len(colours))) if not colours[0].any() else list(range(1, len(colours) + 1))
         if len(colours) > 20:
-            warnings.warn(f"{path}: RGB mask with {len(colours)} colours (anti-aliased edges?); save masks as "
-                          f"indexed PNGs with one id per object")
+            warnings.warn(
+                f"{path}: RGB mask with {len(colours)} colours (anti-aliased edges?); save masks as "
+                f"indexed PNGs with one id per object"
+            )
     if max(ids) > 255:
         raise ValueError(f"{path}: RGB mask with {len(colours)} colours (at most 255 objects supported)")
     return np.array(ids, dtype=np.uint8)[inverse.reshape(-1)].reshape(rgb.shape[:2])
@@ -93,5 +96,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
     """Frame files of a folder, sorted; non-image files are ignored."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in Path(folder).iterdir()
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and not p.name.startswith(".")
+    )

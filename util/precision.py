@@ -6,6 +6,7 @@ instructions (AVX-512 BF16 or AMX on x86, BF16 on ARM). Without them it emulates
 times slower than float32; ``--amp`` then falls back to float32 with a warning that gives
 the slowdown measured on the spot, unless the user insists (``--amp_anyway``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,10 +61,17 @@ def autocast_enabled(device: torch.device, amp: bool, insist: bool = False) -> b
     falls back to float32 unless ``insist``."""
     if not amp or device.type != "cpu" or cpu_bfloat16_instructions():
         return amp
-    what = "using bfloat16 anyway (--amp_anyway)" if insist else \
-        "falling back to float32 (--amp_anyway insists on bfloat16)"
-    warnings.warn(SlowAmpWarning(
-        f"--amp on a CPU without bfloat16 instructions (no {', '.join(BFLOAT16_INSTRUCTIONS[:2])}): a bfloat16 "
-        f"convolution took {bfloat16_slowdown():.0f}x the time of float32 here; {what}. --amp pays off on CPUs "
-        f"with AVX-512 BF16 or AMX, and on CUDA GPUs"), stacklevel=2)
+    what = (
+        "using bfloat16 anyway (--amp_anyway)"
+        if insist
+        else "falling back to float32 (--amp_anyway insists on bfloat16)"
+    )
+    warnings.warn(
+        SlowAmpWarning(
+            f"--amp on a CPU without bfloat16 instructions (no {', '.join(BFLOAT16_INSTRUCTIONS[:2])}): a bfloat16 "
+            f"convolution took {bfloat16_slowdown():.0f}x the time of float32 here; {what}. --amp pays off on CPUs "
+            f"with AVX-512 BF16 or AMX, and on CUDA GPUs"
+        ),
+        stacklevel=2,
+    )
     return insist

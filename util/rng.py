@@ -1,4 +1,5 @@
 """Random generators: seeding, and their states as plain values for checkpoints."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,9 +33,12 @@ def rng_state() -> dict:
     """This process's generator states as plain Python values (gatherable across ranks and
     loadable with torch.load(weights_only=True))."""
     np_state = np.random.get_state()
-    return {"torch": torch.random.get_rng_state().tolist(),
-            "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]], "python": random.getstate(),
-            "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+    return {
+        "torch": torch.random.get_rng_state().tolist(),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    }
 
 
 def set_rng_state(state: dict) -> None:

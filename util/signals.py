@@ -1,6 +1,7 @@
 """Stop requests: SIGTERM (how clusters preempt jobs) and SIGINT (Ctrl-C) become a stop at an
 iteration boundary that every rank agrees on, instead of an exception wherever the signal
 lands."""
+
 from __future__ import annotations
 
 import signal

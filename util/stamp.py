@@ -5,6 +5,7 @@ every result file the project writes (benchmarks, the demo's J&F) embeds ``machi
 the CPU model and the instruction sets that matter for PyTorch's kernels, the GPU model,
 the thread count, torch's version and the commit of the code.
 """
+
 from __future__ import annotations
 
 import platform
@@ -14,8 +15,18 @@ from pathlib import Path
 import torch
 
 # CPU features that change which convolution kernels oneDNN can use (bfloat16 and int8 above all)
-CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16",
-                         "amx_tile", "amx_int8", "amx_fp16")
+CPU_FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_vnni",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_fp16",
+)
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -46,10 +57,17 @@ def code_version(repo: Path = REPO) -> str:
     """The commit of the code (with ``+dirty`` when the work tree has changes), or
     ``unknown`` outside a git checkout."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
@@ -58,9 +76,16 @@ def code_version(repo: Path = REPO) -> str:
 def machine_stamp(device: torch.device | str = "cpu", threads: int | None = None) -> dict:
     """The stamp of a measurement made now, in this process, on ``device``."""
     device = torch.device(device)
-    stamp = {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "threads": threads or torch.get_num_threads(),
-             "device": device.type, "gpu": None, "torch": torch.__version__, "python": platform.python_version(),
-             "commit": code_version()}
+    stamp = {
+        "cpu": cpu_name(),
+        "cpu_flags": cpu_flags(),
+        "threads": threads or torch.get_num_threads(),
+        "device": device.type,
+        "gpu": None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": code_version(),
+    }
     if device.type == "cuda":
         stamp["gpu"] = torch.cuda.get_device_name(device)
         stamp["cuda"] = torch.version.cuda

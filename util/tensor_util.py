@@ -1,5 +1,6 @@
 """Frames to network input and back: normalisation, the reference's pad-to-multiple rule,
 resizing by the short side."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,11 +45,12 @@ def pad_divide_by(x: torch.Tensor, d: int) -> tuple[torch.Tensor, tuple[int, int
 def unpad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
     left, right, top, bottom = pad
     h, w = x.shape[-2:]
-    return x[..., top:h - bottom, left:w - right]
+    return x[..., top : h - bottom, left : w - right]
 
 
-def resize_short_side(x: torch.Tensor, size: int, interpolation: InterpolationMode,
-                      antialias: bool = True) -> torch.Tensor:
+def resize_short_side(
+    x: torch.Tensor, size: int, interpolation: InterpolationMode, antialias: bool = True
+) -> torch.Tensor:
     """torchvision ``Resize(size)`` on a (..., H, W) tensor: the short side becomes ``size``,
     the long side ``int(size * long / short)``."""
     return TF.resize(x, size, interpolation=interpolation, antialias=antialias)
