@@ -46,7 +46,8 @@ def build_network(config: TrainConfig, resumed: bool, processes: distributed.Pro
     if config.no_imagenet and not config.load_network:
         zero_init_residual_scales(network)  # from scratch: see Trainer.scale_keys
     if config.load_network:
-        log(f"{config.load_network}: {load_network_file(network, config.load_network, for_training=True).describe()}")
+        report = load_network_file(network, config.load_network, for_training=True, stcn_init=config.stcn_init)
+        log(f"{config.load_network}: {report.describe()}")
     return network
 
 

@@ -1,13 +1,16 @@
 """Reading and loading network weights: GSFM, STCN and single-object checkpoints.
 
 What loads, and how:
-- a GSFM checkpoint of the same network: strict;
+- a GSFM checkpoint of the same network: strict, untouched;
 - a single-object (4-channel value encoder) checkpoint into the multi-object network: one
   input channel is appended to ``value_encoder.conv1.weight`` (orthogonal init when
   training, zeros at inference, as the reference);
-- an STCN checkpoint (no ``lfm``/``hfm``/boundary-branch tensors): loaded, the GSFM-only
-  tensors keep their fresh initialisation, and the report lists them;
-- anything else: one ``CheckpointError`` listing missing, unexpected and mis-shaped keys.
+- an STCN checkpoint (STCN's exact key set: no spectral filters, no boundary branch, and a
+  key encoder whose convolutions have no bias, torchvision's ResNet-50): embedded so that
+  the network computes STCN (``embed_stcn``), or with the GSFM-only tensors left at their
+  fresh initialisation (``stcn_init="random"``);
+- anything else, including a checkpoint that has some of the tensors STCN lacks and not the
+  others: one ``CheckpointError`` naming the tensors.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from util.atomic import atomic_save
 from util.errors import CheckpointError
 from util.log import get_logger
 
-# Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
 logger = get_logger(__name__)
+# Tensors GSFM adds to STCN: the spectral modules and the decoder's boundary branch.
 GSFM_ONLY_PREFIXES = (
     "lfm.",
     "decoder.hfm.",
@@ -37,19 +40,36 @@ GSFM_ONLY_PREFIXES = (
     "decoder.predict_",
 )
 FIRST_VALUE_CONV = "value_encoder.conv1.weight"
+STCN_INITS = ("identity", "random")
+# fusion_2's bias when an STCN checkpoint is loaded for training, as a bound on the change
+# of the mask logits (see embed_stcn).
+FUSION_2_LOGIT_SHIFT = 1e-3
 
 
 @dataclass
 class LoadReport:
-    kind: str  # "gsfm", "gsfm-single-object", "stcn" (possibly "+single-object")
+    kind: str  # "gsfm", "stcn", each possibly followed by " single-object"
     fresh: list[str] = field(default_factory=list)  # tensors left at their initialisation
     extended: list[str] = field(default_factory=list)  # tensors given extra input channels
+    stcn_init: str | None = None  # how the tensors STCN lacks were set ("identity", "random")
+    for_training: bool = False
 
     def describe(self) -> str:
-        text = f"loaded a {self.kind} checkpoint"
+        if self.kind.startswith("stcn") and self.stcn_init == "identity":
+            text = (
+                "an STCN checkpoint: the network computes STCN (spectral filters and boundary branch "
+                "bypassed; STCN's published numbers use --top 20 --mem_every 5); fine-tuning trains "
+                "the filters and the boundary branch into GSFM"
+            )
+            if self.for_training:
+                text += (
+                    f" (decoder.fusion_2 starts at a bias of at most {FUSION_2_LOGIT_SHIFT:g} logit so it can learn)"
+                )
+        else:
+            text = f"loaded a {self.kind} checkpoint"
         if self.extended:
             text += f"; appended a mask channel to {', '.join(self.extended)}"
-        if self.fresh:
+        if self.stcn_init == "random":
             text += f"; {len(self.fresh)} GSFM-only tensors keep their fresh initialisation: " + ", ".join(
                 sorted({k.rsplit(".", 1)[0] for k in self.fresh})
             )
@@ -80,10 +100,65 @@ def network_state(obj: dict) -> dict[str, torch.Tensor]:
     return {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
 
 
+def stcn_absent_keys(net: nn.Module) -> list[str]:
+    """The tensors of ``net`` an STCN checkpoint does not have: the GSFM-only modules and
+    the biases of the key encoder's convolutions (STCN's is torchvision's ResNet-50)."""
+    key_conv_biases = {
+        f"key_encoder.{name}.bias" for name, m in net.key_encoder.named_modules() if isinstance(m, nn.Conv2d)
+    }
+    return [k for k in net.state_dict() if k.startswith(GSFM_ONLY_PREFIXES) or k in key_conv_biases]
+
+
+@torch.no_grad()
+def embed_stcn(net: GSFM, for_training: bool = False) -> None:
+    """Set the tensors STCN lacks so that the network computes STCN's function.
+
+    GSFM = STCN + (a) residual spectral filters x + y(x), y = 0 when the filter's last 1x1
+    conv is zero; (b) a decoder mask path m = mask_1(x) + relu(fusion_2(b)),
+    pred(relu(predict_mask(m))), which is STCN's pred(relu(x)) when mask_1 and predict_mask
+    are identity (Dirac) convolutions and fusion_2 outputs 0; (c) key encoder biases, zero.
+    The rest of the boundary branch keeps its fresh initialisation: it only feeds the
+    boundary loss until fusion_2 learns.
+
+    ``for_training``: an all-zero fusion_2 never learns (its output enters a ReLU whose
+    gradient at 0 is 0), so its bias starts at a small positive eps with zero weights: the
+    ReLU is open everywhere and both get gradients. Every channel of m then moves by eps,
+    which moves each mask logit by at most eps * sum|pred.weight|; eps is chosen so that
+    this bound is FUSION_2_LOGIT_SHIFT, and only pixels that close to a decision can change.
+    """
+    for name, m in net.key_encoder.named_modules():
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            m.bias.zero_()
+    for filter_module in (net.lfm, net.decoder.hfm):
+        filter_module.conv2.weight.zero_()
+        filter_module.conv2.bias.zero_()
+    for conv in (net.decoder.mask_1, net.decoder.predict_mask):
+        nn.init.dirac_(conv.weight)
+        conv.bias.zero_()
+    fusion = net.decoder.fusion_2
+    fusion.weight.zero_()
+    fusion.bias.zero_()
+    if for_training:
+        fusion.bias.fill_(FUSION_2_LOGIT_SHIFT / max(float(net.decoder.pred.weight.abs().sum()), 1e-12))
+
+
+def _list(title: str, keys: list[str]) -> str:
+    shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
+    return f"  {title}: {shown}"
+
+
 def load_weights(
-    net: nn.Module, state: dict[str, torch.Tensor], for_training: bool = False, source: str = "checkpoint"
+    net: nn.Module,
+    state: dict[str, torch.Tensor],
+    for_training: bool = False,
+    source: str = "checkpoint",
+    stcn_init: str = "identity",
 ) -> LoadReport:
-    """Load ``state`` into ``net`` by the rules in the module docstring."""
+    """Load ``state`` into ``net`` by the rules in the module docstring. ``stcn_init``:
+    "identity" (an STCN checkpoint computes STCN) or "random" (the GSFM-only tensors keep
+    their fresh initialisation)."""
+    if stcn_init not in STCN_INITS:
+        raise ValueError(f"stcn_init must be one of {', '.join(STCN_INITS)}, not {stcn_init!r}")
     target = net.state_dict()
     state = dict(state)
     extended = []
@@ -102,34 +177,51 @@ def load_weights(
         for k in target
         if k in state and state[k].shape != target[k].shape
     ]
-    stcn = bool(missing) and all(k.startswith(GSFM_ONLY_PREFIXES) for k in missing)
+    network_kind = f"{'single' if getattr(net, 'single_object', False) else 'multi'}-object"
+    absent = stcn_absent_keys(net)
+    stcn = bool(missing) and missing == absent
+    if not unexpected and not misshaped and missing and set(missing) < set(absent):
+        present = [k for k in absent if k in state]
+        raise CheckpointError(
+            "\n".join(
+                [
+                    f"{source}: mixes the GSFM and STCN formats (it has some of the tensors STCN lacks, not all)",
+                    _list("present", present),
+                    _list("absent", missing),
+                ]
+            )
+        )
     if unexpected or misshaped or (missing and not stcn):
-        lines = [
-            f"{source}: does not fit the GSFM network "
-            f"({'single' if getattr(net, 'single_object', False) else 'multi'}-object)."
-        ]
-        for title, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        lines = [f"{source}: neither a GSFM nor an STCN checkpoint of the {network_kind} network"]
+        # the tensors both formats have first: the ones that tell what is wrong
+        missing = sorted(missing, key=lambda k: k in absent)
+        for title, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("mis-shaped keys", misshaped)):
             if keys:
-                shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
-                lines.append(f"  {title} keys: {shown}")
+                lines.append(_list(title, keys))
         raise CheckpointError("\n".join(lines))
     net.load_state_dict(state, strict=not stcn)
+    if stcn and stcn_init == "identity":
+        embed_stcn(net, for_training)
     kind = "stcn" if stcn else "gsfm"
     if extended:
         kind += " single-object"
-    return LoadReport(kind, fresh=missing, extended=extended)
+    return LoadReport(
+        kind, fresh=missing, extended=extended, stcn_init=stcn_init if stcn else None, for_training=for_training
+    )
 
 
-def load_network_file(net: nn.Module, path: str | os.PathLike, for_training: bool = False) -> LoadReport:
+def load_network_file(
+    net: nn.Module, path: str | os.PathLike, for_training: bool = False, stcn_init: str = "identity"
+) -> LoadReport:
     """Read a weights file (or a full training checkpoint) and load its network weights."""
-    return load_weights(net, network_state(read_checkpoint(path)), for_training, source=str(path))
+    return load_weights(net, network_state(read_checkpoint(path)), for_training, source=str(path), stcn_init=stcn_init)
 
 
-def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") -> GSFM:
+def load_network(path: str | os.PathLike, device: torch.device | str = "cpu", stcn_init: str = "identity") -> GSFM:
     """The multi-object inference network with the weights of ``path`` (GSFM, STCN or
-    single-object checkpoints; what was converted is printed to stderr)."""
+    single-object checkpoints; a converted one is announced in one line)."""
     network = GSFM(single_object=False)
-    report = load_network_file(network, path, for_training=False)
+    report = load_network_file(network, path, for_training=False, stcn_init=stcn_init)
     if report.kind != "gsfm":
         logger.warning(f"{path}: {report.describe()}")
     return network.to(device).eval()

@@ -47,6 +47,7 @@ NOT_TRAINING_SETTINGS = frozenset(
         "log_image_interval",
         "save_root",
         "load_network",
+        "stcn_init",
         "load_model",
         "resume",
         "resume_anyway",

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from model.network import GSFM
-from model.synthetic_weights import fingerprint, synthetic_state_dict
+from model.synthetic_weights import fingerprint, synthetic_state_dict, synthetic_tensor
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden_data"
 # key list -> network it describes (single_object)
@@ -41,6 +41,17 @@ def golden_state_dict(key_list: str) -> dict[str, torch.Tensor]:
     recorded = json.loads(golden_file("manifest.json").read_text())["weights_sha256"][f"keys_{key_list}.json"]
     if fingerprint(state) != recorded:
         raise AssertionError(f"rebuilt {key_list} weights do not match the golden fingerprint {recorded}")
+    return state
+
+
+@functools.lru_cache(maxsize=None)
+def stcn_state_dict(key_list_name: str) -> dict[str, torch.Tensor]:
+    """Synthetic weights in STCN's own key format ('stcn_eval': multi-object, 'stcn_so':
+    stage 0), from the key list read off STCN's network, checked against the fingerprint."""
+    state = {e["key"]: synthetic_tensor(e["key"], tuple(e["shape"]), e["kind"]) for e in key_list(key_list_name)}
+    recorded = json.loads(golden_file("manifest.json").read_text())["weights_sha256"][f"keys_{key_list_name}.json"]
+    if fingerprint(state) != recorded:
+        raise AssertionError(f"rebuilt {key_list_name} weights do not match the golden fingerprint {recorded}")
     return state
 
 

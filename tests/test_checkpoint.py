@@ -6,10 +6,16 @@ import pytest
 import torch
 from torchvision.models import ResNet18_Weights, ResNet50_Weights
 
-from model.checkpoint import GSFM_ONLY_PREFIXES, CheckpointError, load_network_file, load_weights
+from model.checkpoint import (
+    FUSION_2_LOGIT_SHIFT,
+    GSFM_ONLY_PREFIXES,
+    CheckpointError,
+    load_network_file,
+    load_weights,
+)
 from model.imagenet import cached_weights_path, imagenet_state_dicts
 from model.network import GSFM
-from tests.golden import golden_state_dict
+from tests.golden import golden_state_dict, stcn_state_dict
 from tests.helpers import offline_download
 from util.atomic import atomic_save
 
@@ -38,17 +44,71 @@ def test_ddp_prefix_and_full_checkpoint_are_accepted(tmp_path):
     assert load_network_file(GSFM(), path).kind == "gsfm"
 
 
-def test_stcn_checkpoint_reports_fresh_tensors(tmp_path):
-    stcn = {k: v for k, v in golden_state_dict("eval").items() if not k.startswith(GSFM_ONLY_PREFIXES)}
+@pytest.mark.parametrize("for_training", [False, True])
+def test_stcn_checkpoint_is_embedded_as_stcn(tmp_path, for_training):
+    stcn = stcn_state_dict("stcn_eval")
+    net = GSFM()
+    report = load_network_file(net, save(stcn, tmp_path / "stcn.pth"), for_training=for_training)
+    assert report.kind == "stcn" and report.stcn_init == "identity"
+    assert "--top 20 --mem_every 5" in report.describe() and "\n" not in report.describe()
+    sd = net.state_dict()
+    assert torch.equal(sd["key_comp.weight"], stcn["key_comp.weight"])
+    assert not sd["key_encoder.conv1.bias"].any() and not sd["key_encoder.layer3.5.conv3.bias"].any()
+    for name in ("lfm.conv2", "decoder.hfm.conv2"):
+        assert not sd[f"{name}.weight"].any() and not sd[f"{name}.bias"].any()
+    identity = torch.nn.init.dirac_(torch.empty(256, 256, 3, 3))
+    for name in ("decoder.mask_1", "decoder.predict_mask"):
+        assert torch.equal(sd[f"{name}.weight"], identity) and not sd[f"{name}.bias"].any()
+    assert not sd["decoder.fusion_2.weight"].any()
+    bias = sd["decoder.fusion_2.bias"]
+    if for_training:  # open ReLU, logit change bounded by FUSION_2_LOGIT_SHIFT
+        assert (bias > 0).all()
+        bound = float(bias[0]) * float(sd["decoder.pred.weight"].abs().sum())
+        assert bound == pytest.approx(FUSION_2_LOGIT_SHIFT, rel=1e-5)
+    else:
+        assert not bias.any()
+    assert sd["decoder.boundary_1.weight"].std() > 0  # the rest of the boundary branch: fresh
+
+
+def test_stcn_checkpoint_with_random_gsfm_layers_on_request():
     net = GSFM()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    report = load_network_file(net, save(stcn, tmp_path / "stcn.pth"))
-    assert report.kind == "stcn"
-    assert "lfm.conv1.weight" in report.fresh and "decoder.hfm.conv2.bias" in report.fresh
-    assert "decoder.pred.weight" not in report.fresh
-    assert torch.equal(net.state_dict()["lfm.conv1.weight"], before["lfm.conv1.weight"])
-    assert torch.equal(net.state_dict()["key_comp.weight"], stcn["key_comp.weight"])
-    assert "lfm" in report.describe()
+    report = load_weights(net, stcn_state_dict("stcn_eval"), stcn_init="random")
+    assert report.kind == "stcn" and "lfm.conv2.weight" in report.fresh
+    assert torch.equal(net.state_dict()["lfm.conv2.weight"], before["lfm.conv2.weight"])
+    assert "fresh initialisation" in report.describe()
+    with pytest.raises(ValueError, match="stcn_init"):
+        load_weights(GSFM(), stcn_state_dict("stcn_eval"), stcn_init="zeros")
+
+
+def test_stage0_stcn_checkpoint_into_both_networks():
+    so = stcn_state_dict("stcn_so")
+    assert load_weights(GSFM(single_object=True), so).kind == "stcn"
+    report = load_weights(GSFM(), so)
+    assert report.kind == "stcn single-object" and report.extended == ["value_encoder.conv1.weight"]
+
+
+def test_mixed_formats_are_refused_naming_the_tensors():
+    # GSFM's key encoder (with biases) without the GSFM modules: neither format
+    state = {k: v for k, v in golden_state_dict("eval").items() if not k.startswith(GSFM_ONLY_PREFIXES)}
+    with pytest.raises(CheckpointError, match="mixes the GSFM and STCN formats") as e:
+        load_weights(GSFM(), state, source="mixed.pth")
+    assert "present: key_encoder.conv1.bias" in str(e.value) and "absent: decoder.boundary_1.weight" in str(e.value)
+    # STCN with GSFM's spectral filters only
+    state = dict(stcn_state_dict("stcn_eval"))
+    state.update({k: v for k, v in golden_state_dict("eval").items() if k.startswith("lfm.")})
+    with pytest.raises(CheckpointError, match="present: lfm.conv1.weight"):
+        load_weights(GSFM(), state, source="mixed.pth")
+
+
+def test_neither_format_lists_missing_and_extra():
+    state = dict(stcn_state_dict("stcn_eval"))
+    state.pop("decoder.pred.weight")
+    state["memory.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError, match="neither a GSFM nor an STCN checkpoint") as e:
+        load_weights(GSFM(), state, source="odd.pth")
+    assert "missing keys: " in str(e.value) and "decoder.pred.weight" in str(e.value)
+    assert "unexpected keys: memory.weight" in str(e.value)
 
 
 @pytest.mark.parametrize("for_training", [False, True])

@@ -233,6 +233,12 @@ class TrainConfig:
     davis_subset: str = option("util/davis_subset.txt", "DAVIS training video list, or 'all'")
     yv_subset: str = option("util/yv_subset.txt", "YouTube-VOS training video list, or 'all'")
     load_network: str | None = option(None, "network weights to start from (4->5 channel extension done)")
+    stcn_init: str = option(
+        "identity",
+        "how --load_network sets the tensors an STCN checkpoint lacks: identity (the network "
+        "starts as STCN) or random (fresh initialisation)",
+        choices=["identity", "random"],
+    )
     load_model: str | None = option(None, "full training checkpoint (or a run folder) to resume")
     resume: str | None = option(
         None,
