@@ -24,6 +24,7 @@ from model.network import GSFM
 from model.resnet import zero_init_residual_scales
 from model.trainer import NonFiniteLossError, Trainer
 from model.training_run import TrainingRun
+from model.zoo import resolve_model
 from util import cli, distributed
 from util.configuration import InferenceConfig, TrainConfig
 from util.errors import GSFMError
@@ -46,7 +47,8 @@ def build_network(config: TrainConfig, resumed: bool, processes: distributed.Pro
     if config.no_imagenet and not config.load_network:
         zero_init_residual_scales(network)  # from scratch: see Trainer.scale_keys
     if config.load_network:
-        report = load_network_file(network, config.load_network, for_training=True, stcn_init=config.stcn_init)
+        weights = resolve_model(config.load_network)
+        report = load_network_file(network, weights, for_training=True, stcn_init=config.stcn_init)
         log(f"{config.load_network}: {report.describe()}")
     return network
 

@@ -38,6 +38,7 @@ from evaluation.video import segment_video
 from inference_backend import BACKENDS, Backend, OnnxRuntimeBackend, as_backend
 from model.checkpoint import load_network
 from model.network import GSFM
+from model.zoo import resolve_model
 from util import distributed
 from util.atomic import atomic_save, check_writable, publish_dir
 from util.configuration import InferenceConfig, add_arguments, from_arguments
@@ -53,7 +54,9 @@ POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
 
 
 def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
-    parser.add_argument("--model", help="network weights (.pth); needed by the pytorch backend")
+    parser.add_argument(
+        "--model", help="network weights (.pth) or a published name (stcn-s012, ...); needed by the pytorch backend"
+    )
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     add_arguments(parser, InferenceConfig, **inference_defaults)
     parser.add_argument(
@@ -113,7 +116,7 @@ def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxR
         torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
     if args.backend == "onnxruntime":
         return processes, OnnxRuntimeBackend(args.onnx, processes.device)
-    return processes, load_network(args.model, processes.device)
+    return processes, load_network(resolve_model(args.model), processes.device)
 
 
 def shard(videos: list[EvalVideo], parts: int) -> list[list[EvalVideo]]:

@@ -147,18 +147,13 @@ def _list(title: str, keys: list[str]) -> str:
     return f"  {title}: {shown}"
 
 
-def load_weights(
-    net: nn.Module,
-    state: dict[str, torch.Tensor],
-    for_training: bool = False,
-    source: str = "checkpoint",
-    stcn_init: str = "identity",
-) -> LoadReport:
-    """Load ``state`` into ``net`` by the rules in the module docstring. ``stcn_init``:
-    "identity" (an STCN checkpoint computes STCN) or "random" (the GSFM-only tensors keep
-    their fresh initialisation)."""
-    if stcn_init not in STCN_INITS:
-        raise ValueError(f"stcn_init must be one of {', '.join(STCN_INITS)}, not {stcn_init!r}")
+def fit_state(
+    net: nn.Module, state: dict[str, torch.Tensor], for_training: bool = False, source: str = "checkpoint"
+) -> tuple[dict[str, torch.Tensor], LoadReport]:
+    """Check that ``state`` is a GSFM or an STCN checkpoint for ``net`` (``CheckpointError``
+    naming the tensors otherwise); return it with the mask channel appended where needed,
+    and what it is. Reads only the network's tensor names and shapes (a network on the meta
+    device will do)."""
     target = net.state_dict()
     state = dict(state)
     extended = []
@@ -199,15 +194,30 @@ def load_weights(
             if keys:
                 lines.append(_list(title, keys))
         raise CheckpointError("\n".join(lines))
+    kind = ("stcn" if stcn else "gsfm") + (" single-object" if extended else "")
+    return state, LoadReport(kind, fresh=missing, extended=extended, for_training=for_training)
+
+
+def load_weights(
+    net: nn.Module,
+    state: dict[str, torch.Tensor],
+    for_training: bool = False,
+    source: str = "checkpoint",
+    stcn_init: str = "identity",
+) -> LoadReport:
+    """Load ``state`` into ``net`` by the rules in the module docstring. ``stcn_init``:
+    "identity" (an STCN checkpoint computes STCN) or "random" (the GSFM-only tensors keep
+    their fresh initialisation)."""
+    if stcn_init not in STCN_INITS:
+        raise ValueError(f"stcn_init must be one of {', '.join(STCN_INITS)}, not {stcn_init!r}")
+    state, report = fit_state(net, state, for_training, source)
+    stcn = report.kind.startswith("stcn")
     net.load_state_dict(state, strict=not stcn)
-    if stcn and stcn_init == "identity":
-        embed_stcn(net, for_training)
-    kind = "stcn" if stcn else "gsfm"
-    if extended:
-        kind += " single-object"
-    return LoadReport(
-        kind, fresh=missing, extended=extended, stcn_init=stcn_init if stcn else None, for_training=for_training
-    )
+    if stcn:
+        report.stcn_init = stcn_init
+        if stcn_init == "identity":
+            embed_stcn(net, for_training)
+    return report
 
 
 def load_network_file(

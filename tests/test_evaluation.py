@@ -280,7 +280,7 @@ def test_checkpoint_that_does_not_fit(synthetic_root, tmp_path):
         synthetic_root / "DAVIS" / "2017",
         "--output",
         tmp_path / "o",
-        match="other.pth: does not fit the GSFM network",
+        match="other.pth: neither a GSFM nor an STCN checkpoint",
     )
 
 

@@ -232,7 +232,9 @@ class TrainConfig:
     davis_root: str = option("data/DAVIS", "DAVIS, with 2017/trainval/ (stages 2, 3)")
     davis_subset: str = option("util/davis_subset.txt", "DAVIS training video list, or 'all'")
     yv_subset: str = option("util/yv_subset.txt", "YouTube-VOS training video list, or 'all'")
-    load_network: str | None = option(None, "network weights to start from (4->5 channel extension done)")
+    load_network: str | None = option(
+        None, "network weights to start from, or a published name (stcn-s0, ...; 4->5 channel extension done)"
+    )
     stcn_init: str = option(
         "identity",
         "how --load_network sets the tensors an STCN checkpoint lacks: identity (the network "
