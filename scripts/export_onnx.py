@@ -17,18 +17,21 @@ from pathlib import Path
 
 from model.checkpoint import load_network
 from model.export import export_size
+from model.zoo import resolve_model
 from util import cli
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = cli.argument_parser(__doc__)
-    parser.add_argument("--model", required=True, help="network weights (.pth)")
+    parser.add_argument("--model", required=True, help="network weights (.pth) or a published name (stcn-s012, ...)")
     parser.add_argument("--output", required=True, type=Path, help="export folder (graphs and manifest.json)")
     parser.add_argument("--height", type=int, default=480, help="frame height (padded to a multiple of 16)")
     parser.add_argument("--width", type=int, default=854, help="frame width (padded to a multiple of 16)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    entry = export_size(load_network(args.model), args.output, args.height, args.width, model_name=args.model)
+    entry = export_size(
+        load_network(resolve_model(args.model)), args.output, args.height, args.width, model_name=args.model
+    )
     sizes = ", ".join(
         f"{name} {(args.output / file).stat().st_size / 2**20:.0f} MB" for name, file in entry["graphs"].items()
     )
