@@ -7,6 +7,7 @@ import torch
 
 import train
 from inference_core import InferenceCore
+from model import zoo
 from model.checkpoint import load_weights, read_checkpoint, stcn_absent_keys
 from model.losses import LossComputer
 from model.network import GSFM
@@ -86,10 +87,14 @@ def test_training_start_keeps_stcn_masks():
 
 
 @pytest.mark.slow
-def test_stage3_from_an_stcn_stage0_checkpoint(synthetic_root, tmp_path, capsys):
-    path = tmp_path / "stcn_s0.pth"
+def test_stage3_from_an_stcn_stage0_checkpoint(synthetic_root, tmp_path, monkeypatch, capsys):
+    """``--load_network stcn-s0`` as the docs give it, the file already in the cache (as a
+    download leaves it: with its sha256 record)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    path = zoo.default_cache_dir() / zoo.MODELS["stcn-s0"].filename
     atomic_save(lambda tmp: torch.save(stcn_state_dict("stcn_so"), tmp), path)
-    run = train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=4, extra=["--load_network", str(path)]))
+    atomic_save(lambda tmp: tmp.write_text(zoo.sha256_of(path)), path.with_name(path.name + ".sha256"))
+    run = train.main(args_for(synthetic_root, tmp_path, stage=3, iterations=4, extra=["--load_network", "stcn-s0"]))
     out = capsys.readouterr()
     assert "an STCN checkpoint: the network computes STCN" in out.out + out.err
     weights = read_checkpoint(run / f"{run.name}_4.pth")
