@@ -70,6 +70,7 @@ def test_an_all_zero_fusion_2_would_never_learn():
     assert not network.decoder.fusion_2.weight.any()
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_training_start_keeps_stcn_masks():
     """The small fusion_2 bias of the training start moves no pixel's mask on the golden video
