@@ -13,7 +13,6 @@ pip install -r requirements-app.txt (make venv installs it).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -55,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
         "--workdir", type=Path, help="where session folders go (default: the system's temporary folder)"
     )
     args = parser.parse_args(argv)
-    if importlib.util.find_spec("gradio") is None:
-        raise MissingExtra("the app needs Gradio: pip install -r requirements-app.txt -c constraints.txt")
+    try:
+        import gradio  # noqa: F401 - only whether it is there; webapp.ui uses it
+    except ImportError:
+        raise MissingExtra("the app needs Gradio: pip install -r requirements-app.txt -c constraints.txt") from None
     config = from_arguments(InferenceConfig, args)
     if args.backend == "pytorch":
         args.model = str(resolve_model(args.model))
