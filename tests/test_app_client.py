@@ -66,18 +66,18 @@ def test_api_names_give_the_engines_masks(served, golden_weights_file, tmp_path)
 def test_two_concurrent_sessions_stay_apart(served, golden_weights_file, tmp_path):
     clients, videos = [], []
     for seed in (5, 6):
-        video, labels = make_clip(tmp_path / str(seed), frames=8, seed=seed)
+        video, labels = make_clip(tmp_path / str(seed), frames=5, seed=seed)
         client = connect(served, tmp_path / str(seed))
         client.predict(handle_file(str(video)), api_name="/load_video")
         client.predict(0, handle_file(str(png(labels[0], tmp_path / f"{seed}.png"))), api_name="/add_mask")
         clients.append(client)
         videos.append(video)
     jobs = [client.submit(api_name="/propagate") for client in clients]  # at the same time
-    assert [job.result()[0] for job in jobs] == ["finished: 8/8 frames"] * 2
+    assert [job.result()[0] for job in jobs] == ["finished: 5/5 frames"] * 2
     for client, video in zip(clients, videos):
         masks = client.predict(api_name="/export")[0]
         app, engine = app_export_and_engine(golden_weights_file, video, Path(masks), Path(masks).parent)
-        assert len(app) == 8 and all(np.array_equal(app[n], engine[n]) for n in app)
+        assert len(app) == 5 and all(np.array_equal(app[n], engine[n]) for n in app)
     stranger = connect(served, tmp_path / "stranger")  # a third session sees neither
     with pytest.raises(AppError, match="no video loaded in this session"):
         stranger.predict(api_name="/propagate")
@@ -101,7 +101,7 @@ def test_bad_uploads_get_a_message(served, tmp_path):
 
 
 def test_cancel_in_the_middle_of_propagation(served, tmp_path):
-    video, labels = make_clip(tmp_path, frames=40)
+    video, labels = make_clip(tmp_path, frames=24)
     client = connect(served, tmp_path)
     client.predict(handle_file(str(video)), api_name="/load_video")
     client.predict(0, handle_file(str(png(labels[0], tmp_path / "m.png"))), api_name="/add_mask")
@@ -111,10 +111,10 @@ def test_cancel_in_the_middle_of_propagation(served, tmp_path):
         time.sleep(0.05)
     assert client.predict(api_name="/cancel") == "cancelling"
     status = job.result()[0]
-    assert status.startswith("cancelled: ") and int(status.split()[1].split("/")[0]) < 40
+    assert status.startswith("cancelled: ") and int(status.split()[1].split("/")[0]) < 24
     with pytest.raises(AppError, match="nothing to export yet"):
         client.predict(api_name="/export")
-    assert client.submit(api_name="/propagate").result()[0] == "finished: 40/40 frames"  # usable again
+    assert client.submit(api_name="/propagate").result()[0] == "finished: 24/24 frames"  # usable again
 
 
 def test_sigterm_stops_the_app_and_deletes_the_sessions(golden_weights_file, tmp_path):

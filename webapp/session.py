@@ -203,10 +203,11 @@ class Session:
     def video(self) -> EvalVideo:
         """The session's video and annotations as the engine takes them (``eval_generic.py``'s
         video with an annotation folder)."""
+        frames = self.require_video()
         annotations = self.annotations()
         if not annotations:
             raise DatasetError("no annotation yet: paint a mask or upload one for a frame first")
-        return EvalVideo(self.name, self.require_video(), annotations)
+        return EvalVideo(self.name, frames, annotations)
 
     def fps(self) -> float:
         """The video file's frame rate (10 for frames from a zip, as the project's overlays)."""
