@@ -16,7 +16,7 @@ from util.cli import run as cli_run
 from util.errors import CheckpointError, ConfigError, DatasetError
 from util.overlay import write_mp4
 from util.palette import davis_palette, write_indexed_png
-from webapp.session import Caps, Session
+from webapp.session import Caps, Session, Sessions
 from webapp.weights import resolve_model
 
 
@@ -112,3 +112,19 @@ def test_without_gradio_the_app_says_how_to_install_it(monkeypatch, capsys):
         cli_run(lambda: app.main([]))
     assert exit_.value.code == 2
     assert "pip install -r requirements-app.txt" in capsys.readouterr().err
+
+
+def test_sessions_have_their_own_folders_and_are_deleted(tmp_path):
+    sessions = Sessions(tmp_path / "sessions", ttl=3600)
+    a, b = sessions.get("tab-a"), sessions.get("tab-b")
+    assert a is sessions.get("tab-a") and a.folder != b.folder and "tab" not in a.folder.name
+    sessions.end("tab-a")
+    assert not a.folder.exists() and b.folder.exists() and len(sessions) == 1
+    assert sessions.expire() == []  # b is not idle for an hour yet
+    sessions.ttl = 0
+    with b.propagating:  # never while its propagation runs
+        assert sessions.expire() == []
+    assert sessions.expire() == ["tab-b"] and not b.folder.exists()
+    c = sessions.get("tab-c")
+    sessions.close()
+    assert not c.folder.exists() and len(sessions) == 0
