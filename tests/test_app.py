@@ -128,3 +128,25 @@ def test_sessions_have_their_own_folders_and_are_deleted(tmp_path):
     c = sessions.get("tab-c")
     sessions.close()
     assert not c.folder.exists() and len(sessions) == 0
+
+
+def test_constraints_pin_versions_gradio_accepts():
+    """`make venv` installs Gradio under constraints.txt: every pin of a package Gradio
+    needs (pillow, for one) must be inside Gradio's range."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from tests.test_run_safety import requirement_lines
+
+    try:
+        needs = [Requirement(r) for r in requires("gradio") or []]
+    except PackageNotFoundError:
+        pytest.skip("gradio is not installed (pip install -r requirements-app.txt)")
+    pins = dict(line.split("==") for line in requirement_lines("constraints.txt"))
+    pins = {canonicalize_name(name): version for name, version in pins.items()}
+    checked = [r for r in needs if (r.marker is None or r.marker.evaluate()) and canonicalize_name(r.name) in pins]
+    assert "pillow" in {canonicalize_name(r.name) for r in checked}
+    for requirement in checked:
+        assert requirement.specifier.contains(pins[canonicalize_name(requirement.name)]), requirement

@@ -84,7 +84,7 @@ def build(app: App) -> gr.Blocks:
         session = session_of(request)
         path, name = _upload_name(mask)
         labels = session.add_mask(int(frame), path, name)
-        image, what = _view(session, int(frame))
+        image, _ = _view(session, int(frame))
         return f"{name}: objects {sorted(int(i) for i in np.unique(labels) if i)} on frame {int(frame)}", image
 
     @_user_errors
@@ -97,6 +97,8 @@ def build(app: App) -> gr.Blocks:
     @_user_errors
     def paint(frame, object_id, tool, radius, event: gr.SelectData, request: gr.Request):
         session = session_of(request)
+        if event.index is None:  # a click beside the picture
+            return _view(session, int(frame))
         x, y = (int(v) for v in event.index)
         session.paint(int(frame), x, y, int(object_id), tool, int(radius))
         image, what = _view(session, int(frame))
