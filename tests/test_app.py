@@ -150,3 +150,14 @@ def test_constraints_pin_versions_gradio_accepts():
     assert "pillow" in {canonicalize_name(r.name) for r in checked}
     for requirement in checked:
         assert requirement.specifier.contains(pins[canonicalize_name(requirement.name)]), requirement
+
+
+def test_app_options_are_checked_before_serving(tmp_path):
+    import app
+
+    pytest.importorskip("gradio", reason="the app's extra: pip install -r requirements-app.txt")
+    with pytest.raises(ConfigError, match="--backend onnxruntime needs --onnx DIR"):
+        app.main(["--backend", "onnxruntime"])
+    with pytest.raises(CheckpointError, match="missing.pth: no such checkpoint file"):
+        app.main(["--model", str(tmp_path / "missing.pth")])
+    assert not list(tmp_path.iterdir())  # nothing made, nothing served
