@@ -3,10 +3,13 @@
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +194,49 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(weights: Path, workdir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` on a free port, serving; its output goes to ``workdir/app.log``."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = open(workdir / "app.log", "w")
+    cmd = [sys.executable, "app.py", "--model", str(weights), "--device", "cpu", "--port", str(port)]
+    process = subprocess.Popen([*cmd, "--workdir", str(workdir), *extra], cwd=REPO, stdout=log, stderr=log, env=ENV)
+    url = f"http://127.0.0.1:{port}/"
+
+    def serving() -> bool:
+        try:
+            return urllib.request.urlopen(url, timeout=5).status == 200
+        except OSError:
+            return False
+
+    wait_for(serving, process, timeout=180)
+    return process, url
+
+
+def app_export_and_engine(weights: Path, video: Path, export_zip: Path, tmp: Path) -> tuple[dict, dict]:
+    """The web app's exported masks, and ``eval_generic.py``'s for the same video and the
+    annotations in the export (frame name -> labels)."""
+    import eval_generic
+    from util.cli import run as cli_run
+    from util.palette import read_mask
+
+    with zipfile.ZipFile(export_zip) as archive:
+        archive.extractall(tmp / "export")
+    out = tmp / "engine"
+    cli_run(
+        lambda: eval_generic.main(
+            ["--model", str(weights), "--frames", str(video), "--mask", str(tmp / "export" / "annotations")]
+            + ["--output", str(out), "--device", "cpu"]
+        )
+    )
+    app = {p.stem: read_mask(p) for p in sorted((tmp / "export" / "masks").glob("*.png"))}
+    engine = {p.stem: read_mask(p) for p in sorted((out / video.stem).glob("*.png"))}
+    return app, engine

@@ -200,7 +200,11 @@ def test_constraints_pin_every_requirement_within_its_floor():
     for line in requirement_lines("constraints.txt"):
         name, version = line.split("==")
         pins[canonicalize_name(name)] = Version(version)
-    named = requirement_lines("requirements.txt") + requirement_lines("requirements-dev.txt")
+    named = [
+        line
+        for name in ("requirements.txt", "requirements-dev.txt", "requirements-app.txt")
+        for line in requirement_lines(name)
+    ]
     ranges = {canonicalize_name(r.name): r.specifier for r in map(Requirement, named)}
     assert {"torch", "torchvision", "numpy", "pytest"} <= ranges.keys()
     for name, specifier in ranges.items():

@@ -1,0 +1,179 @@
+"""The web app in a real browser (headless Debian chromium through Selenium), as a user
+works: upload a generated video, draw a rectangle on frame 0, propagate, export; correct
+frame k, propagate again, export. Each export must be eval_generic.py's masks for the same
+annotations. A screenshot is kept in output/test_artefacts/. Without chromium and
+chromedriver the test is skipped, except in CI (CI set), where `make browser` installs them."""
+
+import os
+import shutil
+import signal
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import REPO, app_export_and_engine, start_app
+from tests.test_app import make_clip
+from util.palette import read_mask
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTEFACTS = REPO / "output" / "test_artefacts"
+FRAMES, K = 8, 4  # the clip's length and the corrected frame
+
+pytestmark = pytest.mark.slow
+
+
+def _require_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        reason = f"no {' or '.join(missing)} (make browser installs Debian's chromium and chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    _require_browser()
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium: pip install -r requirements-app.txt")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    profile = tempfile.mkdtemp(prefix="chromium_", dir=tmp_path)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1200,1500",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+class Page:
+    """The app's page, through the element ids webapp/ui.py gives its components."""
+
+    def __init__(self, driver, url: str):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        self.driver, self.wait = driver, WebDriverWait(driver, 300)
+        driver.get(url)
+        self.wait.until(lambda _: self.find("#video-file input[type=file]"))
+
+    def find(self, css: str):
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def status(self) -> str:
+        return self.find("#status textarea")[0].get_attribute("value")
+
+    def until_status(self, text: str) -> str:
+        self.wait.until(lambda _: text in self.status())
+        return self.status()
+
+    def click(self, css: str) -> None:
+        self.find(css)[0].click()
+
+    def open_video(self, path: Path) -> str:
+        self.find("#video-file input[type=file]")[0].send_keys(str(path))
+        self.wait.until(lambda _: self.find("#video-file a"))  # its download link: uploaded
+        self.click("#load-video")
+        return self.until_status("frames of")
+
+    def go_to_frame(self, index: int) -> None:
+        from selenium.webdriver.common.keys import Keys
+
+        box = self.find("#frame input[type=number]")[0]
+        box.clear()
+        box.send_keys(str(index), Keys.ENTER)
+        self.until_status(f"frame {index}:")
+
+    def rectangle(self, corner: tuple[int, int], opposite: tuple[int, int]) -> None:
+        """Two clicks of the rectangle tool at these frame pixels (x, y)."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.XPATH, "//*[@id='tool']//label[contains(., 'rectangle')]").click()
+        image = self.find("#viewer img")[0]
+        natural_w, natural_h, shown_w, shown_h = self.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "return [arguments[0].naturalWidth, arguments[0].naturalHeight, r.width, r.height];",
+            image,
+        )
+        for (x, y), expect in ((corner, "click the opposite corner"), (opposite, "annotation")):
+            # Selenium's offsets are from the element's centre
+            dx = (x + 0.5) * shown_w / natural_w - shown_w / 2
+            dy = (y + 0.5) * shown_h / natural_h - shown_h / 2
+            ActionChains(self.driver).move_to_element_with_offset(image, dx, dy).click().perform()
+            self.until_status(expect)
+
+    def propagate(self) -> str:
+        self.click("#propagate")
+        return self.until_status("finished")
+
+    def export(self, folder: Path) -> Path:
+        """Click Export and download the masks zip the page links to."""
+        old = {a.get_attribute("href") for a in self.find("#export-zip a")}
+        self.click("#export")
+        self.wait.until(lambda _: {a.get_attribute("href") for a in self.find("#export-zip a")} - old)
+        (href,) = {a.get_attribute("href") for a in self.find("#export-zip a")} - old
+        folder.mkdir(parents=True)
+        target = folder / "masks.zip"
+        with urllib.request.urlopen(href, timeout=60) as response, open(target, "wb") as out:
+            shutil.copyfileobj(response, out)
+        return target
+
+
+def _is_filled_rectangle(labels: np.ndarray, object_id: int) -> bool:
+    ys, xs = np.nonzero(labels == object_id)
+    return len(ys) > 0 and len(ys) == (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+
+
+def test_paint_propagate_correct_export_in_a_browser(browser, golden_weights_file, tmp_path):
+    video, _ = make_clip(tmp_path, frames=FRAMES)
+    process, url = start_app(golden_weights_file, tmp_path / "app")
+    try:
+        page = Page(browser, url)
+        assert f"{FRAMES} frames of 96x64" in page.open_video(video)
+
+        page.rectangle((20, 10), (50, 40))
+        assert page.propagate() == f"finished: {FRAMES}/{FRAMES} frames"
+        first = page.export(tmp_path / "first")
+        app, engine = app_export_and_engine(golden_weights_file, video, first, tmp_path / "first")
+        drawn = read_mask(tmp_path / "first" / "export" / "annotations" / "00000.png")
+        assert _is_filled_rectangle(drawn, 1) and 25 * 25 <= (drawn == 1).sum() <= 35 * 35
+        assert len(app) == FRAMES and all(np.array_equal(app[n], engine[n]) for n in app)
+
+        page.go_to_frame(K)
+        page.rectangle((70, 45), (85, 58))  # the correction: object 1 also here on frame K
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTEFACTS / "app_browser.png"))
+        assert page.propagate() == f"finished: {FRAMES}/{FRAMES} frames"
+        second = page.export(tmp_path / "second")
+        with zipfile.ZipFile(second) as archive:
+            assert sorted(archive.namelist()) == sorted(
+                [f"masks/{i:05d}.png" for i in range(FRAMES)] + ["annotations/00000.png", f"annotations/{K:05d}.png"]
+            )
+        app2, engine2 = app_export_and_engine(golden_weights_file, video, second, tmp_path / "second")
+        # the correction is the frame's propagated mask plus the rectangle
+        corrected = read_mask(tmp_path / "second" / "export" / "annotations" / f"{K:05d}.png")
+        expected = app[f"{K:05d}"].copy()
+        expected[45:59, 70:86] = 1
+        assert (corrected != expected).sum() <= 2 * (14 + 16)  # a click may land one pixel off
+        for name in sorted(app2)[K:]:
+            np.testing.assert_array_equal(app2[name], engine2[name], err_msg=name)
+        assert not np.array_equal(app2[f"{K:05d}"], app[f"{K:05d}"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
