@@ -186,12 +186,13 @@ def find_videos(target: Target, folder: Path) -> tuple[Path, set[str]]:
     return best
 
 
-def require_all(target: Target, root: Path, present: set[str], label: str = "") -> None:
+def require_all(target: Target, root: Path, present: set[str]) -> None:
+    """Every video is scored: a folder that lacks one is an error naming them."""
     missing = sorted({v.name for v in target.videos} - present)
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise DatasetError(
-            f"{root}: {label}no predictions for {len(missing)} of {len(target.videos)} videos ({shown}); "
+            f"{root}: no predictions for {len(missing)} of {len(target.videos)} videos ({shown}); "
             f"every video is scored (expected {target.layout})"
         )
 
