@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from evaluation.scoring import Scores, Target
+from evaluation.scoring import Scores, Target, score, scores_json
 from util.atomic import atomic_save
 from util.overlay import overlay
 from util.palette import davis_palette, read_image, read_mask
@@ -211,7 +212,7 @@ def _strips(runs: list[Scores], results: list[dict], names: list[str], headline:
 def render(runs: list[Scores], results: list[dict], names: list[str], comparison: dict | None = None) -> str:
     """The page for one method, or two with their comparison (``results``: scores.json of each)."""
     target = runs[0].target
-    headline = next(iter(target.metrics))
+    headline = target.headline
     first = results[0]
     objects = first["per_object"]
     metric_keys = [k for k in objects[0] if k not in ("video", "object", "area")] if objects else []
@@ -237,3 +238,13 @@ def write_report(
 ) -> None:
     page = render(runs, results, names, comparison)
     atomic_save(lambda tmp: tmp.write_text(page, encoding="utf-8"), path)
+
+
+def write_scores(target: Target, predictions: Path, out_dir: Path, name: str | None = None) -> tuple[Scores, dict]:
+    """``out_dir``/scores.json and report.html of one method's masks (as score.py writes
+    them, with the default resampling): what the evaluation scripts write beside their masks."""
+    run = score(target, predictions, label=name or "")
+    result = scores_json(run)
+    atomic_save(lambda tmp: tmp.write_text(json.dumps(result, indent=1)), out_dir / "scores.json")
+    write_report(out_dir / "report.html", [run], [result], [name or Path(predictions).name])
+    return run, result

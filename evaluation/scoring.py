@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from datasets.benchmarks import BENCHMARKS
+from datasets.benchmarks import BENCHMARKS, BenchmarkSet
 from datasets.eval_datasets import EvalVideo, davis_2016_image_set, davis_videos
 from evaluation.statistics import bootstrap_ci, paired_difference
 from util.errors import DatasetError
@@ -48,6 +48,8 @@ _LVOS = {
 METRICS: dict[str, dict[str, tuple[str, ...]]] = {
     "davis2017": {m: ("J-Mean", "F-Mean") if m == "J&F-Mean" else (m,) for m in DAVIS},
     "davis2016": {m: ("J-Mean", "F-Mean") if m == "J&F-Mean" else (m,) for m in DAVIS},
+    # MOSE v1: the DAVIS definitions, in the order util.metrics.summarise writes them
+    "mose": {m: ("J-Mean", "F-Mean") if m == "J&F-Mean" else (m,) for m in DAVIS[1:] + DAVIS[:1]},
     "mose2": {
         "J&F_new": ("J", "F_new"),
         "J": ("J",),
@@ -83,6 +85,11 @@ class Target:
         return METRICS[self.benchmark]
 
     @property
+    def headline(self) -> str:
+        """The number papers quote: J&F (MOSE v2: J&F_new; VOST: J)."""
+        return next(m for m in ("J&F-Mean", "J&F_new", "J&F", "J-Mean") if m in self.metrics)
+
+    @property
     def scale(self) -> float:
         return 100.0 if self.benchmark in PERCENT else 1.0
 
@@ -103,38 +110,27 @@ class Target:
         return "", 1 if self.binary else int(number)
 
 
-def load_target(benchmark: str, root: Path, split: str | None = None) -> Target:
-    """The ground truth of ``benchmark`` (``davis2017``, ``davis2016`` or a
-    ``datasets.benchmarks`` entry) at ``root``, as the evaluation scripts read it."""
-    root = Path(root)
-    if benchmark in ("davis2017", "davis2016"):
-        if benchmark == "davis2017":
-            if split not in (None, "val"):
-                raise DatasetError(f"--split {split}: DAVIS 2017's ground truth is public for val only")
-            videos, _ = davis_videos(root / "trainval", root / "trainval" / "ImageSets" / "2017" / "val.txt")
-        else:
-            videos, _ = davis_videos(root, davis_2016_image_set(root), binary=True)
-        if any(v.gt_dir is None for v in videos):
-            raise DatasetError(f"{root}: the ground truth of every frame is needed to score")
-        gt_root, binary = videos[0].gt_dir.parent, benchmark == "davis2016"
+def davis_target(videos: list[EvalVideo], binary: bool = False) -> Target:
+    """DAVIS 2017 (label maps) or 2016 (``binary``) videos with full ground truth."""
+    if any(v.gt_dir is None for v in videos):
+        raise DatasetError("the ground truth of every frame is needed to score")
+    gt_root = videos[0].gt_dir.parent
 
-        def davis_video(pred: Path, video: str) -> list[dict]:
-            per_object = evaluate_folders(pred, gt_root, [video], binary)["per_object"]
-            return [{"object": k, **v} for k, v in per_object.items()]
+    def davis_video(pred: Path, video: str) -> list[dict]:
+        per_object = evaluate_folders(pred, gt_root, [video], binary)["per_object"]
+        return [{"object": k, **v} for k, v in per_object.items()]
 
-        return Target(benchmark, videos, davis_video, binary=binary)
-    if benchmark not in METRICS:
-        raise DatasetError(f"--benchmark {benchmark}: one of {', '.join(METRICS)}")
+    return Target("davis2016" if binary else "davis2017", videos, davis_video, binary=binary)
+
+
+def benchmark_target(benchmark: str, data: BenchmarkSet, root: Path, split: str) -> Target:
+    """A ``datasets.benchmarks`` entry's split (``data``, read from ``root``) to score."""
     entry = BENCHMARKS[benchmark]
-    split = split or entry.splits[0]
-    if split not in entry.splits:
-        raise DatasetError(f"--split {split}: {benchmark} has the splits {', '.join(entry.splits)}")
-    data = entry.read(root, split, False)
     if data.score is None:
         raise DatasetError(f"{root}: {benchmark} {split} has no ground truth on disk ({entry.submit})")
     lvos_objects = {}
     if benchmark.startswith("lvos"):
-        meta = json.loads((root / split / f"{split}_meta.json").read_text())["videos"]
+        meta = json.loads((Path(root) / split / f"{split}_meta.json").read_text())["videos"]
         lvos_objects = {v: list(info["objects"]) for v, info in meta.items()}
     return Target(
         benchmark,
@@ -143,6 +139,25 @@ def load_target(benchmark: str, root: Path, split: str | None = None) -> Target:
         per_object_png=entry.per_object_png,
         lvos_objects=lvos_objects,
     )
+
+
+def load_target(benchmark: str, root: Path, split: str | None = None) -> Target:
+    """The ground truth of ``benchmark`` (``davis2017``, ``davis2016`` or a
+    ``datasets.benchmarks`` entry) at ``root``, read as the evaluation scripts read it."""
+    root = Path(root)
+    if benchmark == "davis2017":
+        if split not in (None, "val"):
+            raise DatasetError(f"--split {split}: DAVIS 2017's ground truth is public for val only")
+        return davis_target(davis_videos(root / "trainval", root / "trainval" / "ImageSets" / "2017" / "val.txt")[0])
+    if benchmark == "davis2016":
+        return davis_target(davis_videos(root, davis_2016_image_set(root), binary=True)[0], binary=True)
+    if benchmark not in METRICS:
+        raise DatasetError(f"--benchmark {benchmark}: one of {', '.join(METRICS)}")
+    entry = BENCHMARKS[benchmark]
+    split = split or entry.splits[0]
+    if split not in entry.splits:
+        raise DatasetError(f"--split {split}: {benchmark} has the splits {', '.join(entry.splits)}")
+    return benchmark_target(benchmark, entry.read(root, split, False), root, split)
 
 
 # ---- the predictions -------------------------------------------------------------------
@@ -328,7 +343,6 @@ def scores_json(scores: Scores, resamples: int = 1000, seed: int = 0) -> dict:
     interval = bootstrap_ci(sums, counts, metrics, resamples, seed, _strata(scores))
     scale = scores.target.scale
     out = {
-        "benchmark": scores.target.benchmark,
         "units": "percent" if scale == 100 else "fraction",
         "overall": {m: v * scale for m, v in overall_values(scores).items()},
         "ci95": {m: list(interval[i] * scale) for i, m in enumerate(scores.target.metrics)},
@@ -357,7 +371,7 @@ def comparison_json(a: Scores, b: Scores, names: tuple[str, str], resamples: int
     diff, interval, p = paired_difference(sums_a, sums_b, counts, metrics, resamples, seed, _strata(a))
     scale = a.target.scale
     overall_a, overall_b = overall_values(a), overall_values(b)
-    headline = next(iter(a.target.metrics))
+    headline = a.target.headline
     videos_a, videos_b = per_video(a), per_video(b)
     rows = []
     for va, vb in zip(videos_a, videos_b):
