@@ -60,6 +60,8 @@ def main(argv=None) -> None:
         raise ConfigError("--bootstrap must be at least 100 and --processes at least 1")
     sources = [args.predictions] + ([args.compare] if args.compare else [])
     names = args.names.split(",") if args.names else [p.stem for p in sources]
+    if not args.names and len(set(names)) < len(names):  # e.g. two folders both called "masks"
+        names = ["A", "B"]
     if len(names) != len(sources) or len(set(names)) != len(names):
         raise ConfigError(f"--names {args.names}: one distinct name per predictions folder ({len(sources)})")
     target = load_target(args.benchmark, args.data_path, args.split)
