@@ -14,6 +14,7 @@ from datasets import benchmarks
 from datasets.benchmarks import BENCHMARKS
 from datasets.synthetic import generate_benchmarks
 from evaluation import scoring
+from evaluation.report import write_scores
 from util.errors import DatasetError
 from util.metrics import evaluate_folders
 from util.palette import davis_palette, read_mask, write_indexed_png
@@ -132,3 +133,19 @@ def test_errors_name_the_problem_and_write_nothing(data, tmp_path):
     with pytest.raises(DatasetError, match=str(small / "vost1")):
         _run(data, out, "vost", "--predictions", small)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("benchmark", ["mose2", "lvos"])
+def test_eval_scripts_scores_and_report_show_the_benchmark_breakdowns(benchmark, data, tmp_path):
+    folder, split, gt = CASES[benchmark]
+    target = scoring.load_target(benchmark, data / folder, split)
+    _, scores = write_scores(target, _shifted(data / gt, tmp_path / "pred"), tmp_path)
+    assert set(scores) >= {"overall", "ci95", "per_video", "per_object"}
+    assert json.loads((tmp_path / "scores.json").read_text()) == scores
+    page = (tmp_path / "report.html").read_text()
+    title = "disappearance / reappearance" if benchmark == "mose2" else "seen / unseen"
+    assert title in page and "Object-size terciles" in page and "data:image/jpeg;base64," in page
+    if benchmark == "mose2":
+        assert scores["units"] == "percent" and 0 < scores["overall"]["J&F_new"] < 100
+    else:  # the generated set lists one of its two videos as unseen: every LVOS mean is a number
+        assert scores["units"] == "fraction" and None not in scores["overall"].values()
