@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from datasets.benchmarks import BENCHMARKS, BenchmarkSet
@@ -221,11 +222,22 @@ def _score_one(video: EvalVideo) -> tuple[str, list[dict]]:
     target, pred = _JOB
     try:
         rows = target.score_video(pred, video.name)
-    except ValueError as e:  # shapes, ids: the scorers' messages, with the video they are about
-        message = str(e)
+    except ValueError as e:  # shapes, ids: the scorers' messages, with the file or video they are about
+        message = _size_mismatch(video, pred / video.name) or str(e)
         raise DatasetError(message if str(pred) in message else f"{pred / video.name}: {message}") from None
     areas = _object_areas(target, video, rows)
     return video.name, [{"video": video.name, **r, "area": areas[r["object"]]} for r in rows]
+
+
+def _size_mismatch(video: EvalVideo, folder: Path) -> str | None:
+    """The first prediction whose size differs from its ground truth's (headers only)."""
+    for gt in sorted(video.gt_dir.rglob("*.png")):
+        path = folder / gt.relative_to(video.gt_dir)
+        if path.is_file():
+            with Image.open(gt) as a, Image.open(path) as b:
+                if a.size != b.size:
+                    return f"{path}: {b.size[0]}x{b.size[1]} mask, the ground truth is {a.size[0]}x{a.size[1]}"
+    return None
 
 
 def _object_areas(target: Target, video: EvalVideo, rows: list[dict]) -> dict[str, float]:

@@ -130,7 +130,7 @@ def test_errors_name_the_problem_and_write_nothing(data, tmp_path):
     small = _shifted(gt, tmp_path / "small")
     path = sorted((small / "vost1").glob("*.png"))[2]
     write_indexed_png(np.zeros((8, 8), np.uint8), davis_palette(), path)
-    with pytest.raises(DatasetError, match=str(small / "vost1")):
+    with pytest.raises(DatasetError, match=f"{path}: 8x8 mask, the ground truth is 96x64"):
         _run(data, out, "vost", "--predictions", small)
     assert not out.exists()
 
