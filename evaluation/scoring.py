@@ -67,7 +67,7 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 PERCENT = {"mose2", "sav"}  # the tools print these in percent
 NOT_SCORES = {"object", "video", "seen", "area"}  # per-object fields that are no metric
-STRIP_SAMPLES = 5  # ground-truth frames read per video for the objects' areas
+AREA_SAMPLES = 5  # ground-truth frames read per video for the objects' areas
 
 
 @dataclass
@@ -188,11 +188,13 @@ def find_videos(target: Target, folder: Path) -> tuple[Path, set[str]]:
     ``Annotations/``) holding the most of the benchmark's video folders, and those videos."""
     names = {v.name for v in target.videos}
     best: tuple[Path, set[str]] = (folder, set())
-    candidates = [folder] + [p for p in sorted(folder.glob("*")) + sorted(folder.glob("*/*")) if p.is_dir()]
+    candidates = (p for level in ([folder], folder.glob("*"), folder.glob("*/*")) for p in sorted(level) if p.is_dir())
     for candidate in candidates:
         present = {p.name for p in candidate.iterdir() if p.is_dir()} & names
         if len(present) > len(best[1]):
             best = (candidate, present)
+        if present == names:
+            break  # every video is here: no need to look deeper
     if not best[1]:
         example = sorted(names)[0] if names else "<video>"
         raise DatasetError(
@@ -241,7 +243,7 @@ def _size_mismatch(video: EvalVideo, folder: Path) -> str | None:
 
 
 def _object_areas(target: Target, video: EvalVideo, rows: list[dict]) -> dict[str, float]:
-    """Each object's mean share of the frame where it is present, on up to STRIP_SAMPLES
+    """Each object's mean share of the frame where it is present, on up to AREA_SAMPLES
     ground-truth frames spread over the video (for the size terciles)."""
     cache: dict[str, list[np.ndarray]] = {}
     out = {}
@@ -249,7 +251,7 @@ def _object_areas(target: Target, video: EvalVideo, rows: list[dict]) -> dict[st
         folder, label = target.object_label(video.name, row)
         if folder not in cache:
             files = sorted((video.gt_dir / folder).glob("*.png"))
-            picks = sorted({int(i) for i in np.linspace(0, len(files) - 1, min(STRIP_SAMPLES, len(files)))})
+            picks = sorted({int(i) for i in np.linspace(0, len(files) - 1, min(AREA_SAMPLES, len(files)))})
             cache[folder] = [read_mask(files[i]) for i in picks]
         if target.binary:
             masks = [m > 127 for m in cache[folder]]
