@@ -28,6 +28,7 @@ from util.palette import davis_palette, read_image, read_mask
 WORST = 3  # videos shown as strips
 STRIP_FRAMES = 4
 THUMB_HEIGHT = 120  # pixels
+FEW_VIDEOS = 10  # below this the report warns that the intervals are rough
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
@@ -218,12 +219,17 @@ def render(runs: list[Scores], results: list[dict], names: list[str], comparison
     metric_keys = [k for k in objects[0] if k not in ("video", "object", "area")] if objects else []
     object_rows = [[o["object"]] + [o[k] for k in metric_keys] + [o["area"]] for o in objects]
     title = f"{target.benchmark}: " + " vs ".join(names)
+    few = (
+        f"; with fewer than {FEW_VIDEOS} videos (or per group) they say little"
+        if len(first["per_video"]) < FEW_VIDEOS
+        else ""
+    )
     return (
         f"<!DOCTYPE html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p class=note>{len(first['per_video'])} videos, {len(objects)} objects; units: {first['units']} "
         f"(the official tool's); 95% intervals by a bootstrap over videos ({first['bootstrap']['resamples']} "
-        f"resamples, seed {first['bootstrap']['seed']}).</p>"
+        f"resamples, seed {first['bootstrap']['seed']}){few}.</p>"
         f"<h2>Overall</h2>{_overall(results, names, comparison)}"
         f"<h2>Per video</h2>{_chart(results, names, headline)}"
         f"<h2>Breakdowns</h2>{_breakdowns(results, names, target, headline)}"
