@@ -10,17 +10,16 @@ one's layout, protocol, metrics and where to submit.
 """
 
 import argparse
-import json
-import math
 from pathlib import Path
 
-from datasets.benchmarks import BENCHMARKS, Benchmark, BenchmarkSet
+from datasets.benchmarks import BENCHMARKS, BenchmarkSet
 from datasets.eval_datasets import EvalVideo
+from evaluation.report import write_scores
 from evaluation.run import add_common_args, evaluate_from_arguments
+from evaluation.scoring import benchmark_target
 from evaluation.sinks import IndexedPngs, write_zip
 from evaluation.video import FrameOutput
 from util import cli
-from util.atomic import atomic_save
 from util.errors import ConfigError
 from util.log import get_logger
 from util.palette import write_binary_png
@@ -32,11 +31,12 @@ class BenchmarkOutputs(IndexedPngs):
     """``<video>/<frame>.png`` label maps (the dataset's palette), or for SA-V one 0/255 PNG
     per object folder of the ground truth (``<video>/<object>/<frame>.png``); at the end
     ``submission.zip`` of the video folders for a server, and ``scores.json`` where the
-    ground truth is on disk (the official metric names; nan as null)."""
+    ground truth is on disk, with report.html (``evaluation.report.write_scores``, as
+    score.py writes them: the official metric names and units; nan as null)."""
 
-    def __init__(self, benchmark: Benchmark, data: BenchmarkSet):
+    def __init__(self, name: str, data: BenchmarkSet, root: Path, split: str):
         super().__init__(data.palette)
-        self.benchmark, self.data = benchmark, data
+        self.name, self.benchmark, self.data, self.root, self.split = name, BENCHMARKS[name], data, root, split
 
     def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
         if not self.benchmark.per_object_png:
@@ -51,20 +51,14 @@ class BenchmarkOutputs(IndexedPngs):
         if self.data.score is None:
             logger.info(f"no ground truth on disk: {self.benchmark.submit}")
             return
-        scores = self.data.score(out_root / self.masks_subdir)
-        atomic_save(lambda tmp: tmp.write_text(json.dumps(_nan_as_null(scores), indent=1)), out_root / "scores.json")
-        logger.info("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
-        logger.info(f"scores: {out_root / 'scores.json'}")
+        target = benchmark_target(self.name, self.data, self.root, self.split)
+        _, scores = write_scores(target, out_root / self.masks_subdir, out_root, "outputs")
+        logger.info("  ".join(f"{k} {_number(v)}" for k, v in scores["overall"].items()))
+        logger.info(f"scores ({scores['units']}): {out_root / 'scores.json'}; report: {out_root / 'report.html'}")
 
 
-def _nan_as_null(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_as_null(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_as_null(v) for v in value]
-    return value
+def _number(value: float | None) -> str:
+    return "null" if value is None else f"{value:.4f}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,7 +89,9 @@ def main(argv=None) -> None:
     size = benchmark.short_side if args.size is None else (None if args.size < 0 else args.size)
     data = benchmark.read(args.data_path, split, args.dense_frames)
     protocol = {"benchmark": args.benchmark, "split": split, "dense_frames": args.dense_frames}
-    evaluate_from_arguments(args, data.videos, BenchmarkOutputs(benchmark, data), protocol, short_side=size)
+    evaluate_from_arguments(
+        args, data.videos, BenchmarkOutputs(args.benchmark, data, args.data_path, split), protocol, short_side=size
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -62,7 +62,8 @@ from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
 from util.palette import davis_palette, read_mask
 
-Scorer = Callable[[Path], dict]  # the folder of the output masks -> {"overall": ..., "per_object": [...]}
+# (the folder of the output masks, the videos to score or None for all) -> {"overall": ..., "per_object": [...]}
+Scorer = Callable[..., dict]
 
 
 @dataclass
@@ -116,8 +117,8 @@ def read_mose(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     videos, mask_root, palette = _mose_videos(root, split)
     names = [v.name for v in videos]
 
-    def score(masks: Path) -> dict:
-        results = evaluate_folders(masks, mask_root, names)
+    def score(masks: Path, subset: list[str] | None = None) -> dict:
+        results = evaluate_folders(masks, mask_root, subset or names)
         return {
             "overall": results["overall"],
             "per_object": [{"object": k, **v} for k, v in results["per_object"].items()],
@@ -132,8 +133,13 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     meta_path = root / split / "meta.json"
     meta = _json(meta_path) if meta_path.is_file() else {}
 
-    def score(masks: Path) -> dict:  # without a meta.json entry: every frame, the first mask's objects
-        scored = {v.name: meta.get(v.name) or {"length": v.num_frames, "objects": v.object_ids} for v in videos}
+    def score(masks: Path, subset: list[str] | None = None) -> dict:
+        # without a meta.json entry: every frame, the first mask's objects
+        scored = {
+            v.name: meta.get(v.name) or {"length": v.num_frames, "objects": v.object_ids}
+            for v in videos
+            if subset is None or v.name in subset
+        }
         return score_mose2(masks, mask_root, scored)
 
     return BenchmarkSet(videos, palette, score if all(v.gt_dir for v in videos) else None)
@@ -141,8 +147,11 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
 
 # ---- LVOS v1 / v2 ---------------------------------------------------------------------------
 
+# the unseen-category videos of valid, as lvos-evaluation ships them (v1: before its v2 update)
+LVOS_UNSEEN = {v: Path(__file__).parent / "lvos_unseen" / f"{v}.txt" for v in ("lvos", "lvos2")}
 
-def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
+
+def read_lvos(root: Path, split: str, dense: bool = False, version: str = "lvos") -> BenchmarkSet:
     _no_dense("LVOS", dense)
     split_root = require_dir(root / split, f"LVOS {split}")
     image_root = require_dir(split_root / "JPEGImages", "LVOS JPEGImages")
@@ -173,17 +182,13 @@ def read_lvos(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         for o in meta[name]["objects"].values()
         if lvos_frames(o["frame_range"])
     ):
+        # the official scorer's list (the download has none): a copy in the split folder wins
         unseen_path = split_root / "unseen_videos.txt"
-        if unseen_path.is_file():
-            unseen = set(read_image_set(unseen_path))
-        else:
-            unseen = set()
-            warnings.warn(
-                f"{unseen_path} not found: every video counts as seen, so the means over seen and "
-                f"unseen videos are nan, as the official scorer gives them (copy its unseen_videos.txt "
-                f"there)"
-            )
-        score = lambda masks: score_lvos(masks, mask_root, meta, unseen)  # noqa: E731
+        unseen = set(read_image_set(unseen_path if unseen_path.is_file() else LVOS_UNSEEN[version]))
+
+        def score(masks: Path, subset: list[str] | None = None) -> dict:
+            return score_lvos(masks, mask_root, {n: meta[n] for n in subset or meta}, unseen)
+
     return BenchmarkSet(videos, find_palette([], mask_root), score)
 
 
@@ -210,7 +215,9 @@ def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
         )
     has_gt = all(v.gt_dir for v in videos)
     return BenchmarkSet(
-        videos, find_palette([], mask_root), (lambda masks: score_vost(masks, mask_root, names)) if has_gt else None
+        videos,
+        find_palette([], mask_root),
+        (lambda masks, subset=None: score_vost(masks, mask_root, subset or names)) if has_gt else None,
     )
 
 
@@ -270,7 +277,9 @@ def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
                 object_dirs={int(f) + 1: f for f in folders},
             )
         )
-    return BenchmarkSet(videos, davis_palette(), lambda masks: score_sav(masks, mask_root, names))
+    return BenchmarkSet(
+        videos, davis_palette(), lambda masks, subset=None: score_sav(masks, mask_root, subset or names)
+    )
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -299,9 +308,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         submission_zip=True,
     ),
     "lvos2": Benchmark(
-        "LVOS v2: as LVOS v1 (same scorer)",
+        "LVOS v2: as LVOS v1 (same scorer, its own unseen list)",
         ("valid", "test"),
-        read_lvos,
+        partial(read_lvos, version="lvos2"),
         tuple(LVOS_METRICS),
         "LVOS CodaLab server (test): upload submission.zip",
         submission_zip=True,

@@ -8,4 +8,8 @@
 - ``evaluation.claims``: the claims.
 - ``evaluation.validation``: J&F on held-out videos while training (sharded over the
   training job's processes, in memory, leaving the training's random generators untouched).
+- ``evaluation.scoring``: any method's masks scored by the benchmarks' own scorers, per video
+  and per object, with the official overall numbers and units (scores.json, comparison.json).
+- ``evaluation.statistics``: video bootstrap intervals and the paired sign-flip test.
+- ``evaluation.report``: the self-contained report.html.
 """

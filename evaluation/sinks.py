@@ -16,10 +16,12 @@ from pathlib import Path
 from PIL import Image
 
 from datasets.eval_datasets import EvalVideo
+from evaluation.report import write_scores
+from evaluation.scoring import DAVIS, davis_target
 from evaluation.video import FrameOutput
 from util.atomic import atomic_save
 from util.log import get_logger
-from util.metrics import evaluate_folders, format_results
+from util.metrics import format_results, summarise
 from util.overlay import overlay, write_mp4
 from util.palette import read_image, write_binary_png, write_indexed_png
 
@@ -97,10 +99,11 @@ class DavisScores(OutputSink):
 
 def write_jf(videos: list[EvalVideo], out_root: Path, binary: bool = False) -> dict | None:
     """J&F when every video has full ground truth: printed and written to
-    ``jf_results.json``."""
+    ``jf_results.json``, beside scores.json and report.html (scored once, as score.py does)."""
     if not videos or any(v.gt_dir is None for v in videos):
         return None
-    results = evaluate_folders(out_root, videos[0].gt_dir.parent, [v.name for v in videos], binary)
+    run, _ = write_scores(davis_target(videos, binary), out_root, out_root, "outputs")
+    results = summarise({r["object"]: {k: r[k] for k in DAVIS[1:]} for r in run.per_object})
     logger.info(format_results(results))
     atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), out_root / "jf_results.json")
     return results

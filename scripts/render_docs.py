@@ -65,6 +65,19 @@ def demo_table(summary: dict) -> str:
     )
 
 
+def scoring_table(result: dict) -> str:
+    """score.py's time on a generated set, per number of processes."""
+    run = result["scoring"]
+    load = " (under load: other jobs shared the CPU)" if run.get("under_load") else ""
+    h, w = run["frame_size"]
+    rows = "".join(f"| {r['processes']} | {r['seconds']:.0f} |\n" for r in result["runs"])
+    return (
+        f"Measured on {describe(result['stamp'])}{load}: {run['videos']} videos, {run['objects']} objects, "
+        f"{run['annotated_frames']} annotated frames of {w}x{h} each, {run['bootstrap']} resamples.\n\n"
+        f"| processes | seconds (scoring, intervals, report) |\n|---|---|\n{rows}"
+    )
+
+
 def render_result(path: Path) -> str:
     """The markdown of one result file, by its kind."""
     result = read_result(path)
@@ -72,6 +85,8 @@ def render_result(path: Path) -> str:
         return benchmark_markdown(result)
     if "model_jf" in result:
         return demo_table(result)
+    if "scoring" in result:
+        return scoring_table(result)
     raise GSFMError(f"{path}: neither a benchmark report nor a demo summary")
 
 

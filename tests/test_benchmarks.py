@@ -396,7 +396,8 @@ def _stack(folder: Path, names: list[str]) -> np.ndarray:
 
 def _scores(out: Path) -> dict:
     scores = json.loads((out / "scores.json").read_text())
-    return {k: (math.nan if v is None else v) for k, v in scores["overall"].items()}
+    scale = 100 if scores["units"] == "percent" else 1  # MOSE v2 and SA-V: percent, as their tools print
+    return {k: (math.nan if v is None else v / scale) for k, v in scores["overall"].items()}
 
 
 @pytest.mark.slow

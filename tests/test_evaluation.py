@@ -38,6 +38,8 @@ def test_eval_davis_val_writes_masks_stats_and_jf(synthetic_root, golden_weights
     assert stats["videos_processed"] == 2 and stats["frames"] == 14 and stats["fps"] > 0
     jf = json.loads((out / "jf_results.json").read_text())
     assert 0 <= jf["overall"]["J&F-Mean"] <= 1 and len(jf["per_object"]) >= 2
+    scores = json.loads((out / "scores.json").read_text())  # beside it, as score.py writes them
+    assert scores["overall"]["J&F-Mean"] == pytest.approx(jf["overall"]["J&F-Mean"]) and (out / "report.html").is_file()
     assert not list(out.glob(".tmp_*"))
     # a rerun on the same output recomputes nothing
     run(eval_davis.main, "--model", golden_weights_file, "--davis_path", davis, "--output", out)

@@ -205,24 +205,31 @@ def score_lvos(pred_root: Path, gt_root: Path, meta: dict, unseen: set[str]) -> 
     categories. Objects are named ``<video>_<n>`` (n: 1-based position in the meta)."""
     per_object = []
     for video in sorted(meta):
-        for n, (obj, info) in enumerate(meta[video]["objects"].items(), start=1):
-            size = int(info["frame_range"]["frame_nums"]) - 2
-            j, f = np.zeros(max(size, 0)), np.zeros(max(size, 0))  # frames past the range score 0
+        objects = list(meta[video]["objects"].items())
+        # frames past an object's range score 0; each frame is read once, for all its objects
+        j = [np.zeros(max(int(info["frame_range"]["frame_nums"]) - 2, 0)) for _, info in objects]
+        f = [np.zeros(len(scores)) for scores in j]
+        uses: dict[int, list[tuple[int, int]]] = {}  # frame -> (object position, its k-th scored frame)
+        for i, (_, info) in enumerate(objects):
             for k, frame in enumerate(lvos_frames(info["frame_range"])):
-                name = f"{frame:08d}.png"
-                gt = _labels(gt_root / video / name) == int(obj)
-                pred = _labels(pred_root / video / name) == int(obj)
-                j[k], f[k] = region_j(pred, gt), boundary_f(pred, gt)
+                uses.setdefault(frame, []).append((i, k))
+        for frame in sorted(uses):
+            gt_labels = _labels(gt_root / video / f"{frame:08d}.png")
+            pred_labels = _labels(pred_root / video / f"{frame:08d}.png")
+            for i, k in uses[frame]:
+                gt, pred = gt_labels == int(objects[i][0]), pred_labels == int(objects[i][0])
+                j[i][k], f[i][k] = region_j(pred, gt), boundary_f(pred, gt)
+        for n, (oj, of) in enumerate(zip(j, f), start=1):
             with np.errstate(invalid="ignore"):
-                jm = float(np.nanmean(j)) if len(j) else math.nan
-                fm = float(np.nanmean(f)) if len(f) else math.nan
+                jm = float(np.nanmean(oj)) if len(oj) else math.nan
+                fm = float(np.nanmean(of)) if len(of) else math.nan
             per_object.append(
                 {
                     "object": f"{video}_{n}",
                     "seen": video not in unseen,
                     "J-Mean": jm,
                     "F-Mean": fm,
-                    "V-Mean": lvos_v(j, f),
+                    "V-Mean": lvos_v(oj, of),
                 }
             )
 
