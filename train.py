@@ -199,7 +199,8 @@ def train_iterations(
                     run.save(trainer, it, weights=weights_due, checkpoint=checkpoint_due)
         if validator is not None and validated != it:
             validate()
-        run.save(trainer, it, weights=True, checkpoint=True)
+        run.save(trainer, it, weights=True, checkpoint=config.keep_checkpoint)
+        run.finish(progress.write)
     except (Interrupted, NonFiniteLossError):
         raise  # a checkpoint was written / the last good one is kept
     except Exception:

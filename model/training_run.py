@@ -43,6 +43,7 @@ NOT_TRAINING_SETTINGS = frozenset(
         "num_workers",
         "save_network_interval",
         "save_checkpoint_interval",
+        "keep_checkpoint",
         "log_text_interval",
         "log_image_interval",
         "save_root",
@@ -248,6 +249,24 @@ class TrainingRun:
             )
             self._written["checkpoint"] = it
         return current
+
+    def finish(self, log: Callable[[str], None]) -> None:
+        """The run is complete: remove its full checkpoints (three times the weights' size,
+        and only a resume needs them) unless --keep_checkpoint, and name the weights."""
+        if not self.main_process or self.folder is None:
+            return
+        if not self.config.keep_checkpoint:
+            for name in ("checkpoint", "checkpoint_prev"):
+                (self.folder / f"{self.name}_{name}.pth").unlink(missing_ok=True)
+        log(f"final weights: {self.final_weights}")
+        best = self.folder / f"{self.name}_best.pth"
+        if best.exists():
+            log(f"best weights: {best} (validation J&F {self.best['jf']:.4f} at iteration {self.best['it']})")
+
+    @property
+    def final_weights(self) -> Path:
+        """The weights the finished run ends with."""
+        return self.folder / f"{self.name}_{self.config.iterations}.pth"
 
     def record_validation(self, trainer: Trainer, it: int, jf: float) -> bool:
         """Keep ``<run>_best.pth`` when ``jf`` beats the best validation so far (every rank
