@@ -53,9 +53,10 @@ def build_network(config: TrainConfig, resumed: bool, processes: distributed.Pro
 class Interrupted(GSFMError):
     """Stopped by SIGTERM/SIGINT after writing a checkpoint; the exit status is 128 + signal."""
 
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
+    def __init__(self, signum: int, message: str, how_to_continue: str = ""):
+        super().__init__(message + (f"; {how_to_continue}" if how_to_continue else ""))
         self.exit_code = 128 + signum
+        self.signum, self.stopped = signum, message  # what a caller with its own way to continue reports
 
 
 def train(config: TrainConfig, local_rank: int | None = None) -> Path | None:
@@ -164,11 +165,8 @@ def train_iterations(
                     raise Interrupted(
                         signum,
                         f"stopped by {signal.Signals(signum).name} at iteration {it}"
-                        + (
-                            f"; checkpoint {path}; continue with --resume auto --id {config.run_id}"
-                            if path is not None
-                            else " (--id NULL: nothing saved)"
-                        ),
+                        + (f"; checkpoint {path}" if path is not None else " (--id NULL: nothing saved)"),
+                        f"continue with --resume auto --id {config.run_id}" if path is not None else "",
                     )
                 if batch is None:  # end of the epoch
                     break
