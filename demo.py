@@ -44,8 +44,8 @@ from util.stamp import machine_stamp
 logger = get_logger("demo")
 RUN_FILE = "demo.json"  # a run's mode, written first: what --resume continues
 SUMMARY_FILE = "summary.json"  # written last: the run is complete
-# A stage-3 iteration against a stage-0 one at the demo's sizes (two objects per sample
-# instead of one): the overall estimate's ratio, measured on the quick demo under load.
+# A stage-3 iteration against a stage-0 one at the demo's sizes, for the overall estimate:
+# an allowance (not a measurement) for stage 3's second object and its video decoding.
 STAGE3_COST = 1.3
 
 # The demo's data is an easy case of the synthetic generator: one object per video, larger

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 import train
+from datasets import synthetic
 from datasets.train_datasets import build_train_set, describe_train_set
 from datasets.video_layout import find_video_layout
 from evaluation.validation import validation_videos
@@ -73,3 +74,11 @@ def test_finished_run_keeps_weights_only(synthetic_root, tmp_path, capsys):
     run = train.train(train_config(synthetic_root, tmp_path, iterations=2, keep_checkpoint=False))
     assert sorted(p.name for p in run.glob("*.pth")) == [f"{run.name}_2.pth"]
     assert f"final weights: {run / f'{run.name}_2.pth'}" in capsys.readouterr().out
+
+
+def test_custom_example_data_is_what_fine_tuning_documents(tmp_path):
+    """python -m datasets.synthetic --custom OUT: docs/FINE_TUNING.md's example videos."""
+    synthetic.main([str(tmp_path / "custom"), "--custom"])
+    train_videos = find_video_layout(tmp_path / "custom" / "train")
+    assert len(list(train_videos.images.iterdir())) == 12 + 1  # and one too short to give a clip
+    assert [len(v.frames) for v in validation_videos(tmp_path / "custom" / "val")] == [8, 8]
