@@ -108,8 +108,10 @@ def evaluate_from_arguments(
         )
     except BaseException:
         # a failed start leaves no record: one process whose folder had none and got no video done
-        if fresh and processes.world_size == 1 and not any((Path(args.output) / STATS_FOLDER).glob("*.json")):
-            withdraw_record(Path(args.output))
+        out = Path(args.output)
+        if fresh and processes.world_size == 1 and (out / RECORD_FILE).is_file():
+            if not any((out / STATS_FOLDER).glob("*.json")):
+                withdraw_record(out)
         raise
 
 
