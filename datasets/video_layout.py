@@ -45,7 +45,7 @@ def _split_layout(split: Path, dataset: str | None) -> VideoLayout | None:
     for resolution in DAVIS_RESOLUTIONS:
         if (images / resolution).is_dir():
             return VideoLayout(images / resolution, annotations / resolution, dataset or "DAVIS")
-    return VideoLayout(images, annotations, dataset or "JPEGImages/<video>")
+    return VideoLayout(images, annotations, dataset or "plain")
 
 
 def find_video_layout(root: str | Path) -> VideoLayout:

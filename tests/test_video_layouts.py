@@ -25,9 +25,7 @@ def test_layouts_are_detected(synthetic_root):
     assert youtube.images == synthetic_root / "YouTube" / "train_480p" / "JPEGImages"
     assert youtube.name == "YouTube-VOS"
     plain = find_video_layout(synthetic_root / "YouTube" / "train_480p")
-    assert (
-        plain.images == synthetic_root / "YouTube" / "train_480p" / "JPEGImages" and plain.name == "JPEGImages/<video>"
-    )
+    assert plain.images == synthetic_root / "YouTube" / "train_480p" / "JPEGImages" and plain.name == "plain"
     with pytest.raises(DatasetError, match=r"static: no JPEGImages/ folder .*it holds BIG_small/, DUTS-TE/, DUTS-TR/"):
         find_video_layout(synthetic_root / "static")
 
