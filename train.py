@@ -3,7 +3,7 @@ or stages 1 -> 2 with BL30K. Works as one process, under torchrun, or under the 
 torch.distributed.launch.
 
     python train.py --stage 0 --id s0
-    python train.py --stage 3 --id mine --load_network gsfm.pth --videos my_videos:repeat=5 --val_videos my_val
+    python train.py --stage 3 --id mine --load_network saves/gsfm.pth --videos my_videos:repeat=5 --val_videos my_val
     torchrun --nproc_per_node=8 train.py --stage 3 --id s03 --load_network saves/<run>/<run>_40000.pth
 """
 
