@@ -30,7 +30,7 @@ from datasets.synthetic import SyntheticConfig, generate
 from evaluation.run import evaluate
 from evaluation.sinks import DavisScores
 from model.checkpoint import load_network
-from model.training_run import is_run_folder_of
+from model.training_run import finished_weights
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig, TrainConfig
@@ -139,14 +139,6 @@ def stage_config(cfg: dict, stage: int, root: Path, save_root: Path, device: str
     )
 
 
-def finished_weights(config: TrainConfig) -> Path | None:
-    """The final weights of the stage's run when it has finished (None: still to train)."""
-    root = Path(config.save_root)
-    folders = [d for d in root.iterdir() if d.is_dir() and is_run_folder_of(d, config.run_id)] if root.is_dir() else []
-    done = [d / f"{d.name}_{config.iterations}.pth" for d in folders]
-    return next((p for p in done if p.exists()), None)
-
-
 def run_folder(output: Path, quick: bool, resume: bool) -> Path:
     """A new folder for this run, or with ``resume`` the newest one that has not finished."""
     if resume:
@@ -224,7 +216,7 @@ def run(args: argparse.Namespace, out: Path, quick: bool) -> dict:
     weights = None
     for stage in (0, 3):
         config = stage_config(cfg, stage, root, saves, args.device, weights)
-        weights = finished_weights(config)
+        weights = finished_weights(config.save_root, config.run_id, config.iterations)
         if weights is not None:
             logger.info(f"stage {stage}: finished earlier, {weights}")
             continue
@@ -233,7 +225,7 @@ def run(args: argparse.Namespace, out: Path, quick: bool) -> dict:
             train.train(config)
         except train.Interrupted as e:
             raise train.Interrupted(e.signum, f"stage {stage}: {e.stopped}", continue_hint(out)) from None
-        weights = finished_weights(config)
+        weights = finished_weights(config.save_root, config.run_id, config.iterations)
         if stage == 0:
             logger.info(overall_eta(cfg, (time.time() - began) / cfg["stage0_its"]))
     logger.info(f"[3/4] evaluating {weights} on the synthetic DAVIS val split")

@@ -76,10 +76,24 @@ def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | 
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def finished_weights(save_root: str | os.PathLike, run_id: str, iterations: int) -> Path | None:
+    """The final weights of run ``run_id`` when one of its folders holds them (the run
+    finished: its full checkpoint was removed then, unless kept), else None."""
+    root = Path(save_root)
+    folders = [d for d in root.iterdir() if d.is_dir() and is_run_folder_of(d, run_id)] if root.is_dir() else []
+    return next((p for p in (d / f"{d.name}_{iterations}.pth" for d in sorted(folders)) if p.exists()), None)
+
+
 def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = logger.info) -> Path | None:
     """The checkpoint ``--resume auto`` or ``--load_model`` names (None: a fresh start)."""
     if config.resume == "auto":
         found = find_resume_checkpoint(config.save_root, config.run_id)
+        finished = finished_weights(config.save_root, config.run_id, config.iterations) if found is None else None
+        if finished is not None:  # rerunning a finished run's command must not start it again
+            raise ConfigError(
+                f"--resume auto: run '{config.run_id}' has finished, its final weights are {finished}; "
+                f"a new run needs another --id (a finished run continues only from a --keep_checkpoint checkpoint)"
+            )
         if found is None:
             log(f"--resume auto: no checkpoint of run '{config.run_id}' under {config.save_root}; starting fresh")
         return found
