@@ -104,7 +104,7 @@ def evaluate_from_arguments(
             processes,
             protocol=protocol,
             overwrite=args.overwrite,
-            weights_file=str(args.model or args.onnx),
+            weights_file=next((str(p) for p in (args.model, args.onnx) if p), None),
         )
     except BaseException:
         # a failed start leaves no record: one process whose folder had none and got no video done
