@@ -353,15 +353,19 @@ def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip:
     if isinstance(source, ImageFolders):
         return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders, config.crop_size)
     folder = source.folder(config)
-    images, annotations, name = folder / source.images, folder / source.annotations, None
+    images, annotations = folder / source.images, folder / source.annotations
+    name = str(folder)
     if source.root_option is None:  # --videos: a folder laid out as DAVIS, YouTube-VOS or ours
         layout = find_video_layout(folder)
         images, annotations, name = layout.images, layout.annotations, layout.describe(folder)
+    subset = source.subset_file(config)
+    if subset not in (None, "all"):
+        name += f" (subset {subset})"
     return VOSDataset(
         images,
         annotations,
         max_skip,
-        read_subset(source.subset_file(config)),
+        read_subset(subset),
         config.crop_size,
         source.crop_scale,
         source.small_object_filter,
