@@ -13,6 +13,7 @@ import train
 from model.checkpoint import read_checkpoint
 from model.trainer import Trainer
 from tests.helpers import assert_same_weights
+from util.overlay import LABEL_HEIGHT
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def test_quick_demo_keeps_runs_and_resumes_after_sigterm(tmp_path, monkeypatch, 
     with Image.open(gifs[0]) as gif:
         assert gif.n_frames == 6
     with Image.open(first / "overlays" / "contact_sheet.png") as sheet:  # 6 frames of 96 x 64 and labels
-        assert sheet.size[0] > 6 * 96 and sheet.size[1] > 2 * 64 + demo_label_height()
+        assert sheet.size[0] > 6 * 96 and sheet.size[1] > 2 * 64 + LABEL_HEIGHT
     said = capsys.readouterr().out
     weights = first / "saves" / summary["model"].split("/saves/")[1]
     assert f"trained weights: {weights}" in said and "know only the demo's synthetic shapes" in said
@@ -58,9 +59,3 @@ def test_quick_demo_keeps_runs_and_resumes_after_sigterm(tmp_path, monkeypatch, 
     assert resumed["model"].startswith(str(second))
     assert_same_weights(read_checkpoint(resumed["model"]), read_checkpoint(weights))  # the same training
     assert weights.exists()  # the first run's weights are still there
-
-
-def demo_label_height() -> int:
-    from util.overlay import LABEL_HEIGHT
-
-    return LABEL_HEIGHT
