@@ -3,7 +3,7 @@ or stages 1 -> 2 with BL30K. Works as one process, under torchrun, or under the 
 torch.distributed.launch.
 
     python train.py --stage 0 --id s0
-    python train.py --stage 3 --id mine --load_network gsfm.pth --videos my_videos:repeat=5 --val_videos my_val
+    python train.py --stage 3 --id mine --load_network saves/gsfm.pth --videos my_videos:repeat=5 --val_videos my_val
     torchrun --nproc_per_node=8 train.py --stage 3 --id s03 --load_network saves/<run>/<run>_40000.pth
 """
 
@@ -56,9 +56,10 @@ def build_network(config: TrainConfig, resumed: bool, processes: distributed.Pro
 class Interrupted(GSFMError):
     """Stopped by SIGTERM/SIGINT after writing a checkpoint; the exit status is 128 + signal."""
 
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
+    def __init__(self, signum: int, message: str, how_to_continue: str = ""):
+        super().__init__(message + (f"; {how_to_continue}" if how_to_continue else ""))
         self.exit_code = 128 + signum
+        self.signum, self.stopped = signum, message  # what a caller with its own way to continue reports
 
 
 def train(config: TrainConfig, local_rank: int | None = None) -> Path | None:
@@ -167,11 +168,8 @@ def train_iterations(
                     raise Interrupted(
                         signum,
                         f"stopped by {signal.Signals(signum).name} at iteration {it}"
-                        + (
-                            f"; checkpoint {path}; continue with --resume auto --id {config.run_id}"
-                            if path is not None
-                            else " (--id NULL: nothing saved)"
-                        ),
+                        + (f"; checkpoint {path}" if path is not None else " (--id NULL: nothing saved)"),
+                        f"continue with --resume auto --id {config.run_id}" if path is not None else "",
                     )
                 if batch is None:  # end of the epoch
                     break
@@ -202,7 +200,8 @@ def train_iterations(
                     run.save(trainer, it, weights=weights_due, checkpoint=checkpoint_due)
         if validator is not None and validated != it:
             validate()
-        run.save(trainer, it, weights=True, checkpoint=True)
+        run.save(trainer, it, weights=True, checkpoint=config.keep_checkpoint)
+        run.finish(progress.write)
     except (Interrupted, NonFiniteLossError):
         raise  # a checkpoint was written / the last good one is kept
     except Exception:

@@ -10,6 +10,7 @@ raises ``DatasetError`` naming the file and what is wrong. Nothing here runs a n
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,11 @@ import numpy as np
 from PIL import Image
 
 from util.errors import DatasetError
+from util.log import get_logger
 from util.palette import davis_palette, image_files, read_image, read_mask, read_palette
 
+logger = get_logger(__name__)
+DIGITS = re.compile(r"\d+")  # frame names differ in their digits: 00005, frame_0005
 VOID_LABEL = 255  # DAVIS: "don't care" pixels, counted as background
 BINARY_THRESHOLD = 128  # 0/255 masks: foreground from this value on
 SIZE_TOLERANCE = 2  # pixels an annotation may differ from its frame (rounding in real clips)
@@ -45,10 +49,12 @@ class FrameSource:
             if not self.files:
                 raise DatasetError(f"{self.path}: no frames (.jpg/.png) in this folder")
             self.names = [p.stem for p in self.files]
+            self.fps: float | None = None  # a folder of frames has no rate
         elif self.path.is_file():
             self.files = None
             capture = cv2.VideoCapture(str(self.path))
             count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+            self.fps = (capture.get(cv2.CAP_PROP_FPS) or None) if count > 0 else None
             capture.release()
             if count <= 0:
                 raise DatasetError(f"{self.path}: not a readable video file")
@@ -377,9 +383,27 @@ def matched_annotations(paths: list[Path], frames: FrameSource, folder: Path) ->
     return matched
 
 
+def single_mask_frame(mask: Path, frames: FrameSource) -> int:
+    """The frame a single annotation file is for: the frame of its name; the first frame
+    when its name is not a frame name (``first.png``, said once). A name that looks like one
+    of the clip's frame names (the same with other digits: ``00099.png``) but names no frame
+    is an error naming both, not silently the first frame."""
+    index = frames.index_of(mask.stem)
+    if index is not None:
+        return index
+    if DIGITS.sub("#", mask.stem) in {DIGITS.sub("#", name) for name in frames.names}:
+        raise DatasetError(
+            f"{mask}: named like a frame, but {frames.path} has no such frame (it has {len(frames)}: "
+            f"{frames.names[0]} to {frames.names[-1]}); name it after the frame it annotates, or "
+            f"anything else (first.png) for the first frame"
+        )
+    logger.info(f"{mask}: not named after a frame, so it annotates the first frame, {frames.describe(0)}")
+    return 0
+
+
 def generic_video(frames_path: Path, mask: Path, name: str | None = None) -> tuple[EvalVideo, list[int]]:
     """A user's video: a folder of frames or a video file, and its annotations: one PNG (it
-    annotates the frame of its name, else the first frame) or a folder of PNGs named after
+    annotates the frame of its name, else the first frame: ``single_mask_frame``) or a folder of PNGs named after
     their frames (``00005.png``: the frame whose file stem is 00005, or frame 5 of a video
     file). Every frame's mask is written; frames before the first annotation are segmented
     backwards from it. The palette is the first annotation's (the DAVIS one if it has none)."""
@@ -389,8 +413,7 @@ def generic_video(frames_path: Path, mask: Path, name: str | None = None) -> tup
             sorted(p for p in mask.glob("*.png") if not p.name.startswith(".")), frames, mask
         )
     elif mask.is_file():
-        index = frames.index_of(mask.stem)
-        annotations = {0 if index is None else index: mask}
+        annotations = {single_mask_frame(mask, frames): mask}
     else:
         raise DatasetError(f"{mask}: annotation (PNG file or folder) not found")
     first = annotations[min(annotations)]

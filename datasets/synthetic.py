@@ -26,7 +26,10 @@ import numpy as np
 from PIL import Image
 
 from util import cli
+from util.log import get_logger
 from util.palette import davis_palette
+
+logger = get_logger(__name__)
 
 PALETTE = davis_palette()
 
@@ -290,6 +293,22 @@ class CustomConfig:
     background_contrast: float = 1.0
 
 
+# docs/FINE_TUNING.md's example videos (python -m datasets.synthetic --custom OUT): 12
+# training videos of 16 frames at 96x160 annotated every 5th, 2 validation videos of 8, in
+# the demo's style (one larger object per video on a low-contrast background)
+FINE_TUNING_EXAMPLE = dict(
+    seed=5,
+    height=96,
+    width=160,
+    frames=16,
+    train_videos=12,
+    val_videos=2,
+    val_frames=8,
+    interval=5,
+    max_objects=1,
+    object_size=(0.2, 0.32),
+    background_contrast=0.4,
+)
 SHORT_VIDEO = "site-Z_case999"  # 2 annotated frames: reported at start-up, left out
 
 
@@ -422,7 +441,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--videos", type=int, default=6, help="training videos per dataset")
     p.add_argument("--val_videos", type=int, default=3)
     p.add_argument("--max_objects", type=int, default=3)
+    p.add_argument(
+        "--custom",
+        action="store_true",
+        help="write docs/FINE_TUNING.md's example of your own videos instead (ROOT/train, ROOT/val: "
+        "for train.py --videos and --val_videos); the other options do not apply",
+    )
     args = p.parse_args(argv)
+    if args.custom:
+        generate_custom(CustomConfig(args.root, **FINE_TUNING_EXAMPLE))
+        logger.info(f"example custom videos written to {args.root}/train and {args.root}/val")
+        return
     generate(
         SyntheticConfig(
             args.root,
@@ -435,7 +464,7 @@ def main(argv: list[str] | None = None) -> None:
             args.max_objects,
         )
     )
-    print(f"synthetic datasets written to {args.root}")
+    logger.info(f"synthetic datasets written to {args.root}")
 
 
 if __name__ == "__main__":

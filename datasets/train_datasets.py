@@ -26,6 +26,7 @@ from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
 from datasets.tps import random_tps_warp
+from datasets.video_layout import find_video_layout
 from util.configuration import ImageFolders, TrainConfig, VideoFolders
 from util.errors import ConfigError, DatasetError
 from util.palette import image_files
@@ -100,7 +101,7 @@ class StaticTransformDataset(SeededDataset):
 
     def __init__(self, root: Path, class_folders: bool = False, crop_size: int = 384):
         super().__init__()
-        root = Path(root)
+        root = self.root = Path(root)
         if not root.is_dir():
             raise DatasetError(f"{root}: static image folder not found")
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if class_folders else [root]
@@ -190,17 +191,22 @@ class VOSDataset(SeededDataset):
         crop_scale: tuple[float, float] = (0.36, 1.0),
         small_object_filter: bool = False,
         interval: int | None = None,
+        name: str | None = None,
     ):
         super().__init__()
         self.im_root, self.gt_root = Path(im_root), Path(gt_root)
+        self.name = name or str(self.im_root.parent)  # what start-up and errors call it
         for folder in (self.im_root, self.gt_root):
             if not folder.is_dir():
                 raise DatasetError(f"{folder}: training video folder not found")
         self.small_object_filter = small_object_filter
         self.videos, self.frames, self.unusable = [], {}, {}
         annotated_numbers = []
-        for video in sorted(p.name for p in self.im_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        folders = sorted(p.name for p in self.im_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        self.outside_subset = 0
+        for video in folders:
             if subset is not None and video not in subset:
+                self.outside_subset += 1
                 continue
             annotated = (
                 {p.stem for p in (self.gt_root / video).glob("*.png")} if (self.gt_root / video).is_dir() else set()
@@ -212,6 +218,7 @@ class VOSDataset(SeededDataset):
             self.frames[video] = frames
             self.videos.append(video)
             annotated_numbers.append([int(m.group(1)) for m in map(FRAME_NUMBER.search, frames) if m])
+        self.folders_found = len(folders)
         self.interval_detected = interval is None
         self.interval = interval or detect_interval(annotated_numbers)
         self.max_jump = max(1, max_skip // self.interval)
@@ -238,6 +245,15 @@ class VOSDataset(SeededDataset):
 
     def __len__(self) -> int:
         return len(self.videos)
+
+    def found(self) -> str:
+        """What the folders held: for the error about an empty training set."""
+        return (
+            f"{self.name}: {self.folders_found} video folders in {self.im_root}"
+            + (f", {self.outside_subset} of them outside the subset list" if self.outside_subset else "")
+            + (f", {len(self.unusable)} with fewer than {CLIP_FRAMES} annotated frames" if self.unusable else "")
+            + f"; {len(self)} usable"
+        )
 
     def _pick_frames(self, n: int) -> list[int]:
         jump = min(n, self.max_jump)
@@ -337,15 +353,24 @@ def _dataset(source: ImageFolders | VideoFolders, config: TrainConfig, max_skip:
     if isinstance(source, ImageFolders):
         return StaticTransformDataset(Path(config.static_root) / source.folder, source.class_folders, config.crop_size)
     folder = source.folder(config)
+    images, annotations = folder / source.images, folder / source.annotations
+    name = str(folder)
+    if source.root_option is None:  # --videos: a folder laid out as DAVIS, YouTube-VOS or ours
+        layout = find_video_layout(folder)
+        images, annotations, name = layout.images, layout.annotations, layout.describe(folder)
+    subset = source.subset_file(config)
+    if subset not in (None, "all"):
+        name += f" (subset {subset})"
     return VOSDataset(
-        folder / source.images,
-        folder / source.annotations,
+        images,
+        annotations,
         max_skip,
-        read_subset(source.subset_file(config)),
+        read_subset(subset),
         config.crop_size,
         source.crop_scale,
         source.small_object_filter,
         source.interval,
+        name,
     )
 
 
@@ -357,23 +382,31 @@ def build_train_set(config: TrainConfig, max_skip: int) -> ConcatTrainSet:
         parts += [_dataset(source, config, max_skip) for source in group.sources] * group.repeat
     dataset = ConcatTrainSet(parts)
     if len(dataset) == 0:
-        raise DatasetError(
-            f"stage {config.stage}: the training set is empty (check the dataset roots and the subset lists)"
-        )
+        found = [f"\n  {p.found()}" for p in _distinct(parts) if isinstance(p, VOSDataset)]
+        found += [f"\n  {p.root}: {len(p)} images" for p in _distinct(parts) if isinstance(p, StaticTransformDataset)]
+        raise DatasetError(f"stage {config.stage}: the training set is empty;" + "".join(found))
     return dataset
+
+
+def _distinct(parts: list[SeededDataset]) -> list[SeededDataset]:
+    """Each dataset once (a repeated group holds the same object several times)."""
+    out = []
+    for part in parts:
+        if not any(part is seen for seen in out):
+            out.append(part)
+    return out
 
 
 def describe_train_set(dataset: ConcatTrainSet) -> list[str]:
     """One line per video dataset (videos, copies, annotation interval) and one per video
     that cannot give a clip: what start-up reports."""
-    lines, seen = [], []
-    for part in dataset.datasets:
-        if not isinstance(part, VOSDataset) or any(part is s for s in seen):
+    lines = []
+    for part in _distinct(dataset.datasets):
+        if not isinstance(part, VOSDataset):
             continue
-        seen.append(part)
         copies = sum(p is part for p in dataset.datasets)
         lines.append(
-            f"{part.im_root.parent}: {len(part)} videos x {copies}, annotations every {part.interval} "
+            f"{part.name}: {len(part)} videos x {copies}, annotations every {part.interval} "
             f"frame{'s' if part.interval > 1 else ''}" + (" (detected)" if part.interval_detected else "")
         )
         lines += [f"  left out {video}: {reason}" for video, reason in part.unusable.items()]

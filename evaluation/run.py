@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from datasets.eval_datasets import EvalVideo
 from evaluation.claims import Claims
-from evaluation.record import RECORD_FILE, RecordMismatch, claim_folder, make_record, replace_record
+from evaluation.record import RECORD_FILE, RecordMismatch, claim_folder, make_record, replace_record, withdraw_record
 from evaluation.sinks import OutputSink
 from evaluation.video import segment_video
 from inference_backend import BACKENDS, Backend, OnnxRuntimeBackend, as_backend
@@ -96,7 +96,26 @@ def evaluate_from_arguments(
     overriding them), this process's place in the job, the network, then ``evaluate``."""
     config = from_arguments(InferenceConfig, args, **settings)
     processes, network = start(args)
-    return evaluate(network, videos, args.output, config, sink, processes, protocol=protocol, overwrite=args.overwrite)
+    fresh = not (Path(args.output) / RECORD_FILE).exists()
+    try:
+        return evaluate(
+            network,
+            videos,
+            args.output,
+            config,
+            sink,
+            processes,
+            protocol=protocol,
+            overwrite=args.overwrite,
+            weights_file=next((str(p) for p in (args.model, args.onnx) if p), None),
+        )
+    except BaseException:
+        # a failed start leaves no record: one process whose folder had none and got no video done
+        out = Path(args.output)
+        if fresh and processes.world_size == 1 and (out / RECORD_FILE).is_file():
+            if not any((out / STATS_FOLDER).glob("*.json")):
+                withdraw_record(out)
+        raise
 
 
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
@@ -165,13 +184,14 @@ def evaluate(
     processes: distributed.Processes | None = None,
     protocol: dict | None = None,
     overwrite: bool = False,
+    weights_file: str | None = None,
 ) -> dict | None:
     """Segment ``videos`` into ``out_root/<sink.masks_subdir>/<video>/``, every wanted frame
     through ``sink``; every process of the job calls this. ``protocol``: the benchmark's
     settings that change the masks (split, frames read, layout), recorded with the inference
     settings, the weights' fingerprint and the code version. ``network``: a ``GSFM`` or a
     backend (``inference_backend``). Returns the summary statistics (None on ranks other
-    than 0)."""
+    than 0). ``weights_file``: where the weights were read from, for the record."""
     network = as_backend(network)
     processes = processes or distributed.init(network.device.type)
     # --amp as it will run (a CPU without bfloat16 falls back to float32): what the record says
@@ -181,7 +201,11 @@ def evaluate(
     stats_root = out_root / STATS_FOLDER
     device = processes.device
     record = make_record(
-        network.weights_sha256, {**dataclasses.asdict(config), "backend": network.name}, protocol or {}, code_version()
+        network.weights_sha256,
+        {**dataclasses.asdict(config), "backend": network.name},
+        protocol or {},
+        code_version(),
+        weights_file,
     )
     if overwrite and processes.is_main:
         for video in videos:

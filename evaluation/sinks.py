@@ -22,7 +22,7 @@ from evaluation.video import FrameOutput
 from util.atomic import atomic_save
 from util.log import get_logger
 from util.metrics import format_results, summarise
-from util.overlay import overlay, write_mp4
+from util.overlay import DEFAULT_FPS, overlay, write_mp4
 from util.palette import read_image, write_binary_png, write_indexed_png
 
 logger = get_logger(__name__)
@@ -71,8 +71,10 @@ class IndexedPngsWithOverlays(IndexedPngs):
     def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
         for video in videos:  # one frame in memory at a time
             folder = self.out_root / f"{video.name}_overlay"
-            write_mp4((read_image(folder / f"{name}.jpg") for name in video.frames.names), folder)
-            logger.info(f"overlays: {folder}/ and {folder.with_suffix('.mp4')}")
+            fps = video.frames.fps or DEFAULT_FPS
+            write_mp4((read_image(folder / f"{name}.jpg") for name in video.frames.names), folder, fps)
+            rate = f"{fps:g} frames/s" + ("" if video.frames.fps else " (a folder of frames has no rate of its own)")
+            logger.info(f"overlays: {folder}/ and {folder.with_suffix('.mp4')} (H.264, {rate})")
 
 
 class BinaryPngs(OutputSink):

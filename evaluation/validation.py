@@ -1,7 +1,8 @@
 """Validation while training: J&F on held-out videos at the evaluation settings.
 
-A validation folder is laid out as the training folders, ``ROOT/JPEGImages/<video>/`` and
-``ROOT/Annotations/<video>/`` with every frame's ground truth; each object's first
+A validation folder is laid out as the training folders (``ROOT/JPEGImages/<video>/`` and
+``ROOT/Annotations/<video>/``, or DAVIS's and YouTube-VOS's layouts: datasets/video_layout.py)
+with every frame's ground truth; each object's first
 appearance is the input (objects may enter later), every frame is scored.
 Every process of a training job validates its share of the videos (the evaluation's
 shards) and the per-object scores are gathered, so the J&F is the single-process one.
@@ -26,23 +27,28 @@ from datasets.eval_datasets import (
     matched_annotations,
     require_dir,
 )
+from datasets.video_layout import find_video_layout
 from evaluation.run import shard
 from evaluation.video import FrameOutput, segment_video
 from model.network import GSFM
 from util import distributed
 from util.configuration import InferenceConfig
 from util.errors import DatasetError
+from util.log import get_logger
 from util.metrics import object_scores, summarise
 from util.rng import rng_state, set_rng_state
+
+logger = get_logger(__name__)
 
 
 def validation_videos(root: str | Path) -> list[EvalVideo]:
     """The videos of a validation folder; each needs an annotation for every frame. The
     engine is given each object's first appearance (objects may enter later), the rest is
     ground truth."""
-    root = Path(root)
-    image_root = require_dir(root / "JPEGImages", "validation JPEGImages")
-    mask_root = require_dir(root / "Annotations", "validation Annotations")
+    layout = find_video_layout(root)
+    logger.info(f"validation videos: {layout.describe(Path(root))}")
+    image_root = require_dir(layout.images, "validation JPEGImages")
+    mask_root = require_dir(layout.annotations, "validation Annotations")
     videos = []
     for folder in sorted(p for p in image_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         masks = sorted((mask_root / folder.name).glob("*.png")) if (mask_root / folder.name).is_dir() else []

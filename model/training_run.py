@@ -43,6 +43,7 @@ NOT_TRAINING_SETTINGS = frozenset(
         "num_workers",
         "save_network_interval",
         "save_checkpoint_interval",
+        "keep_checkpoint",
         "log_text_interval",
         "log_image_interval",
         "save_root",
@@ -76,10 +77,24 @@ def find_resume_checkpoint(save_root: str | os.PathLike, run_id: str) -> Path | 
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def finished_weights(save_root: str | os.PathLike, run_id: str, iterations: int) -> Path | None:
+    """The final weights of run ``run_id`` when one of its folders holds them (the run
+    finished: its full checkpoint was removed then, unless kept), else None."""
+    root = Path(save_root)
+    folders = [d for d in root.iterdir() if d.is_dir() and is_run_folder_of(d, run_id)] if root.is_dir() else []
+    return next((p for p in (d / f"{d.name}_{iterations}.pth" for d in sorted(folders)) if p.exists()), None)
+
+
 def resume_checkpoint_path(config: TrainConfig, log: Callable[[str], None] = logger.info) -> Path | None:
     """The checkpoint ``--resume auto`` or ``--load_model`` names (None: a fresh start)."""
     if config.resume == "auto":
         found = find_resume_checkpoint(config.save_root, config.run_id)
+        finished = finished_weights(config.save_root, config.run_id, config.iterations) if found is None else None
+        if finished is not None:  # rerunning a finished run's command must not start it again
+            raise ConfigError(
+                f"--resume auto: run '{config.run_id}' has finished, its final weights are {finished}; "
+                f"a new run needs another --id (a finished run continues only from a --keep_checkpoint checkpoint)"
+            )
         if found is None:
             log(f"--resume auto: no checkpoint of run '{config.run_id}' under {config.save_root}; starting fresh")
         return found
@@ -249,6 +264,24 @@ class TrainingRun:
             )
             self._written["checkpoint"] = it
         return current
+
+    def finish(self, log: Callable[[str], None]) -> None:
+        """The run is complete: remove its full checkpoints (three times the weights' size,
+        and only a resume needs them) unless --keep_checkpoint, and name the weights."""
+        if not self.main_process or self.folder is None:
+            return
+        if not self.config.keep_checkpoint:
+            for name in ("checkpoint", "checkpoint_prev"):
+                (self.folder / f"{self.name}_{name}.pth").unlink(missing_ok=True)
+        log(f"final weights: {self.final_weights}")
+        best = self.folder / f"{self.name}_best.pth"
+        if best.exists():
+            log(f"best weights: {best} (validation J&F {self.best['jf']:.4f} at iteration {self.best['it']})")
+
+    @property
+    def final_weights(self) -> Path:
+        """The weights the finished run ends with."""
+        return self.folder / f"{self.name}_{self.config.iterations}.pth"
 
     def record_validation(self, trainer: Trainer, it: int, jf: float) -> bool:
         """Keep ``<run>_best.pth`` when ``jf`` beats the best validation so far (every rank

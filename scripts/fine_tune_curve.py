@@ -17,17 +17,15 @@ import torch
 from PIL import Image, ImageDraw
 
 import train
-from datasets.synthetic import CustomConfig, SyntheticConfig, generate, generate_custom
-from demo import FULL, stage0_config, training_options
+from datasets.synthetic import FINE_TUNING_EXAMPLE, CustomConfig, SyntheticConfig, generate, generate_custom
+from demo import FULL, stage_config, training_options
 from model.checkpoint import read_checkpoint
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import TrainConfig
 from util.stamp import describe, machine_stamp
 
-# The demo's data style (one object per video, larger objects, a low-contrast background)
-STYLE = {k: FULL["data"][k] for k in ("max_objects", "object_size", "background_contrast")}
-CUSTOM = dict(height=96, width=160, frames=16, train_videos=12, val_videos=2, val_frames=8, interval=5, **STYLE)
+CUSTOM = FINE_TUNING_EXAMPLE  # what python -m datasets.synthetic --custom writes
 FINE_TUNE_ITERATIONS = 40
 VAL_INTERVAL = 10
 
@@ -38,7 +36,7 @@ def stage0_network(work: Path) -> Path:
     if found:
         return found[-1]
     root = generate(SyntheticConfig(work / "demo_data", seed=0, **FULL["data"]))
-    folder = train.train(stage0_config(FULL, root, work / "saves", "cpu"))
+    folder = train.train(stage_config(FULL, 0, root, work / "saves", "cpu", None))
     return folder / f"{folder.name}_{FULL['stage0_its']}.pth"
 
 
@@ -76,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     start = time.time()
     weights = stage0_network(args.work)
-    custom = generate_custom(CustomConfig(args.work / "custom", seed=5, **CUSTOM))
+    custom = generate_custom(CustomConfig(args.work / "custom", **CUSTOM))
     # the demo's stage-3 schedule, on the custom videos instead of DAVIS + YouTube-VOS
     options = training_options(FULL, args.work / "demo_data", args.work / "saves", "cpu")
     run = train.train(
@@ -89,6 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
             videos=(f"{custom / 'train'}:repeat=2",),
             val_videos=str(custom / "val"),
             val_interval=VAL_INTERVAL,
+            keep_checkpoint=True,  # its record of the best validation is read below
             **options,
         )
     )

@@ -95,6 +95,7 @@ def tiny_run_options(root, save_root, stage=3, iterations=4) -> dict:
         log_image_interval=2,
         save_network_interval=2,
         save_checkpoint_interval=2,
+        keep_checkpoint=True,  # the tests read the finished run's checkpoint
     )
 
 

@@ -3,6 +3,7 @@ a clip annotated only in the middle, a video file, annotations a pixel off."""
 
 import warnings
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from inference_core import InferenceCore
 from tests.golden import golden_network
 from util.cli import run as cli_run
 from util.configuration import InferenceConfig
+from util.errors import DatasetError
 from util.palette import davis_palette, read_mask, write_indexed_png
 
 pytestmark = pytest.mark.slow
@@ -109,7 +111,7 @@ def test_first_annotation_in_the_middle_is_propagated_both_ways(clip, golden_wei
 def test_video_file_is_decoded_once_with_overlays(clip, golden_weights_file, tmp_path, monkeypatch):
     images, labels = clip
     path = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (96, 64))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
     for image in images:
         writer.write(image[:, :, ::-1].copy())
     writer.release()
@@ -123,14 +125,14 @@ def test_video_file_is_decoded_once_with_overlays(clip, golden_weights_file, tmp
     assert agreement(read_mask(masks / "00002.png"), labels[2]) > 0.97  # through mp4 compression
     overlays = tmp_path / "out" / "clip_overlay"
     assert len(list(overlays.glob("*.jpg"))) == 7
-    capture = real_capture(str(overlays.with_suffix(".mp4")))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 7
-    capture.release()
+    with av.open(str(overlays.with_suffix(".mp4"))) as container:  # H.264 at the source's 25 frames/s
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.average_rate == 25
+        assert (stream.width, stream.height) == (96, 64) and len(list(container.decode(stream))) == 7
 
 
 def test_video_file_with_fewer_frames_than_it_says_is_named(tmp_path, monkeypatch):
     from datasets.eval_datasets import FrameSource
-    from util.errors import DatasetError
 
     path = tmp_path / "short.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (32, 32))
@@ -163,6 +165,22 @@ def test_annotation_far_off_is_an_error_naming_both_sizes(clip, golden_weights_f
     with pytest.raises(SystemExit, match=r"far.png: annotation size 90x60 differs from the frame size 96x64"):
         generic(golden_weights_file, frames, tmp_path / "far.png", tmp_path / "out")
     assert not (tmp_path / "out" / "clip").exists()  # nothing published
+    assert not (tmp_path / "out" / "eval_record.json").exists()  # and no record of a run that did nothing
+
+
+def test_single_mask_file_named_like_a_missing_frame_is_refused(clip, tmp_path, capsys):
+    images, labels = clip
+    frames = write_frames(images, tmp_path / "clip")
+    write_indexed_png(labels[0], davis_palette(), tmp_path / "00099.png")
+    with pytest.raises(DatasetError, match=r"00099.png: named like a frame, but .*clip has no such frame \(it has 7: "):
+        generic_video(frames, tmp_path / "00099.png")
+    write_indexed_png(labels[0], davis_palette(), tmp_path / "first.png")
+    video, _ = generic_video(frames, tmp_path / "first.png")
+    assert video.annotations == {0: tmp_path / "first.png"}
+    said = capsys.readouterr().out
+    assert said.count("first.png: not named after a frame, so it annotates the first frame") == 1
+    write_indexed_png(labels[4], davis_palette(), tmp_path / "00004.png")
+    assert generic_video(frames, tmp_path / "00004.png")[0].annotations == {4: tmp_path / "00004.png"}
 
 
 def test_segment_video_reports_each_wanted_frame_once(clip, tmp_path):

@@ -58,6 +58,8 @@ def test_rerun_with_other_weights_or_settings_is_refused_then_overwrite(
         "--overwrite",
     )
     assert "code" not in message.split("weights:")[0]  # only what differs is listed
+    assert f"({golden_weights_file}) -> " in message and f"({other_weights_file})" in message  # the files
+    assert record["weights_file"] == str(golden_weights_file)
     assert json.loads((out / "jf_results.json").read_text()) == first
     # other settings: refused the same way
     expect_exit(

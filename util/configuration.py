@@ -272,6 +272,11 @@ class TrainConfig:
     seed: int = option(SEED, "random seed (data order and augmentation derive from it)")
     save_network_interval: int = option(10000, "write network weights every N iterations")
     save_checkpoint_interval: int = option(10000, "write a full (resumable) checkpoint every N iterations")
+    keep_checkpoint: bool = option(
+        False,
+        "keep the full training checkpoint once the run has finished (by default it is "
+        "removed then, leaving the weights: only a resume or a longer continuation needs it)",
+    )
     log_text_interval: int = option(100, "log interval means of the losses every N iterations")
     log_image_interval: int = option(800, "log image grids every N iterations")
     save_root: str = option("saves", "folder of the run folders")
