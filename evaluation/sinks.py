@@ -4,14 +4,17 @@ A sink is the one object ``evaluate`` hands each wanted frame to. It writes the 
 the video's folder (a temporary folder, published whole when the video is complete) in the
 layout its benchmark's evaluator or server reads, and its ``finish`` runs once, on the
 process that writes the summary, when every video is published: J&F, a submission zip,
-scores. Adding an output layout is one small class.
+scores. Every benchmark's sink is here (``benchmarks.registry`` names each entry's);
+adding an output layout is one small class.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -78,6 +81,66 @@ class BinaryPngs(OutputSink):
 
     def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
         write_binary_png(frame.labels > 0, folder / f"{frame.name}.png")
+
+
+class Submission(IndexedPngs):
+    """YouTube-VOS: ``Annotations/<video>/<frame>.png`` and, once every video is done,
+    ``submission.zip`` of that folder (the layout the evaluation server reads)."""
+
+    def __init__(self, palette: list[int]):
+        super().__init__(palette, masks_subdir="Annotations")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        write_zip(out_root, self.masks_subdir)
+
+
+class BenchmarkOutputs(IndexedPngs):
+    """MOSE, LVOS, VOST, SA-V: ``<video>/<frame>.png`` label maps (the dataset's palette), or
+    with ``per_object_png`` (SA-V) one 0/255 PNG per object folder of the ground truth
+    (``<video>/<object>/<frame>.png``); at the end ``submission.zip`` of the video folders
+    for a server (``submission_zip``), and ``scores.json`` from ``score`` where the ground
+    truth is on disk (the official metric names; nan as null), else a line saying where
+    to ``submit``."""
+
+    def __init__(
+        self,
+        palette: list[int],
+        score: Callable[[Path], dict] | None,
+        submit: str,
+        per_object_png: bool = False,
+        submission_zip: bool = False,
+    ):
+        super().__init__(palette)
+        self.score, self.submit = score, submit
+        self.per_object_png, self.submission_zip = per_object_png, submission_zip
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        if not self.per_object_png:
+            super().write(video, frame, folder)
+            return
+        for obj, name in video.object_dirs.items():
+            write_binary_png(frame.labels == obj, folder / name / f"{frame.name}.png")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        if self.submission_zip:
+            write_zip(out_root, self.masks_subdir)
+        if self.score is None:
+            logger.info(f"no ground truth on disk: {self.submit}")
+            return
+        scores = self.score(out_root / self.masks_subdir)
+        atomic_save(lambda tmp: tmp.write_text(json.dumps(_nan_as_null(scores), indent=1)), out_root / "scores.json")
+        logger.info("  ".join(f"{k} {v:.4f}" for k, v in scores["overall"].items()))
+        logger.info(f"scores: {out_root / 'scores.json'}")
+
+
+def _nan_as_null(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_as_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_null(v) for v in value]
+    return value
 
 
 class DavisScores(OutputSink):

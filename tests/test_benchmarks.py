@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 import reference.benchmark_metrics as ref
-from datasets.benchmarks import BENCHMARKS
+from benchmarks import scoring as bm
+from benchmarks.registry import BENCHMARKS
 from datasets.synthetic import generate_benchmarks
-from util import benchmark_metrics as bm
 from util.metrics import statistics
 from util.palette import davis_palette
 
@@ -302,7 +302,8 @@ def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
     from util.errors import ConfigError, DatasetError
 
     text = eval_benchmark.parser().format_help()
-    assert all(f"  {name} " in text for name in BENCHMARKS)
+    assert set(eval_benchmark.NAMES) == {"mose", "mose2", "lvos", "lvos2", "vost", "sav"}
+    assert all(f"  {name} " in text for name in eval_benchmark.NAMES)
     with pytest.raises(ConfigError, match="valid, train"):
         eval_benchmark.main(
             [
