@@ -337,8 +337,8 @@ def run_training(implementation: str, batch: int, crop: int, iterations: int, de
         synchronize(device)
         start = clock()
         with torch.autocast(device.type, enabled=amp):
-            out = clip_forward(network, rgb, gt, sec_gt, data["selector"])
-            loss = losses.compute({**data, **out}, 0)["total_loss"]
+            frames = clip_forward(network, rgb, gt, sec_gt, data["selector"])
+            loss = losses.compute(data, frames, 0).total
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)

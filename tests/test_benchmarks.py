@@ -508,3 +508,37 @@ def test_sav_end_to_end_per_object_pngs(data, tmp_path, golden_weights_file):
     assert list(overall) == bm.SAV_METRICS
     assert overall["J&F"] * 100 == pytest.approx(jf) and overall["J"] * 100 == pytest.approx(j)
     assert overall["F"] * 100 == pytest.approx(f)
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+
+def test_registry_covers_every_evaluation_with_its_recorded_protocol(synthetic_root):
+    from benchmarks.registry import prepare
+    from evaluation.sinks import DavisScores, Submission
+    from util.errors import ConfigError
+
+    assert set(BENCHMARKS) == {"davis2016", "davis2017", "youtube-vos", "mose", "mose2", "lvos", "lvos2", "vost", "sav"}
+    d17 = prepare("davis2017", synthetic_root / "DAVIS" / "2017")
+    assert d17.protocol == {"benchmark": "davis2017", "split": "val"}  # what eval_davis.py always recorded
+    assert isinstance(d17.sink, DavisScores) and not d17.sink.binary and d17.videos
+    d16 = prepare("davis2016", synthetic_root / "DAVIS" / "2016")
+    assert d16.protocol == {"benchmark": "davis2016", "split": "val"}
+    assert isinstance(d16.sink, DavisScores) and d16.sink.binary and all(v.binary for v in d16.videos)
+    assert BENCHMARKS["davis2016"].inference_defaults == {"top_k": 20}
+    yv = prepare("youtube-vos", synthetic_root / "YouTube", output_all=False, sparse_frames=False)
+    assert isinstance(yv.sink, Submission) and yv.sink.masks_subdir == "Annotations"
+    with pytest.raises(ConfigError, match="val, testdev, test-challenge"):
+        prepare("davis2017", synthetic_root / "DAVIS" / "2017", "train")
+
+
+def test_registry_sinks_of_the_other_benchmarks(data):
+    from benchmarks.registry import prepare
+    from evaluation.sinks import BenchmarkOutputs
+
+    zipped = {"mose", "mose2", "lvos", "lvos2"}
+    for name, folder, split in (("mose", "MOSE", "train"), ("lvos", "LVOS", "valid"), ("sav", "SAV", "val")):
+        job = prepare(name, data / folder, split, dense_frames=False)
+        assert job.protocol == {"benchmark": name, "split": split, "dense_frames": False}
+        assert isinstance(job.sink, BenchmarkOutputs) and job.sink.score is not None
+        assert job.sink.submission_zip == (name in zipped) and job.sink.per_object_png == (name == "sav")
