@@ -339,7 +339,7 @@ def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
     from datasets.eval_datasets import generic_video
     from evaluation.video import segment_video
     from model.checkpoint import load_network
-    from scripts.benchmark import make_benchmark_video
+    from scripts.benchmarking import make_benchmark_video
     from scripts.long_video_memory import bank_bytes
     from util.configuration import InferenceConfig
     from util.memory import current_memory_mb
