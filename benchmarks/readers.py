@@ -72,7 +72,7 @@ Scorer = Callable[[Path], dict]  # the folder of the output masks -> {"overall":
 class BenchmarkSet:
     videos: list[EvalVideo]
     palette: list[int]
-    score: Scorer | None  # None: no ground truth on disk (a server scores the outputs)
+    score: Scorer | None  # None: no ground truth on disk (a server scores), or the sink scores (DAVIS: DavisScores)
 
 
 def _json(path: Path) -> dict:
