@@ -8,20 +8,17 @@ official DAVIS 2017 download ships it), or ImageSets/2016/val.txt inside it.
 
 from pathlib import Path
 
-from datasets.eval_datasets import davis_2016_image_set, davis_videos
-from evaluation.run import add_common_args, evaluate_from_arguments
-from evaluation.sinks import DavisScores
+from benchmarks.registry import BENCHMARKS, run_benchmark
+from evaluation.run import add_common_args
 from util import cli
 
 
 def main(argv=None) -> None:
     parser = cli.argument_parser(__doc__)
-    add_common_args(parser, top_k=20)
+    add_common_args(parser, **BENCHMARKS["davis2016"].inference_defaults)
     parser.add_argument("--davis_path", default="data/DAVIS/2016", help="the DAVIS 2016 folder")
     args = parser.parse_args(argv)
-    root = Path(args.davis_path)
-    videos, _ = davis_videos(root, davis_2016_image_set(root), binary=True)
-    evaluate_from_arguments(args, videos, DavisScores([], binary=True), {"benchmark": "davis2016", "split": "val"})
+    run_benchmark(args, "davis2016", Path(args.davis_path))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ the frames meta.json asks for, the zip) is inference_core_yv.py's.
 from pathlib import Path
 
 import inference_core_yv
-from evaluation.run import add_common_args, evaluate_from_arguments
+from benchmarks.registry import BENCHMARKS, run_benchmark
+from evaluation.run import add_common_args
 from util import cli
 
 
@@ -17,7 +18,7 @@ def main(argv=None) -> None:
     parser = cli.argument_parser(__doc__)
     add_common_args(parser)
     parser.add_argument("--yv_path", default="data/YouTube", help="folder holding valid/ (or test/) and all_frames/")
-    parser.add_argument("--split", default="valid", choices=["valid", "test"])
+    parser.add_argument("--split", default="valid", choices=BENCHMARKS["youtube-vos"].splits)
     parser.add_argument("--output_all", action="store_true", help="write every frame, not only the requested ones")
     parser.add_argument(
         "--size", type=int, default=inference_core_yv.SHORT_SIDE, help="short side the frames are resized to (-1: keep)"
@@ -40,11 +41,14 @@ def main(argv=None) -> None:
             "--sparse_frames: reading the every-5th-frame JPEGImages, not the all-frames archive; the results "
             "are not comparable with published YouTube-VOS numbers (recorded in eval_stats.json)"
         )
-    videos, sink, protocol = inference_core_yv.youtube_job(
-        Path(args.yv_path), args.split, args.output_all, args.sparse_frames
-    )
-    evaluate_from_arguments(
-        args, videos, sink, protocol, **inference_core_yv.settings(args.size, not args.no_antialias)
+    run_benchmark(
+        args,
+        "youtube-vos",
+        Path(args.yv_path),
+        args.split,
+        inference_core_yv.settings(args.size, not args.no_antialias),
+        output_all=args.output_all,
+        sparse_frames=args.sparse_frames,
     )
 
 

@@ -13,15 +13,17 @@ differs from DAVIS in its protocol, and this module is that protocol:
   are due as memory;
 - frames come from the all-frames archive (every frame at 30 fps), annotations and
   meta.json from the split's folder;
-- the server reads a zip of ``Annotations/<video>/<frame>.png`` (``Submission``).
+- the server reads a zip of ``Annotations/<video>/<frame>.png`` (``evaluation.sinks.Submission``).
+
+``benchmarks.registry``'s ``youtube-vos`` entry is this module's reader and settings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from benchmarks.readers import BenchmarkSet
 from datasets.eval_datasets import EvalVideo, youtube_videos
-from evaluation.sinks import IndexedPngs, write_zip
 
 SHORT_SIDE = 480  # the reference resizes YouTube-VOS frames to this short side
 
@@ -45,23 +47,9 @@ def select_outputs(videos: list[EvalVideo], meta: dict[str, dict], output_all: b
         }
 
 
-def youtube_job(
-    yv_path: Path, split: str, output_all: bool = False, sparse_frames: bool = False
-) -> tuple[list[EvalVideo], Submission, dict]:
-    """The videos of a split with their wanted frames, the sink that writes the submission,
-    and the protocol to record with the results."""
+def read_youtube(yv_path: Path, split: str, output_all: bool = False, sparse_frames: bool = False) -> BenchmarkSet:
+    """The videos of a split with their wanted frames and the palette (the registry's reader;
+    the server scores the outputs)."""
     videos, palette, meta = youtube_videos(yv_path, split, sparse_frames)
     select_outputs(videos, meta, output_all)
-    protocol = {"benchmark": "youtube-vos", "split": split, "output_all": output_all, "sparse_frames": sparse_frames}
-    return videos, Submission(palette), protocol
-
-
-class Submission(IndexedPngs):
-    """``Annotations/<video>/<frame>.png`` and, once every video is done, ``submission.zip``
-    of that folder (the layout the evaluation server reads)."""
-
-    def __init__(self, palette: list[int]):
-        super().__init__(palette, masks_subdir="Annotations")
-
-    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
-        write_zip(out_root, self.masks_subdir)
+    return BenchmarkSet(videos, palette, None)

@@ -15,12 +15,12 @@ import json
 from contextlib import ExitStack
 from pathlib import Path
 
+from benchmarks.registry import load_target
 from evaluation.report import write_report
 from evaluation.scoring import (
     METRICS,
     comparison_json,
     find_videos,
-    load_target,
     prediction_folder,
     require_all,
     scores_json,

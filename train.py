@@ -173,10 +173,10 @@ def train_iterations(
                     )
                 if batch is None:  # end of the epoch
                     break
-                out, losses = trainer.step(batch, it)
+                step = trainer.step(batch, it)
                 it += 1
                 progress.update(1)
-                means.add(losses)
+                means.add(step.losses.logged())
                 if trainer.skipped:
                     logger.message(
                         it,
@@ -191,7 +191,7 @@ def train_iterations(
                     )
                     interval_start, interval_first = time.perf_counter(), it
                 if it % config.log_image_interval == 0:
-                    logger.images(batch, out, it)
+                    logger.images(batch, *step.images(), it)
                 if validator is not None and it % config.val_interval == 0:
                     validate()
                 weights_due = it % config.save_network_interval == 0

@@ -27,7 +27,7 @@ from torchvision.transforms import InterpolationMode
 
 from datasets.tps import random_tps_warp
 from datasets.video_layout import find_video_layout
-from util.configuration import ImageFolders, TrainConfig, VideoFolders
+from util.configuration import CLIP_FRAMES, ImageFolders, TrainConfig, VideoFolders
 from util.errors import ConfigError, DatasetError
 from util.palette import image_files
 from util.rng import seeded
@@ -35,7 +35,6 @@ from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
 
 FILL = (124, 116, 104)  # the ImageNet mean as a colour, for padding
 MAX_BAD_FILES = 20  # unreadable training files tolerated (each skipped with a warning)
-CLIP_FRAMES = 3
 TPS_PROBABILITY = 0.33  # static images: share of frames given a thin-plate-spline warp
 TPS_SCALE = 0.02  # its control points move by N(0, this) of the image size
 MAX_FRAME_TRIALS = 5  # video clips: draws of frames until the first frame shows an object

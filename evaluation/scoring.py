@@ -3,7 +3,7 @@ numbers and units, per video and per object, and the confidence intervals of
 ``evaluation.statistics``.
 
 The scores come from the scorers the evaluation uses (``util.metrics`` for DAVIS, the
-``datasets.benchmarks`` entries for the rest), one video at a time (a progress bar, and
+``benchmarks.readers``' scorers for the rest), one video at a time (a progress bar, and
 ``processes`` to share the videos among processes). The overall numbers are then the
 object-weighted means the tools compute, rebuilt from the per-object values by the metric
 definitions in ``METRICS`` (a test holds them equal to the scorers' own overall numbers).
@@ -28,8 +28,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from datasets.benchmarks import BENCHMARKS, BenchmarkSet
-from datasets.eval_datasets import EvalVideo, davis_2016_image_set, davis_videos
+from benchmarks.readers import BenchmarkSet, SavVideo
+from benchmarks.scoring import LVOS_METRICS, VOST_METRICS
+from datasets.eval_datasets import EvalVideo
 from evaluation.statistics import bootstrap_ci, paired_difference
 from util.errors import DatasetError
 from util.log import get_logger
@@ -60,9 +61,9 @@ METRICS: dict[str, dict[str, tuple[str, ...]]] = {
         "F": ("F",),
         "J&F": ("J", "F"),
     },
-    "lvos": {m: _LVOS[m] for m in BENCHMARKS["lvos"].metrics},
-    "lvos2": {m: _LVOS[m] for m in BENCHMARKS["lvos2"].metrics},
-    "vost": {m: (m,) for m in BENCHMARKS["vost"].metrics},
+    "lvos": {m: _LVOS[m] for m in LVOS_METRICS},
+    "lvos2": {m: _LVOS[m] for m in LVOS_METRICS},
+    "vost": {m: (m,) for m in VOST_METRICS},
     "sav": {"J&F": ("J", "F"), "J": ("J",), "F": ("F",)},
 }
 PERCENT = {"mose2", "sav"}  # the tools print these in percent
@@ -125,10 +126,10 @@ def davis_target(videos: list[EvalVideo], binary: bool = False) -> Target:
 
 
 def benchmark_target(benchmark: str, data: BenchmarkSet, root: Path, split: str) -> Target:
-    """A ``datasets.benchmarks`` entry's split (``data``, read from ``root``) to score."""
-    entry = BENCHMARKS[benchmark]
+    """A benchmark's split (``data``, read from ``root`` by its ``benchmarks.readers`` reader)
+    to score."""
     if data.score is None:
-        raise DatasetError(f"{root}: {benchmark} {split} has no ground truth on disk ({entry.submit})")
+        raise DatasetError(f"{root}: {benchmark} {split} has no ground truth on disk (its server scores it)")
     lvos_objects = {}
     if benchmark.startswith("lvos"):
         meta = json.loads((Path(root) / split / f"{split}_meta.json").read_text())["videos"]
@@ -137,28 +138,9 @@ def benchmark_target(benchmark: str, data: BenchmarkSet, root: Path, split: str)
         benchmark,
         data.videos,
         lambda pred, video: data.score(pred, [video])["per_object"],
-        per_object_png=entry.per_object_png,
+        per_object_png=any(isinstance(v, SavVideo) for v in data.videos),
         lvos_objects=lvos_objects,
     )
-
-
-def load_target(benchmark: str, root: Path, split: str | None = None) -> Target:
-    """The ground truth of ``benchmark`` (``davis2017``, ``davis2016`` or a
-    ``datasets.benchmarks`` entry) at ``root``, read as the evaluation scripts read it."""
-    root = Path(root)
-    if benchmark == "davis2017":
-        if split not in (None, "val"):
-            raise DatasetError(f"--split {split}: DAVIS 2017's ground truth is public for val only")
-        return davis_target(davis_videos(root / "trainval", root / "trainval" / "ImageSets" / "2017" / "val.txt")[0])
-    if benchmark == "davis2016":
-        return davis_target(davis_videos(root, davis_2016_image_set(root), binary=True)[0], binary=True)
-    if benchmark not in METRICS:
-        raise DatasetError(f"--benchmark {benchmark}: one of {', '.join(METRICS)}")
-    entry = BENCHMARKS[benchmark]
-    split = split or entry.splits[0]
-    if split not in entry.splits:
-        raise DatasetError(f"--split {split}: {benchmark} has the splits {', '.join(entry.splits)}")
-    return benchmark_target(benchmark, entry.read(root, split, False), root, split)
 
 
 # ---- the predictions -------------------------------------------------------------------

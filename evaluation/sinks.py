@@ -4,7 +4,8 @@ A sink is the one object ``evaluate`` hands each wanted frame to. It writes the 
 the video's folder (a temporary folder, published whole when the video is complete) in the
 layout its benchmark's evaluator or server reads, and its ``finish`` runs once, on the
 process that writes the summary, when every video is published: J&F, a submission zip,
-scores. Adding an output layout is one small class.
+scores. Every benchmark's sink is here (``benchmarks.registry`` names each entry's);
+adding an output layout is one small class.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
 from datasets.eval_datasets import EvalVideo
 from evaluation.report import write_scores
-from evaluation.scoring import DAVIS, davis_target
+from evaluation.scoring import DAVIS, Target, davis_target
 from evaluation.video import FrameOutput
 from util.atomic import atomic_save
 from util.log import get_logger
@@ -82,6 +84,60 @@ class BinaryPngs(OutputSink):
 
     def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
         write_binary_png(frame.labels > 0, folder / f"{frame.name}.png")
+
+
+class Submission(IndexedPngs):
+    """YouTube-VOS: ``Annotations/<video>/<frame>.png`` and, once every video is done,
+    ``submission.zip`` of that folder (the layout the evaluation server reads)."""
+
+    def __init__(self, palette: list[int]):
+        super().__init__(palette, masks_subdir="Annotations")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        write_zip(out_root, self.masks_subdir)
+
+
+class BenchmarkOutputs(IndexedPngs):
+    """MOSE, LVOS, VOST, SA-V: ``<video>/<frame>.png`` label maps (the dataset's palette), or
+    with ``per_object_png`` (SA-V) one 0/255 PNG per object folder of the ground truth
+    (``<video>/<object>/<frame>.png``); at the end ``submission.zip`` of the video folders
+    for a server (``submission_zip``), and ``scores.json`` and ``report.html`` where the ground
+    truth is on disk (``evaluation.report.write_scores``, as score.py writes them: the official
+    metric names and units; nan as null), else a line saying where
+    to ``submit``."""
+
+    def __init__(
+        self,
+        palette: list[int],
+        target: Callable[[], Target] | None,
+        submit: str,
+        per_object_png: bool = False,
+        submission_zip: bool = False,
+    ):
+        super().__init__(palette)
+        self.target, self.submit = target, submit
+        self.per_object_png, self.submission_zip = per_object_png, submission_zip
+
+    def write(self, video: EvalVideo, frame: FrameOutput, folder: Path) -> None:
+        if not self.per_object_png:
+            super().write(video, frame, folder)
+            return
+        for obj, name in video.object_dirs.items():
+            write_binary_png(frame.labels == obj, folder / name / f"{frame.name}.png")
+
+    def finish(self, videos: list[EvalVideo], out_root: Path) -> None:
+        if self.submission_zip:
+            write_zip(out_root, self.masks_subdir)
+        if self.target is None:
+            logger.info(f"no ground truth on disk: {self.submit}")
+            return
+        _, scores = write_scores(self.target(), out_root / self.masks_subdir, out_root, "outputs")
+        logger.info("  ".join(f"{k} {_number(v)}" for k, v in scores["overall"].items()))
+        logger.info(f"scores ({scores['units']}): {out_root / 'scores.json'}; report: {out_root / 'report.html'}")
+
+
+def _number(value: float | None) -> str:
+    return "null" if value is None else f"{value:.4f}"
 
 
 class DavisScores(OutputSink):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from model.train_forward import QueryFrame
 
 BOUNDARY_WEIGHT = 0.05
 TOP_P = 0.15
@@ -56,30 +58,60 @@ def compute_iu(prob: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torc
     return (pred & truth).float().sum(), (pred | truth).float().sum()
 
 
+@dataclass
+class IoUCounts:
+    """Intersection and union pixel counts of an object over a clip's segmented frames (the
+    reference logs their interval means' ratio)."""
+
+    intersection: torch.Tensor
+    union: torch.Tensor
+
+
+@dataclass
+class Losses:
+    """One training step's losses."""
+
+    frames: list[torch.Tensor]  # each segmented frame's loss (batch mean), frame 1 first
+    total: torch.Tensor  # their sum: what is optimised
+    p: float  # the bootstrapped fraction, averaged over the samples and frames
+    iou: IoUCounts  # the first object's
+    sec_iou: IoUCounts | None  # the second object's (None: single-object training)
+
+    def logged(self) -> dict[str, torch.Tensor | float]:
+        """The terms under the reference's log names (``loss_1``, ``total_loss``, ``p``,
+        ``hide_iou/i``, ...): the names of the training curves."""
+        terms: dict[str, torch.Tensor | float] = {f"loss_{i}": loss for i, loss in enumerate(self.frames, 1)}
+        terms.update({"total_loss": self.total, "p": self.p})
+        terms.update({"hide_iou/i": self.iou.intersection, "hide_iou/u": self.iou.union})
+        if self.sec_iou is not None:
+            terms.update({"hide_iou/sec_i": self.sec_iou.intersection, "hide_iou/sec_u": self.sec_iou.union})
+        return terms
+
+
 class LossComputer:
     """The reference's per-sample loss loop, plus the boundary loss.
 
-    ``data`` holds ``gt``/``sec_gt`` (B, T, 1, H, W), ``cls_gt`` (B, T, H, W), optional
-    ``selector`` (B, 2), and per query frame i: ``logits_i``, ``mask_i``, ``sec_mask_i``,
-    ``boundary_i``. Returns a dict with ``loss_i``, ``total_loss``, ``p`` and IoU counts
-    (``hide_iou/i``, ``hide_iou/u``, and ``sec_`` versions for two objects).
+    ``data`` holds ``gt``/``sec_gt`` (B, T, 1, H, W), ``cls_gt`` (B, T, H, W) and optional
+    ``selector`` (B, 2); ``frames`` the network's outputs on frames 1..T-1.
     """
 
     def __init__(self, start_warm: int, end_warm: int):
         self.start_warm = start_warm
         self.end_warm = end_warm
 
-    def compute(self, data: dict, it: int) -> dict:
-        losses: dict = defaultdict(int)
-        b, s = data["gt"].shape[:2]
+    def compute(self, data: dict, frames: list[QueryFrame], it: int) -> Losses:
+        b = data["gt"].shape[0]
         selector = data.get("selector")
-        for i in range(1, s):
+        frame_losses, total, p_mean = [], 0, 0.0  # summed in the reference's order (its defaultdict(int))
+        inter, union, sec_inter, sec_union = 0, 0, 0, 0
+        for i, out in enumerate(frames, 1):
             targets = [boundary_target(data["gt"][:, i])]
             if selector is not None:
                 targets.append(boundary_target(data["sec_gt"][:, i]))
+            frame_loss = 0
             for j in range(b):
                 two_objects = selector is not None and selector[j][1] > 0.5
-                logits = data[f"logits_{i}"][j : j + 1]
+                logits = out.logits[j : j + 1]
                 ce, p = bootstrapped_ce(
                     logits if two_objects else logits[:, :2],
                     data["cls_gt"][j : j + 1, i],
@@ -88,18 +120,23 @@ class LossComputer:
                     self.end_warm,
                 )
                 terms = [
-                    sum(boundary_terms(data[f"boundary_{i}"][j, obj], targets[obj][j, 0]))
+                    sum(boundary_terms(out.boundary[j, obj], targets[obj][j, 0]))
                     for obj in range(2 if two_objects else 1)
                 ]
                 boundary = 0.5 * (terms[0] + terms[1]) if two_objects else terms[0]
-                losses[f"loss_{i}"] += (ce + BOUNDARY_WEIGHT * boundary) / b
-                losses["p"] += p / b / (s - 1)
-            losses["total_loss"] += losses[f"loss_{i}"]
-            inter, union = compute_iu(data[f"mask_{i}"], data["gt"][:, i])
-            losses["hide_iou/i"] += inter
-            losses["hide_iou/u"] += union
+                frame_loss += (ce + BOUNDARY_WEIGHT * boundary) / b
+                p_mean += p / b / len(frames)
+            frame_losses.append(frame_loss)
+            total += frame_loss
+            i_, u_ = compute_iu(out.mask, data["gt"][:, i])
+            inter, union = inter + i_, union + u_
             if selector is not None:
-                inter, union = compute_iu(data[f"sec_mask_{i}"], data["sec_gt"][:, i])
-                losses["hide_iou/sec_i"] += inter
-                losses["hide_iou/sec_u"] += union
-        return dict(losses)
+                i_, u_ = compute_iu(out.sec_mask, data["sec_gt"][:, i])
+                sec_inter, sec_union = sec_inter + i_, sec_union + u_
+        return Losses(
+            frame_losses,
+            total,
+            p_mean,
+            IoUCounts(inter, union),
+            IoUCounts(sec_inter, sec_union) if selector is not None else None,
+        )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from model.checkpoint import network_state
-from model.losses import LossComputer
+from model.losses import LossComputer, Losses
 from model.network import GSFM
-from model.train_forward import clip_forward
+from model.train_forward import QueryFrame, clip_forward
 from util.configuration import TrainConfig
 from util.errors import GSFMError
 
@@ -19,6 +20,18 @@ from util.errors import GSFMError
 class NonFiniteLossError(GSFMError, RuntimeError):
     """A NaN/inf loss in float32, or too many consecutive steps with non-finite gradients
     under AMP: training stops; the last checkpoint on disk stays the good one."""
+
+
+@dataclass
+class StepResult:
+    """What one training step gives the logger."""
+
+    frames: list[QueryFrame]  # the network's outputs on the segmented frames
+    losses: Losses
+
+    def images(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each segmented frame's first-object probability and boundary logits (the image grid)."""
+        return [f.mask for f in self.frames], [f.boundary for f in self.frames]
 
 
 class ClipModel(nn.Module):
@@ -29,7 +42,7 @@ class ClipModel(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, rgb, gt, sec_gt=None, selector=None) -> dict:
+    def forward(self, rgb, gt, sec_gt=None, selector=None) -> list[QueryFrame]:
         return clip_forward(self.network, rgb, gt, sec_gt, selector)
 
 
@@ -86,8 +99,8 @@ class Trainer:
         self.network.key_proj.key_proj.bias.mul_(factor)
         return factor
 
-    def step(self, data: dict, it: int) -> tuple[dict, dict]:
-        """One optimisation step at iteration ``it``; returns (network outputs, losses).
+    def step(self, data: dict, it: int) -> StepResult:
+        """One optimisation step at iteration ``it``; returns the network's outputs and the losses.
 
         Non-finite values: in float32 a NaN/inf loss stops training, naming the iteration and
         the samples. Under AMP the gradient scaler skips a step whose gradients are not
@@ -96,9 +109,9 @@ class Trainer:
         a row stop training (the scale would only keep falling)."""
         tensors, inputs = self._inputs(data)
         with torch.autocast(self.device.type, enabled=self.amp):
-            out = self.model(*inputs)
-            losses = self.loss_computer.compute({**tensors, **out}, it)
-        total = losses["total_loss"]
+            frames = self.model(*inputs)
+            losses = self.loss_computer.compute(tensors, frames, it)
+        total = losses.total
         names = data.get("info", {}).get("name", [])
         if not self.scaler.is_enabled() and not torch.isfinite(total):
             raise NonFiniteLossError(
@@ -122,7 +135,7 @@ class Trainer:
                     f"under AMP (last at iteration {it}, samples: {names}); stopping, the last "
                     f"saved checkpoint is kept"
                 )
-        return out, losses
+        return StepResult(frames, losses)
 
     def weight_checksum(self) -> float:
         """Sum of all parameters in float64: equal on every replica of a DDP run."""

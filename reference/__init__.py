@@ -6,5 +6,5 @@ the speed benchmark. Not used by training or evaluation.
 - ``reference.training``: the reference's training verbs (two value-encoder calls, one
   decoder pass per object).
 - ``reference.benchmark_metrics``: the official scorers of MOSE v2, LVOS, VOST and SA-V,
-  on in-memory masks (the oracles of ``util.benchmark_metrics``).
+  on in-memory masks (the oracles of ``benchmarks.scoring``).
 """

@@ -1,5 +1,5 @@
 """The official scorers of MOSE v2, LVOS, VOST and SA-V, transcribed plainly on in-memory
-arrays: the oracles ``tests/test_benchmarks.py`` checks ``util.benchmark_metrics`` against.
+arrays: the oracles ``tests/test_benchmarks.py`` checks ``benchmarks.scoring`` against.
 
 Written from the definitions of MOSE-api (``MOSEv2/.../tools/score.py``, ``metricsv2.py``),
 lvos-evaluation (``lvos/evaluation.py``, ``metrics.py`` on its Python path, ``utils.py``),

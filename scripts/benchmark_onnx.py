@@ -1,8 +1,8 @@
 """ONNX Runtime against PyTorch on the CPU: the same engine, the same video, the same threads.
 
-The benchmark's synthetic 854x480 video (``scripts.benchmark``: deterministic weights, JPEG
+The benchmark's synthetic 854x480 video (``scripts.benchmarking``: deterministic weights, JPEG
 frames, first-frame mask; default settings top 50, mem_every 3) goes through the evaluation
-path (``scripts.benchmark.run_engine``) twice per object count, once with each backend, in
+path (``scripts.benchmarking.run_engine``) twice per object count, once with each backend, in
 one process and one after the other, after a two-frame warm-up of each (ONNX Runtime
 sessions, oneDNN primitives). Reported: frames/s, seconds in each of the three network calls
 (the rest, memory read, aggregation, reading and writing, is the same code for both), the
@@ -26,12 +26,13 @@ import torch
 
 from inference_backend import OnnxRuntimeBackend, PyTorchBackend
 from model.export import export_size
-from scripts.benchmark import REPO, StageTimer, agreement, benchmark_network, make_benchmark_video, run_engine
+from scripts.benchmark import REPO
+from scripts.benchmarking import StageClock, agreement, benchmark_network, make_benchmark_video, run_engine
 from util import cli
 from util.atomic import atomic_save
 from util.stamp import describe, machine_stamp
 
-BACKEND_CALLS = {"encode_key": "key encoding", "decode_objects": "decoding", "encode_value_objects": "value encoding"}
+BACKEND_CALLS = ("key encoding", "decoding", "value encoding")  # the stages of the three network calls
 WARM_UP_FRAMES = 2
 
 
@@ -41,19 +42,17 @@ def timed_run(backend, video: Path, out_dir: Path) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "warm_up").mkdir(parents=True)
     run_engine(backend, video, out_dir / "warm_up", None, frames=WARM_UP_FRAMES)
-    timer = StageTimer(torch.device("cpu"))
-    for call, stage in BACKEND_CALLS.items():
-        timer.wrap(backend, call, stage)
+    stages = StageClock(torch.device("cpu"))
     masks = out_dir / "masks"
     masks.mkdir()
     start = time.perf_counter()
-    frames = run_engine(backend, video, masks, None)
+    frames = run_engine(backend, video, masks, stages)
     seconds = time.perf_counter() - start
     return {
         "frames": frames,
         "seconds": round(seconds, 2),
         "fps": round(frames / seconds, 3),
-        "stages": {stage: round(timer.seconds[stage], 2) for stage in BACKEND_CALLS.values()},
+        "stages": {stage: round(stages.seconds[stage], 2) for stage in BACKEND_CALLS},
     }
 
 
@@ -124,7 +123,7 @@ def markdown(report: dict) -> str:
         f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after.",
         "",
         "| objects | backend | frames/s | vs PyTorch | seconds: "
-        + " / ".join(BACKEND_CALLS.values())
+        + " / ".join(BACKEND_CALLS)
         + " | masks equal (not near-ties) | max probability difference |",
         "|---" * 7 + "|",
     ]
@@ -143,7 +142,7 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {row['objects']} | {name} | {r['fps']} | "
                 f"{row['speedup'] if name == 'onnxruntime' else 1}x | "
-                + " / ".join(f"{r['stages'][s]:.1f}" for s in BACKEND_CALLS.values())
+                + " / ".join(f"{r['stages'][s]:.1f}" for s in BACKEND_CALLS)
                 + f" | {same[0]} | {same[1]} |"
             )
     lines += [

@@ -127,7 +127,7 @@ def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
 
 def profile(video_dir: Path, device: torch.device, frames: int) -> dict:
     """The most expensive operations over the first frames of each implementation."""
-    from scripts.benchmark import benchmark_network, run_engine, run_oracle
+    from scripts.benchmarking import benchmark_network, run_engine, run_oracle
 
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     activities = [torch.profiler.ProfilerActivity.CPU] + (

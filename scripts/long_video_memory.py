@@ -31,7 +31,7 @@ import torch
 from datasets.eval_datasets import generic_video
 from inference_core import InferenceCore
 from model.network import KEY_DIM, STRIDE, VALUE_DIM
-from scripts.benchmark import benchmark_network, make_benchmark_video
+from scripts.benchmarking import benchmark_network, make_benchmark_video
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig

@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from scripts.benchmark import markdown as benchmark_markdown
+from scripts.benchmark_report import markdown as benchmark_markdown
 from util import cli
 from util.atomic import atomic_save
 from util.errors import GSFMError

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 import reference.benchmark_metrics as ref
-from datasets.benchmarks import BENCHMARKS
+from benchmarks import scoring as bm
+from benchmarks.registry import BENCHMARKS
 from datasets.synthetic import generate_benchmarks
-from util import benchmark_metrics as bm
 from util.metrics import statistics
 from util.palette import davis_palette
 
@@ -302,7 +302,8 @@ def test_help_lists_the_benchmarks_and_bad_choices_are_named(data, tmp_path):
     from util.errors import ConfigError, DatasetError
 
     text = eval_benchmark.parser().format_help()
-    assert all(f"  {name} " in text for name in BENCHMARKS)
+    assert set(eval_benchmark.NAMES) == {"mose", "mose2", "lvos", "lvos2", "vost", "sav"}
+    assert all(f"  {name} " in text for name in eval_benchmark.NAMES)
     with pytest.raises(ConfigError, match="valid, train"):
         eval_benchmark.main(
             [
@@ -338,7 +339,7 @@ def test_rss_grows_only_by_the_memory_bank(tmp_path, golden_weights_file):
     from datasets.eval_datasets import generic_video
     from evaluation.video import segment_video
     from model.checkpoint import load_network
-    from scripts.benchmark import make_benchmark_video
+    from scripts.benchmarking import make_benchmark_video
     from scripts.long_video_memory import bank_bytes
     from util.configuration import InferenceConfig
     from util.memory import current_memory_mb
@@ -508,3 +509,37 @@ def test_sav_end_to_end_per_object_pngs(data, tmp_path, golden_weights_file):
     assert list(overall) == bm.SAV_METRICS
     assert overall["J&F"] * 100 == pytest.approx(jf) and overall["J"] * 100 == pytest.approx(j)
     assert overall["F"] * 100 == pytest.approx(f)
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+
+def test_registry_covers_every_evaluation_with_its_recorded_protocol(synthetic_root):
+    from benchmarks.registry import prepare
+    from evaluation.sinks import DavisScores, Submission
+    from util.errors import ConfigError
+
+    assert set(BENCHMARKS) == {"davis2016", "davis2017", "youtube-vos", "mose", "mose2", "lvos", "lvos2", "vost", "sav"}
+    d17 = prepare("davis2017", synthetic_root / "DAVIS" / "2017")
+    assert d17.protocol == {"benchmark": "davis2017", "split": "val"}  # what eval_davis.py always recorded
+    assert isinstance(d17.sink, DavisScores) and not d17.sink.binary and d17.videos
+    d16 = prepare("davis2016", synthetic_root / "DAVIS" / "2016")
+    assert d16.protocol == {"benchmark": "davis2016", "split": "val"}
+    assert isinstance(d16.sink, DavisScores) and d16.sink.binary and all(v.binary for v in d16.videos)
+    assert BENCHMARKS["davis2016"].inference_defaults == {"top_k": 20}
+    yv = prepare("youtube-vos", synthetic_root / "YouTube", output_all=False, sparse_frames=False)
+    assert isinstance(yv.sink, Submission) and yv.sink.masks_subdir == "Annotations"
+    with pytest.raises(ConfigError, match="val, testdev, test-challenge"):
+        prepare("davis2017", synthetic_root / "DAVIS" / "2017", "train")
+
+
+def test_registry_sinks_of_the_other_benchmarks(data):
+    from benchmarks.registry import prepare
+    from evaluation.sinks import BenchmarkOutputs
+
+    zipped = {"mose", "mose2", "lvos", "lvos2"}
+    for name, folder, split in (("mose", "MOSE", "train"), ("lvos", "LVOS", "valid"), ("sav", "SAV", "val")):
+        job = prepare(name, data / folder, split, dense_frames=False)
+        assert job.protocol == {"benchmark": name, "split": split, "dense_frames": False}
+        assert isinstance(job.sink, BenchmarkOutputs) and job.sink.score is not None
+        assert job.sink.submission_zip == (name in zipped) and job.sink.per_object_png == (name == "sav")

@@ -37,11 +37,12 @@ RECORDING = textwrap.dedent("""
     config.save.compute_crc32 = False
     step = Trainer.step
     def recorded(self, data, it):
-        out, losses = step(self, data, it)
+        result = step(self, data, it)
+        losses = result.losses.logged()
         keys = ("loss_1", "loss_2", "total_loss", "p", "hide_iou/i", "hide_iou/u", "hide_iou/sec_i", "hide_iou/sec_u")
         with open(os.path.join(os.environ["RECORD_DIR"], f"rank{os.environ['RANK']}.jsonl"), "a") as f:
             f.write(json.dumps({"it": it, **{k: float(losses[k]) for k in keys if k in losses}}) + "\\n")
-        return out, losses
+        return result
     Trainer.step = recorded
     train.main(sys.argv[1:])
 """)

@@ -25,29 +25,32 @@ def case(request, g):
     m = request.param
     net = golden_network(f"train_{m}")
     multi = m == "mo"
-    out = clip_forward(
+    frames = clip_forward(
         net, t(g, "rgb"), t(g, "gt"), t(g, "sec_gt") if multi else None, t(g, "selector") if multi else None
     )
-    data = {"gt": t(g, "gt"), "cls_gt": t(g, f"cls_gt_{m}"), **out}
+    data = {"gt": t(g, "gt"), "cls_gt": t(g, f"cls_gt_{m}")}
     if multi:
         data.update(sec_gt=t(g, "sec_gt"), selector=t(g, "selector"))
-    return m, net, data
+    return m, net, data, frames
 
 
 def test_forward_outputs(case, g):
-    m, _, data = case
-    for i in (1, 2):
-        assert_features(data[f"logits_{i}"], g[f"{m}_logits_{i}"], f"logits_{i}")
-        assert_features(data[f"boundary_{i}"], g[f"{m}_boundary_{i}"], f"boundary_{i}")
-        assert_prob(data[f"mask_{i}"], g[f"{m}_mask_{i}"], f"mask_{i}")
+    m, _, _, frames = case
+    assert len(frames) == 2  # the reference's clip: frames 1 and 2 segmented from frame 0
+    for i, out in enumerate(frames, 1):
+        assert_features(out.logits, g[f"{m}_logits_{i}"], f"logits_{i}")
+        assert_features(out.boundary, g[f"{m}_boundary_{i}"], f"boundary_{i}")
+        assert_prob(out.mask, g[f"{m}_mask_{i}"], f"mask_{i}")
         if m == "mo":
-            assert_prob(data[f"sec_mask_{i}"], g[f"mo_sec_mask_{i}"], f"sec_mask_{i}")
+            assert_prob(out.sec_mask, g[f"mo_sec_mask_{i}"], f"sec_mask_{i}")
+        else:
+            assert out.sec_mask is None
     if m == "mo":  # sample 1 has no second object: its boundary logit is exactly 0
-        assert (data["boundary_1"][1, 1] == 0).all()
+        assert (frames[0].boundary[1, 1] == 0).all()
 
 
 def test_boundary_targets(case, g):
-    m, _, data = case
+    m, _, data, _ = case
     golden = g[f"{m}_boundary_target"]
     for fi, i in enumerate((1, 2)):
         masks = [data["gt"][:, i]] + ([data["sec_gt"][:, i]] if m == "mo" else [])
@@ -71,15 +74,15 @@ def rel_close(actual, golden, rel, name):
     "it_index", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)]
 )
 def test_losses_and_gradients(case, g, it_index):
-    m, net, data = case
+    m, net, data, frames = case
     it = int(g[f"{m}_iters"][it_index])
     start, end = int(g[f"{m}_para_start_warm"]), int(g[f"{m}_para_end_warm"])
     pre = f"{m}_it{it}_"
     # every per-sample term
     channels = g[f"{m}_ce_channels"]
-    for fi, i in enumerate((1, 2)):
+    for fi, (i, out) in enumerate(enumerate(frames, 1)):
         for j in range(2):
-            logits = data[f"logits_{i}"][j : j + 1, : channels[fi, j]]
+            logits = out.logits[j : j + 1, : channels[fi, j]]
             ce, p = bootstrapped_ce(logits, data["cls_gt"][j : j + 1, i], it, start, end)
             rel_close(ce.item(), g[pre + "ce"][fi, j], 1e-5, "ce")
             assert abs(p - g[pre + "p"][fi, j]) <= 1e-12
@@ -87,19 +90,24 @@ def test_losses_and_gradients(case, g, it_index):
             for obj, mask in enumerate(masks):
                 if np.isnan(g[pre + "boundary_bce"][fi, j, obj]):
                     continue
-                bce, dice = boundary_terms(data[f"boundary_{i}"][j, obj], boundary_target(mask[:, i])[j, 0])
+                bce, dice = boundary_terms(out.boundary[j, obj], boundary_target(mask[:, i])[j, 0])
                 rel_close(bce.item(), g[pre + "boundary_bce"][fi, j, obj], 1e-5, "boundary_bce")
                 rel_close(dice.item(), g[pre + "boundary_dice"][fi, j, obj], 1e-5, "boundary_dice")
-    losses = LossComputer(start, end).compute(data, it)
-    for name in ("loss_1", "loss_2", "total_loss"):
-        rel_close(losses[name].item(), g[pre + name], 1e-5, name)
-    assert abs(losses["p"] - g[pre + "p_mean"]) <= 1e-12
-    iou_names = ["i", "u"] + (["sec_i", "sec_u"] if m == "mo" else [])
-    for name in iou_names:
-        assert abs(losses[f"hide_iou/{name}"].item() - g[pre + f"iou_{name}"]) <= 2
+    losses = LossComputer(start, end).compute(data, frames, it)
+    for name, value in (("loss_1", losses.frames[0]), ("loss_2", losses.frames[1]), ("total_loss", losses.total)):
+        rel_close(value.item(), g[pre + name], 1e-5, name)
+    assert len(losses.frames) == 2
+    assert abs(losses.p - g[pre + "p_mean"]) <= 1e-12
+    counts = {"i": losses.iou.intersection, "u": losses.iou.union}
+    if m == "mo":
+        counts.update(sec_i=losses.sec_iou.intersection, sec_u=losses.sec_iou.union)
+    else:
+        assert losses.sec_iou is None
+    for name, count in counts.items():
+        assert abs(count.item() - g[pre + f"iou_{name}"]) <= 2
     # gradients
     net.zero_grad(set_to_none=True)
-    losses["total_loss"].backward(retain_graph=True)
+    losses.total.backward(retain_graph=True)
     params = dict(net.named_parameters())
     names = [str(n) for n in g[f"{m}_grad_names"]]
     assert names == list(params)

@@ -9,7 +9,7 @@ import torch
 
 from inference_core import InferenceCore
 from model.spectral import HFM, is_channels_last
-from scripts import benchmark
+from scripts import benchmarking as benchmark
 from tests.golden import golden_network, load
 from util import precision
 from util.configuration import InferenceConfig, add_arguments

@@ -90,10 +90,11 @@ def test_batched_training_forward_equals_reference():
         net = network_class().eval()
         net.load_state_dict(golden_state_dict("train_mo"))
         net.double()
-        out = clip_forward(net, rgb, gt, sec_gt, selector)
-        loss = sum(out[f"logits_{i}"].square().mean() + out[f"boundary_{i}"].square().mean() for i in (1, 2))
+        frames = clip_forward(net, rgb, gt, sec_gt, selector)
+        loss = sum(f.logits.square().mean() + f.boundary.square().mean() for f in frames)
         loss.backward()
-        results.append((out, {n: p.grad for n, p in net.named_parameters()}))
+        outputs = {f"{name}_{i}": value for i, f in enumerate(frames, 1) for name, value in vars(f).items()}
+        results.append((outputs, {n: p.grad for n, p in net.named_parameters()}))
     (fast, fast_grads), (ref, ref_grads) = results
     assert fast.keys() == ref.keys()
     for name in ref:

@@ -11,6 +11,8 @@ import torch
 import eval_davis
 import eval_youtube
 import inference_core_yv
+from benchmarks.registry import BENCHMARKS, prepare
+from evaluation.sinks import Submission
 from tests.helpers import REPO
 from util.cli import run as cli_run
 from util.metrics import format_results
@@ -123,20 +125,23 @@ def test_eval_youtube_runs_the_protocol_of_inference_core_yv():
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id == "inference_core_yv"
     }
-    assert {"youtube_job", "settings"} <= called
+    assert "settings" in called
+    entry = BENCHMARKS["youtube-vos"]
+    assert entry.read is inference_core_yv.read_youtube and entry.short_side == inference_core_yv.SHORT_SIDE
     assert inference_core_yv.settings() == {"short_side": 480, "antialias": True}
     assert inference_core_yv.settings(-1, False) == {"short_side": None, "antialias": False}
 
 
 def test_youtube_outputs_are_the_requested_frames_from_the_first_annotation_on(synthetic_root):
-    videos, _, protocol = inference_core_yv.youtube_job(synthetic_root / "YouTube", "valid")
+    job = prepare("youtube-vos", synthetic_root / "YouTube", "valid", output_all=False, sparse_frames=False)
     meta = json.loads((synthetic_root / "YouTube" / "valid" / "meta.json").read_text())["videos"]
-    assert protocol == {"benchmark": "youtube-vos", "split": "valid", "output_all": False, "sparse_frames": False}
-    for video in videos:
+    assert job.protocol == {"benchmark": "youtube-vos", "split": "valid", "output_all": False, "sparse_frames": False}
+    assert isinstance(job.sink, Submission)
+    for video in job.videos:
         requested = {f for o in meta[video.name]["objects"].values() for f in o["frames"]}
         assert {video.frames.names[i] for i in video.outputs} == requested
         assert min(video.outputs) == video.first_annotated
-    everything, _, _ = inference_core_yv.youtube_job(synthetic_root / "YouTube", "valid", output_all=True)
+    everything = prepare("youtube-vos", synthetic_root / "YouTube", "valid", output_all=True).videos
     for video in everything:
         assert video.outputs == set(range(video.first_annotated, video.num_frames))
 

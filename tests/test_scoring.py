@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import score
+from benchmarks.registry import BENCHMARKS, load_target
 from datasets import benchmarks
-from datasets.benchmarks import BENCHMARKS
 from datasets.synthetic import generate_benchmarks
 from evaluation import scoring
 from evaluation.report import write_scores
@@ -49,7 +49,7 @@ def _same(a: float, b: float) -> bool:
 def test_per_video_scoring_gives_the_scorers_overall_numbers(benchmark, data, tmp_path):
     folder, split, gt = CASES[benchmark]
     pred = _shifted(data / gt, tmp_path / "pred")
-    target = scoring.load_target(benchmark, data / folder, split)
+    target = load_target(benchmark, data / folder, split)
     ours = scoring.overall_values(scoring.score(target, pred))
     official = BENCHMARKS[benchmark].read(data / folder, split, False).score(pred)["overall"]
     assert list(ours) == list(official)
@@ -60,7 +60,7 @@ def test_davis_per_video_scoring_gives_util_metrics_numbers(synthetic_root, tmp_
     davis = synthetic_root / "DAVIS" / "2017"
     gt = davis / "trainval" / "Annotations" / "480p"
     pred = _shifted(gt, tmp_path / "pred")
-    ours = scoring.overall_values(scoring.score(scoring.load_target("davis2017", davis), pred))
+    ours = scoring.overall_values(scoring.score(load_target("davis2017", davis), pred))
     official = evaluate_folders(pred, gt, ["val00", "val01"])["overall"]
     assert all(_same(ours[k], official[k]) for k in official)
 
@@ -138,7 +138,7 @@ def test_errors_name_the_problem_and_write_nothing(data, tmp_path):
 @pytest.mark.parametrize("benchmark", ["mose2", "lvos"])
 def test_eval_scripts_scores_and_report_show_the_benchmark_breakdowns(benchmark, data, tmp_path):
     folder, split, gt = CASES[benchmark]
-    target = scoring.load_target(benchmark, data / folder, split)
+    target = load_target(benchmark, data / folder, split)
     _, scores = write_scores(target, _shifted(data / gt, tmp_path / "pred"), tmp_path)
     assert set(scores) >= {"overall", "ci95", "per_video", "per_object"}
     assert json.loads((tmp_path / "scores.json").read_text()) == scores

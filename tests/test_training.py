@@ -235,3 +235,35 @@ def test_amp_skips_non_finite_steps_then_stops_after_too_many(monkeypatch):
     trainer.step(batch, 3)
     with pytest.raises(NonFiniteLossError, match="3 consecutive steps with non-finite gradients under AMP"):
         trainer.step(batch, 4)
+
+
+def test_a_step_returns_typed_outputs_that_the_logger_averages():
+    """The step's outputs are typed (one ``QueryFrame`` and one loss per segmented frame of a
+    CLIP_FRAMES clip); the logger receives them under the reference's log names and averages
+    them over an interval, the IoU from the mean counts."""
+    from model.network import GSFM
+    from model.trainer import Trainer
+    from util.configuration import CLIP_FRAMES
+    from util.logger import IntervalMeans
+
+    torch.manual_seed(0)
+    trainer = Trainer(GSFM(single_object=True), TrainConfig(stage=0, lr=1e-5), torch.device("cpu"))
+    batch = {"rgb": torch.randn(2, CLIP_FRAMES, 3, 32, 32), "gt": (torch.rand(2, CLIP_FRAMES, 1, 32, 32) > 0.5).float()}
+    batch["cls_gt"] = batch["gt"][:, :, 0].long()
+    means = IntervalMeans(torch.device("cpu"))
+    results = [trainer.step(batch, it) for it in range(2)]
+    for result in results:
+        assert len(result.frames) == len(result.losses.frames) == CLIP_FRAMES - 1
+        assert torch.equal(result.losses.total, sum(result.losses.frames))
+        assert result.losses.sec_iou is None and all(f.sec_mask is None for f in result.frames)
+        masks, boundaries = result.images()
+        assert [m.shape for m in masks] == [(2, 1, 32, 32)] * (CLIP_FRAMES - 1)
+        assert [b.shape for b in boundaries] == [(2, 1, 32, 32)] * (CLIP_FRAMES - 1)
+        means.add(result.losses.logged())
+    logged = [r.losses for r in results]
+    values = means.finalize()
+    assert list(values) == ["loss_1", "loss_2", "total_loss", "p", "iou"]
+    assert values["loss_2"] == pytest.approx(sum(x.frames[1].item() for x in logged) / 2, rel=1e-6)
+    inter = sum(float(x.iou.intersection) for x in logged) / 2
+    union = sum(float(x.iou.union) for x in logged) / 2
+    assert values["iou"] == pytest.approx((inter + 1) / (union + 1), rel=1e-9)

@@ -151,6 +151,9 @@ BL30K_DATA = (
     ),
 )
 
+# A training clip: the annotated frame 0, then the frames segmented from it (the reference's 3).
+CLIP_FRAMES = 3
+
 # The max-skip curriculum of the video stages: the first value, then the next one from each
 # fraction of the total epochs on (the last returns to 5).
 MAX_SKIPS = (5, 10, 15, 20, 25, 5)

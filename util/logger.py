@@ -15,14 +15,14 @@ import torch.distributed as dist
 
 from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
 
-LOGGED_TERMS = ("loss_1", "loss_2", "total_loss", "p")
 IOU_COUNTS = {"iou": ("hide_iou/i", "hide_iou/u"), "sec_iou": ("hide_iou/sec_i", "hide_iou/sec_u")}
 
 
 class IntervalMeans:
-    """Sums the loss terms of every iteration of a logging interval; ``finalize`` returns
-    their means over the interval and over all ranks (every rank must call it), with the
-    IoU computed from the mean intersection and union counts, as the reference's hooks do.
+    """Sums the terms of every iteration of a logging interval (each step's named terms, e.g.
+    ``model.losses.Losses.logged``); ``finalize`` returns their means over the interval and
+    over all ranks (every rank must call it, with the same terms), with the IoU computed from
+    the mean intersection and union counts (``IOU_COUNTS``), as the reference's hooks do.
     Values stay on their device until then (no synchronisation per iteration)."""
 
     def __init__(self, device: torch.device):
@@ -30,21 +30,21 @@ class IntervalMeans:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
 
-    def add(self, losses: dict) -> None:
-        for key in LOGGED_TERMS + tuple(k for pair in IOU_COUNTS.values() for k in pair):
-            if key in losses:
-                value = torch.as_tensor(losses[key]).detach().to(self.device, torch.float64)
-                self.sums[key] = self.sums[key] + value if key in self.sums else value
+    def add(self, terms: dict[str, torch.Tensor | float]) -> None:
+        for key, term in terms.items():
+            value = torch.as_tensor(term).detach().to(self.device, torch.float64)
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.count += 1
 
     def finalize(self) -> dict[str, float]:
-        keys = sorted(self.sums)
+        keys = list(self.sums)  # in the order the step names them, equal on every rank
         means = torch.stack([self.sums[k] for k in keys]) / self.count
         if dist.is_initialized():
             dist.all_reduce(means)
             means /= dist.get_world_size()
         means = dict(zip(keys, means.tolist()))
-        values = {k: means[k] for k in LOGGED_TERMS if k in means}
+        counts = {k for pair in IOU_COUNTS.values() for k in pair}
+        values = {k: v for k, v in means.items() if k not in counts}
         for name, (inter, union) in IOU_COUNTS.items():
             if inter in means:
                 values[name] = (means[inter] + 1) / (means[union] + 1)
@@ -119,8 +119,11 @@ class Logger:
         if self.writer is not None:
             self.writer.add_text("train/events", text, it)
 
-    def images(self, data: dict, out: dict, it: int, max_samples: int = 2) -> None:
-        """Rows of sample frames, ground truth, predictions and boundary maps."""
+    def images(
+        self, data: dict, masks: list[torch.Tensor], boundaries: list[torch.Tensor], it: int, max_samples: int = 2
+    ) -> None:
+        """Rows of sample frames, ground truth, and each segmented frame's predicted mask
+        (``masks``: (B, 1, H, W) probabilities) and boundary map (``boundaries``: logits)."""
         if self.writer is None:
             return
         from torchvision.utils import make_grid
@@ -134,10 +137,10 @@ class Logger:
             for t in range(data["gt"].shape[1]):
                 tiles.append(data["gt"][j, t].cpu().expand(3, -1, -1))
             tiles.append(torch.zeros_like(tiles[-1]))
-            for i in (1, 2):
-                tiles.append(out[f"mask_{i}"][j].detach().float().cpu().expand(3, -1, -1))
-            for i in (1, 2):
-                tiles.append(torch.sigmoid(out[f"boundary_{i}"][j, :1].detach().float().cpu()).expand(3, -1, -1))
+            for mask in masks:
+                tiles.append(mask[j].detach().float().cpu().expand(3, -1, -1))
+            for boundary in boundaries:
+                tiles.append(torch.sigmoid(boundary[j, :1].detach().float().cpu()).expand(3, -1, -1))
         self.writer.add_image(
             "train/samples", make_grid(tiles, nrow=len(tiles) // max(1, min(max_samples, data["rgb"].shape[0]))), it
         )

@@ -1,11 +1,16 @@
-"""The benchmarks beyond DAVIS and YouTube-VOS, one entry each in ``BENCHMARKS``: how the
-download is laid out, what the engine receives, which frames are written where, and how
-the official tool scores them (``util.benchmark_metrics``).
+"""The benchmarks' readers: how each download is laid out, what the engine receives and
+which frames are written (YouTube-VOS's is ``inference_core_yv.read_youtube``).
 
-A reader turns ``(root, split)`` into a ``BenchmarkSet``: the videos (``EvalVideo``), the
-palette of the outputs and, when the ground truth is on disk, a scorer of the output
-masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
+A reader turns ``(root, split, **options)`` into a ``BenchmarkSet``: the videos
+(``EvalVideo``), the palette of the outputs and, when the ground truth is on disk, the
+official tool's scorer (``benchmarks.scoring``) bound to it. ``benchmarks.registry`` pairs
+each reader with its sink.
 
+- ``davis2017``: ``ROOT/<trainval|test-dev|test-challenge>/{JPEGImages,Annotations}/480p``
+  and ``ImageSets/2017/<split>.txt``; the first frame's mask is the input; scored (J&F, by
+  the sink, ``util.metrics``) when every frame is annotated (val).
+- ``davis2016``: the same layout, one object (the union of the first mask), its list found
+  by ``davis_2016_image_set``.
 - ``mose`` / ``mose2``: ``ROOT/<split>/{JPEGImages,Annotations}/<video>/%05d.{jpg,png}``;
   every object is in the first frame's mask, the only input; every frame is written
   (MOSE v2's scorer pairs masks with frames by position). Scored when every frame has its
@@ -19,7 +24,7 @@ masks. Adding a benchmark is one reader and one ``Benchmark`` entry.
   ``<split>/unseen_videos.txt`` (the scorer's own list, to be copied there).
 - ``vost``: ``ROOT/{JPEGImages,JPEGImages_10fps,Annotations,ImageSets/<split>.txt}``; the
   first annotation is the input (255 is void, never an object); the 5 fps frames are
-  written, optionally inferred from the 10 fps ones (``dense``); scored where more than
+  written, optionally inferred from the 10 fps ones (``dense_frames``); scored where more than
   the first frame is annotated (val, train).
 - ``sav``: ``ROOT/JPEGImages_24fps/<video>/``, ``ROOT/Annotations_6fps/<video>/<obj>/`` (one
   binary PNG per object), ``sav_<split>.txt``; inferred at 24 fps from the objects' masks of
@@ -31,32 +36,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from benchmarks.scoring import (
+    lvos_frames,
+    score_lvos,
+    score_mose2,
+    score_sav,
+    score_vost,
+)
 from datasets.eval_datasets import (
     EvalVideo,
     FrameSource,
+    davis_2016_image_set,
+    davis_videos,
     find_palette,
     first_appearances,
     first_frame_video,
     matched_annotations,
     read_image_set,
     require_dir,
-)
-from util.benchmark_metrics import (
-    LVOS_METRICS,
-    MOSE2_METRICS,
-    SAV_METRICS,
-    VOST_METRICS,
-    lvos_frames,
-    score_lvos,
-    score_mose2,
-    score_sav,
-    score_vost,
 )
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
@@ -70,19 +72,7 @@ Scorer = Callable[..., dict]
 class BenchmarkSet:
     videos: list[EvalVideo]
     palette: list[int]
-    score: Scorer | None  # None: no ground truth on disk (a server scores the outputs)
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    summary: str  # one line for --help
-    splits: tuple[str, ...]
-    read: Callable[[Path, str, bool], BenchmarkSet]  # (root, split, dense frames)
-    metrics: tuple[str, ...]  # the names the official tool prints
-    submit: str  # where the outputs go when there is no ground truth
-    per_object_png: bool = False  # one binary PNG per object (SA-V) instead of one label map
-    submission_zip: bool = False  # zip the video folders (<video>/...) for a server
-    short_side: int | None = 480  # frames resized to this short side for the network (masks: original size)
+    score: Scorer | None  # None: no ground truth on disk (a server scores), or the sink scores (DAVIS: DavisScores)
 
 
 def _json(path: Path) -> dict:
@@ -101,6 +91,28 @@ def _no_dense(name: str, dense: bool) -> None:
         raise ConfigError(f"--dense_frames: {name} ships one frame rate")
 
 
+# ---- DAVIS 2017 / 2016 ---------------------------------------------------------------------
+
+
+# split -> (folder under the DAVIS 2017 root, image set); test-dev and test-challenge are scored by the server only
+DAVIS_SPLITS = {
+    "val": ("trainval", "val.txt"),
+    "testdev": ("test-dev", "test-dev.txt"),
+    "test-challenge": ("test-challenge", "test-challenge.txt"),
+}
+
+
+def read_davis2017(root: Path, split: str) -> BenchmarkSet:
+    folder, image_set = DAVIS_SPLITS[split]
+    videos, palette = davis_videos(root / folder, root / folder / "ImageSets" / "2017" / image_set)
+    return BenchmarkSet(videos, palette, None)  # scored by its sink (DavisScores)
+
+
+def read_davis2016(root: Path, split: str) -> BenchmarkSet:
+    videos, palette = davis_videos(root, davis_2016_image_set(root), binary=True)
+    return BenchmarkSet(videos, palette, None)  # scored by its sink (DavisScores)
+
+
 # ---- MOSE v1 / v2 -------------------------------------------------------------------------
 
 
@@ -112,8 +124,8 @@ def _mose_videos(root: Path, split: str) -> tuple[list[EvalVideo], Path, list[in
     return videos, mask_root, find_palette([], mask_root)
 
 
-def read_mose(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
-    _no_dense("MOSE", dense)
+def read_mose(root: Path, split: str, dense_frames: bool = False) -> BenchmarkSet:
+    _no_dense("MOSE", dense_frames)
     videos, mask_root, palette = _mose_videos(root, split)
     names = [v.name for v in videos]
 
@@ -127,8 +139,8 @@ def read_mose(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     return BenchmarkSet(videos, palette, score if all(v.gt_dir for v in videos) else None)
 
 
-def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
-    _no_dense("MOSE v2", dense)
+def read_mose2(root: Path, split: str, dense_frames: bool = False) -> BenchmarkSet:
+    _no_dense("MOSE v2", dense_frames)
     videos, mask_root, palette = _mose_videos(root, split)
     meta_path = root / split / "meta.json"
     meta = _json(meta_path) if meta_path.is_file() else {}
@@ -151,8 +163,8 @@ def read_mose2(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
 LVOS_UNSEEN = {v: Path(__file__).parent / "lvos_unseen" / f"{v}.txt" for v in ("lvos", "lvos2")}
 
 
-def read_lvos(root: Path, split: str, dense: bool = False, version: str = "lvos") -> BenchmarkSet:
-    _no_dense("LVOS", dense)
+def read_lvos(root: Path, split: str, dense_frames: bool = False, version: str = "lvos") -> BenchmarkSet:
+    _no_dense("LVOS", dense_frames)
     split_root = require_dir(root / split, f"LVOS {split}")
     image_root = require_dir(split_root / "JPEGImages", "LVOS JPEGImages")
     mask_root = require_dir(split_root / "Annotations", "LVOS Annotations")
@@ -195,9 +207,9 @@ def read_lvos(root: Path, split: str, dense: bool = False, version: str = "lvos"
 # ---- VOST -----------------------------------------------------------------------------------
 
 
-def read_vost(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
+def read_vost(root: Path, split: str, dense_frames: bool = False) -> BenchmarkSet:
     image_root = require_dir(root / "JPEGImages", "VOST JPEGImages")
-    frame_root = require_dir(root / "JPEGImages_10fps", "VOST JPEGImages_10fps") if dense else image_root
+    frame_root = require_dir(root / "JPEGImages_10fps", "VOST JPEGImages_10fps") if dense_frames else image_root
     mask_root = require_dir(root / "Annotations", "VOST Annotations")
     names = read_image_set(root / "ImageSets" / f"{split}.txt")
     videos = []
@@ -250,8 +262,8 @@ class SavVideo(EvalVideo):
         return labels
 
 
-def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
-    _no_dense("SA-V", dense)
+def read_sav(root: Path, split: str, dense_frames: bool = False) -> BenchmarkSet:
+    _no_dense("SA-V", dense_frames)
     image_root = require_dir(root / "JPEGImages_24fps", "SA-V JPEGImages_24fps")
     mask_root = require_dir(root / "Annotations_6fps", "SA-V Annotations_6fps")
     names = read_image_set(root / f"sav_{split}.txt")
@@ -280,54 +292,3 @@ def read_sav(root: Path, split: str, dense: bool = False) -> BenchmarkSet:
     return BenchmarkSet(
         videos, davis_palette(), lambda masks, subset=None: score_sav(masks, mask_root, subset or names)
     )
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    "mose": Benchmark(
-        "MOSE v1: J&F (DAVIS definitions); valid is scored by the server",
-        ("valid", "train"),
-        read_mose,
-        ("J&F-Mean", "J-Mean", "F-Mean"),
-        "MOSE v1 CodaLab server: upload submission.zip",
-        submission_zip=True,
-    ),
-    "mose2": Benchmark(
-        "MOSE v2: J&F with the adaptive boundary (J&F_new), classic J&F, disappearance and reappearance J&F",
-        ("valid", "train"),
-        read_mose2,
-        tuple(MOSE2_METRICS),
-        "MOSE v2 Codabench server: upload submission.zip",
-        submission_zip=True,
-    ),
-    "lvos": Benchmark(
-        "LVOS v1: J, F (seen/unseen) and V inside each object's frame range",
-        ("valid", "test"),
-        read_lvos,
-        tuple(LVOS_METRICS),
-        "LVOS CodaLab server (test): upload submission.zip",
-        submission_zip=True,
-    ),
-    "lvos2": Benchmark(
-        "LVOS v2: as LVOS v1 (same scorer, its own unseen list)",
-        ("valid", "test"),
-        partial(read_lvos, version="lvos2"),
-        tuple(LVOS_METRICS),
-        "LVOS CodaLab server (test): upload submission.zip",
-        submission_zip=True,
-    ),
-    "vost": Benchmark(
-        "VOST: J and J_last (last 25% of the frames), no F",
-        ("val", "train", "test"),
-        read_vost,
-        tuple(VOST_METRICS),
-        "VOST: val is scored here; test by the authors' server",
-    ),
-    "sav": Benchmark(
-        "SA-V: J, F, J&F over the annotated frames, one binary PNG per object",
-        ("val", "test"),
-        read_sav,
-        tuple(SAV_METRICS),
-        "SA-V: val and test are scored here (ground truth is public)",
-        per_object_png=True,
-    ),
-}
