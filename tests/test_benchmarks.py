@@ -541,5 +541,5 @@ def test_registry_sinks_of_the_other_benchmarks(data):
     for name, folder, split in (("mose", "MOSE", "train"), ("lvos", "LVOS", "valid"), ("sav", "SAV", "val")):
         job = prepare(name, data / folder, split, dense_frames=False)
         assert job.protocol == {"benchmark": name, "split": split, "dense_frames": False}
-        assert isinstance(job.sink, BenchmarkOutputs) and job.sink.score is not None
+        assert isinstance(job.sink, BenchmarkOutputs) and job.sink.target is not None
         assert job.sink.submission_zip == (name in zipped) and job.sink.per_object_png == (name == "sav")

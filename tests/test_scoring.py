@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import score
+from benchmarks import readers
 from benchmarks.registry import BENCHMARKS, load_target
-from datasets import benchmarks
 from datasets.synthetic import generate_benchmarks
 from evaluation import scoring
 from evaluation.report import write_scores
@@ -66,7 +66,7 @@ def test_davis_per_video_scoring_gives_util_metrics_numbers(synthetic_root, tmp_
 
 
 def test_lvos_unseen_lists_ship_with_the_project(data, tmp_path, monkeypatch):
-    v1, v2 = (benchmarks.read_image_set(benchmarks.LVOS_UNSEEN[v]) for v in ("lvos", "lvos2"))
+    v1, v2 = (readers.read_image_set(readers.LVOS_UNSEEN[v]) for v in ("lvos", "lvos2"))
     assert (len(v1), len(v2)) == (27, 51) and all(len(n) == 8 for n in v1 + v2)
     # without unseen_videos.txt in the split folder the shipped list is read, so J&F-Mean is a number
     root = tmp_path / "LVOS"
@@ -76,7 +76,7 @@ def test_lvos_unseen_lists_ship_with_the_project(data, tmp_path, monkeypatch):
             (root / path.relative_to(data / "LVOS")).write_bytes(path.read_bytes())
     listed = tmp_path / "lvos.txt"
     listed.write_text("lvos1\n")
-    monkeypatch.setitem(benchmarks.LVOS_UNSEEN, "lvos", listed)
+    monkeypatch.setitem(readers.LVOS_UNSEEN, "lvos", listed)
     overall = BENCHMARKS["lvos"].read(root, "valid", False).score(root / "valid" / "Annotations")["overall"]
     assert overall["J&F-Mean"] == 1.0
 
