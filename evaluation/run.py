@@ -75,14 +75,20 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
         "--backend",
         choices=BACKENDS,
         default="pytorch",
-        help="what runs the per-frame networks: "
-        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)",
+        help="what runs the per-frame networks: pytorch (the --model weights) or onnxruntime (float32 "
+        "only: the --model weights' graphs, exported on first use into --onnx_cache, or the graphs in --onnx)",
     )
     parser.add_argument(
         "--onnx",
         type=Path,
         help="export folder of the onnxruntime backend (python -m "
-        "scripts.export_onnx), holding the padded frame size of the data",
+        "scripts.export_onnx), holding the padded frame size of the data; instead of --model",
+    )
+    parser.add_argument(
+        "--onnx_cache",
+        type=Path,
+        help="where the onnxruntime backend caches the graphs it exports from --model, one subfolder per "
+        "weights (default: $XDG_CACHE_HOME/gsfm/onnx, or ~/.cache/gsfm/onnx)",
     )
 
 
@@ -99,20 +105,19 @@ def evaluate_from_arguments(
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
     """This process's place in the job (its device, its CPU threads) and the network (or
     the ONNX Runtime backend that stands for it)."""
-    if args.backend == "onnxruntime" and (args.onnx is None or args.amp):
-        raise ConfigError(
-            "--backend onnxruntime needs --onnx DIR"
-            if args.onnx is None
-            else "--amp does not apply to --backend onnxruntime (its graphs are float32)"
-        )
-    if args.backend == "pytorch" and args.model is None:
+    if args.backend == "onnxruntime" and args.amp:
+        raise ConfigError("--amp does not apply to --backend onnxruntime (its graphs are float32)")
+    if args.model is None and (args.backend == "pytorch" or args.onnx is None):
         raise ConfigError("--model is required (or --backend onnxruntime with --onnx DIR)")
     processes = distributed.init(args.device)
     if processes.device.type == "cpu" and (args.threads or processes.local_world_size > 1):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
-    if args.backend == "onnxruntime":
+    if args.backend == "onnxruntime" and args.onnx is not None:
         return processes, OnnxRuntimeBackend(args.onnx, processes.device)
+    if args.backend == "onnxruntime":  # exports on the CPU, whatever device runs the graphs
+        network = load_network(args.model, "cpu")
+        return processes, OnnxRuntimeBackend.cached(network, args.onnx_cache, processes.device, model_name=args.model)
     return processes, load_network(args.model, processes.device)
 
 
