@@ -18,6 +18,7 @@ read, soft aggregation, resizing and padding) is the engine's own code, the same
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -136,6 +137,7 @@ class OnnxRuntimeBackend:
         ) + ["CPUExecutionProvider"]
         self.threads = threads or torch.get_num_threads()
         self._sessions: dict[tuple[int, int], dict] = {}
+        self._loading = threading.Lock()  # worker threads (--videos_per_device) share the sessions
 
     @classmethod
     def cached(
@@ -182,6 +184,12 @@ class OnnxRuntimeBackend:
         return [torch.from_numpy(x).to(self.device) for x in outputs]
 
     def _session(self, height: int, width: int) -> dict:
+        if (height, width) in self._sessions:
+            return self._sessions[(height, width)]
+        with self._loading:
+            return self._load(height, width)
+
+    def _load(self, height: int, width: int) -> dict:
         if (height, width) not in self._sessions:
             entry = self.manifest["sizes"].get(size_key(height, width))
             if entry is None and self.exporter is not None:
