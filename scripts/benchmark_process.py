@@ -177,8 +177,8 @@ def markdown(report: dict) -> str:
     """The report as the docs' table, with its stamp."""
     height, width = report["size"]
     lines = [
-        f"{width}x{height}, {report['frames']} frames, {report['objects']} objects, {report['settings']}; "
-        f"{describe(report['stamp'])}, onnxruntime {report['onnxruntime']}; load average "
+        f"Measured on {describe(report['stamp'])}, onnxruntime {report['onnxruntime']}; {width}x{height}, "
+        f"{report['frames']} frames, {report['objects']} objects, {report['settings']}; load average "
         f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after.",
         "",
         "| process | seconds | vs the reference | mask pixels equal to the reference's |",
