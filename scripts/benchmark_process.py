@@ -14,11 +14,11 @@ masks written):
 - ``onnxruntime, cold``: ``eval_davis.py --backend onnxruntime`` with an empty export cache
   (the export's seconds are reported apart);
 - ``onnxruntime, warm``: the same again, the cache now holding the graphs;
-- ``amp`` (``--amp``, only where the CPU has bfloat16 instructions, or with ``--amp``).
+- ``pytorch --amp`` (where the CPU has bfloat16 instructions; ``--amp on|off`` decides).
 Every run gets the same ``--threads``. Reported: seconds, the speed-up over the reference,
-and the share of mask pixels equal to the reference's.
+and the share of mask pixels equal to the reference's. The report is saved after each run.
 
-    python -m scripts.benchmark_process [--frames 30] [--objects 2] [--threads 2] [--amp]
+    python -m scripts.benchmark_process [--frames 30] [--objects 2] [--threads 2] [--amp auto|on|off]
 Results: ``<output>/benchmark_process.json`` (with the machine stamp and the load average
 before and after); docs/PERFORMANCE.md renders a copy in docs/results/ (scripts.render_docs).
 """
@@ -64,7 +64,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--width", type=int, default=854)
     p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="CPU threads of every run")
-    p.add_argument("--amp", action="store_true", help="also --amp, even without bfloat16 instructions")
+    p.add_argument(
+        "--amp",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="a run with --amp (auto: where the CPU has bfloat16)",
+    )
     p.add_argument("--output", type=Path, default=REPO / "output" / "benchmark_process")
     p.add_argument("--reference_run", nargs=3, type=Path, metavar=("VIDEO", "MASKS", "WEIGHTS"), help=argparse.SUPPRESS)
     return p
@@ -118,7 +123,8 @@ def pixel_agreement(masks: Path, reference: Path) -> float:
     return equal / total
 
 
-def measure(args: argparse.Namespace) -> dict:
+def measure(args: argparse.Namespace, path: Path) -> dict:
+    """Every run, the report saved at ``path`` after each (``complete`` false until the last)."""
     out = args.output
     video = make_benchmark_video(out / "videos", args.frames, args.objects, args.height, args.width)
     davis = davis_layout(video, out / "davis" / video.name)
@@ -138,7 +144,7 @@ def measure(args: argparse.Namespace) -> dict:
         "onnxruntime, cold cache": [*eval_davis, *onnx],
         "onnxruntime, warm cache": [*eval_davis, *onnx],
     }
-    if args.amp or cpu_bfloat16_instructions():
+    if args.amp == "on" or (args.amp == "auto" and cpu_bfloat16_instructions()):
         runs["pytorch --amp"] = [*eval_davis, "--amp"]
     for name in runs:
         if name != "reference":
@@ -156,6 +162,7 @@ def measure(args: argparse.Namespace) -> dict:
         "objects": args.objects,
         "settings": "top_k 50, mem_every 3 (defaults)",
         "rows": [],
+        "complete": False,
     }
     for name, command in runs.items():
         seconds, printed = timed(command)
@@ -163,13 +170,13 @@ def measure(args: argparse.Namespace) -> dict:
         exported = EXPORTED.search(printed)
         if exported:
             row["export_seconds"] = int(exported[1])
-        logger.info(f"{name}: {seconds:.1f} s")
+        row["speedup"] = round(report["rows"][0]["seconds"] / seconds if report["rows"] else 1.0, 3)
+        row["pixel_agreement"] = pixel_agreement(masks[name], masks["reference"])
+        logger.info(f"{name}: {row}")
         report["rows"].append(row)
-    reference = report["rows"][0]
-    for row in report["rows"]:
-        row["speedup"] = round(reference["seconds"] / row["seconds"], 3)
-        row["pixel_agreement"] = pixel_agreement(masks[row["run"]], masks["reference"])
-    report["load_average_after"] = os.getloadavg()
+        report["load_average_after"] = os.getloadavg()
+        report["complete"] = len(report["rows"]) == len(runs)
+        atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), path)
     return report
 
 
@@ -179,7 +186,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"Measured on {describe(report['stamp'])}, onnxruntime {report['onnxruntime']}; {width}x{height}, "
         f"{report['frames']} frames, {report['objects']} objects, {report['settings']}; load average "
-        f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after.",
+        f"{report['load_average_before'][0]:.1f} before, {report['load_average_after'][0]:.1f} after"
+        + ("." if report["complete"] else "; the runs after the last row did not finish."),
         "",
         "| process | seconds | vs the reference | mask pixels equal to the reference's |",
         "|---|---|---|---|",
@@ -197,9 +205,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.reference_run:
         reference_run(*args.reference_run, args.threads)
         return None
-    report = measure(args)
     path = args.output / "benchmark_process.json"
-    atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), path)
+    report = measure(args, path)
     logger.info(markdown(report))
     logger.info(f"results: {path}")
     return report
