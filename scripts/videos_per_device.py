@@ -84,8 +84,8 @@ def measure(args: argparse.Namespace) -> dict:
     shutil.rmtree(args.output / "runs", ignore_errors=True)
     evaluate(network, videos[:1], args.output / "runs" / "warm_up", InferenceConfig(), DavisScores(palette))
     first = None
-    for count in args.counts:
-        out = args.output / "runs" / f"n{count}"
+    for index, count in enumerate(args.counts):
+        out = args.output / "runs" / f"{index}_n{count}"
         videos, palette = davis_videos(root, root / "ImageSets" / "2017" / "val.txt")
         stats = evaluate(network, videos, out, InferenceConfig(), DavisScores(palette), videos_per_device=count)
         first = first or out
