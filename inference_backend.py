@@ -10,21 +10,28 @@ read, soft aggregation, resizing and padding) is the engine's own code, the same
   ``model.export``), one set per padded frame size, loaded when a frame of that size first
   comes. A frame of a size the folder does not hold is an error naming both sizes and the
   command that exports it: resizing or padding it further would change the masks.
+  ``OnnxRuntimeBackend.cached`` instead exports each size on first use into a cache folder
+  named by the weights' fingerprint (``default_onnx_cache``), so graphs of other weights
+  are never used and no manual export is needed.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from model.export import GRAPHS, read_manifest, size_key
+from model.export import GRAPHS, ensure_size, read_manifest, size_key
 from model.network import GSFM, KeyFeatures, other_objects
 from model.synthetic_weights import fingerprint
 from util.errors import ConfigError
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 BACKENDS = ("pytorch", "onnxruntime")
 
@@ -80,6 +87,11 @@ def as_backend(network: GSFM | Backend) -> Backend:
     return PyTorchBackend(network) if isinstance(network, GSFM) else network
 
 
+def default_onnx_cache() -> Path:
+    """Where exports are cached: ``$XDG_CACHE_HOME/gsfm/onnx`` (``~/.cache/gsfm/onnx``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gsfm" / "onnx"
+
+
 def import_onnxruntime():
     try:
         import onnxruntime
@@ -94,14 +106,30 @@ class OnnxRuntimeBackend:
     """The graphs of export ``folder`` in ONNX Runtime sessions. ``device``: where the engine's
     tensors live (inputs and outputs cross to and from numpy on the host); the CUDA provider
     is used for a CUDA device when this onnxruntime build has it, the CPU provider
-    otherwise. ``threads``: ONNX Runtime's intra-op threads (default: torch's count)."""
+    otherwise. ``threads``: ONNX Runtime's intra-op threads (default: torch's count).
+    ``exporter``: the network the folder's graphs come from, when sizes it lacks are to be
+    exported on first use (``cached``; ``weights``: its fingerprint, if known); without it,
+    a missing size is an error."""
 
     name = "onnxruntime"
 
-    def __init__(self, folder: str | os.PathLike, device: torch.device | str = "cpu", threads: int | None = None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        device: torch.device | str = "cpu",
+        threads: int | None = None,
+        exporter: GSFM | None = None,
+        model_name: str = "",
+        weights: str | None = None,
+    ):
         self.ort = import_onnxruntime()
         self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
+        self.exporter, self.model_name = exporter, model_name
+        if exporter is None:
+            self.manifest = read_manifest(self.folder)
+        else:  # the manifest is made by the first export
+            self._weights = weights or fingerprint(exporter.state_dict())
+            self.manifest = {"weights_sha256": self._weights, "sizes": {}}
         self.device = torch.device(device)
         available = self.ort.get_available_providers()
         self.providers = (
@@ -109,6 +137,23 @@ class OnnxRuntimeBackend:
         ) + ["CPUExecutionProvider"]
         self.threads = threads or torch.get_num_threads()
         self._sessions: dict[tuple[int, int], dict] = {}
+        self._loading = threading.Lock()  # worker threads (--videos_per_device) share the sessions
+
+    @classmethod
+    def cached(
+        cls,
+        network: GSFM,
+        cache: str | os.PathLike | None = None,
+        device: torch.device | str = "cpu",
+        threads: int | None = None,
+        model_name: str = "",
+    ) -> OnnxRuntimeBackend:
+        """The graphs of ``network`` from the export cache ``cache`` (default:
+        ``default_onnx_cache()``), each padded size exported there on first use, into the
+        subfolder named by the weights' fingerprint."""
+        weights = fingerprint(network.state_dict())
+        folder = Path(cache or default_onnx_cache()) / weights
+        return cls(folder, device, threads, exporter=network, model_name=model_name, weights=weights)
 
     @property
     def weights_sha256(self) -> str:
@@ -139,8 +184,16 @@ class OnnxRuntimeBackend:
         return [torch.from_numpy(x).to(self.device) for x in outputs]
 
     def _session(self, height: int, width: int) -> dict:
+        if (height, width) in self._sessions:
+            return self._sessions[(height, width)]
+        with self._loading:
+            return self._load(height, width)
+
+    def _load(self, height: int, width: int) -> dict:
         if (height, width) not in self._sessions:
             entry = self.manifest["sizes"].get(size_key(height, width))
+            if entry is None and self.exporter is not None:
+                entry = self._export(height, width)
             if entry is None:
                 held = ", ".join(self.manifest["sizes"]) or "no size"
                 raise ConfigError(
@@ -159,3 +212,14 @@ class OnnxRuntimeBackend:
                 sessions[graph] = self.ort.InferenceSession(str(path), options, providers=self.providers)
             self._sessions[(height, width)] = sessions
         return self._sessions[(height, width)]
+
+    def _export(self, height: int, width: int) -> dict:
+        """The size's entry from the cache folder, exported first if no process has yet."""
+        entry, seconds = ensure_size(self.exporter, self.folder, height, width, self.model_name, self._weights)
+        size = size_key(height, width)
+        if seconds is None:
+            logger.info(f"ONNX graphs of {size} frames from the export cache {self.folder}")
+        else:
+            logger.info(f"exported the ONNX graphs of {size} frames into {self.folder} in {seconds:.0f} s (cached)")
+        self.manifest = read_manifest(self.folder)
+        return entry

@@ -19,13 +19,17 @@ weights, settings and code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -68,6 +72,13 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
         help="CPU threads per process (default: torch's, divided among this machine's processes under torchrun)",
     )
     parser.add_argument(
+        "--videos_per_device",
+        type=int,
+        default=1,
+        help="videos computed at once by this process, each by its own worker thread sharing the network "
+        "(on a GPU each in its own CUDA stream); the masks are those of one at a time",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="recompute every video, also when the output "
@@ -78,14 +89,20 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
         "--backend",
         choices=BACKENDS,
         default="pytorch",
-        help="what runs the per-frame networks: "
-        "pytorch (the --model weights) or onnxruntime (the graphs in --onnx; float32 only)",
+        help="what runs the per-frame networks: pytorch (the --model weights) or onnxruntime (float32 "
+        "only: the --model weights' graphs, exported on first use into --onnx_cache, or the graphs in --onnx)",
     )
     parser.add_argument(
         "--onnx",
         type=Path,
         help="export folder of the onnxruntime backend (python -m "
-        "scripts.export_onnx), holding the padded frame size of the data",
+        "scripts.export_onnx), holding the padded frame size of the data; instead of --model",
+    )
+    parser.add_argument(
+        "--onnx_cache",
+        type=Path,
+        help="where the onnxruntime backend caches the graphs it exports from --model, one subfolder per "
+        "weights (default: $XDG_CACHE_HOME/gsfm/onnx, or ~/.cache/gsfm/onnx)",
     )
 
 
@@ -108,6 +125,7 @@ def evaluate_from_arguments(
             protocol=protocol,
             overwrite=args.overwrite,
             weights_file=next((str(p) for p in (args.model, args.onnx) if p), None),
+            videos_per_device=args.videos_per_device,
         )
     except BaseException:
         # a failed start leaves no record: one process whose folder had none and got no video done
@@ -121,20 +139,21 @@ def evaluate_from_arguments(
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
     """This process's place in the job (its device, its CPU threads) and the network (or
     the ONNX Runtime backend that stands for it)."""
-    if args.backend == "onnxruntime" and (args.onnx is None or args.amp):
-        raise ConfigError(
-            "--backend onnxruntime needs --onnx DIR"
-            if args.onnx is None
-            else "--amp does not apply to --backend onnxruntime (its graphs are float32)"
-        )
-    if args.backend == "pytorch" and args.model is None:
+    if args.videos_per_device < 1:
+        raise ConfigError(f"--videos_per_device must be at least 1, got {args.videos_per_device}")
+    if args.backend == "onnxruntime" and args.amp:
+        raise ConfigError("--amp does not apply to --backend onnxruntime (its graphs are float32)")
+    if args.model is None and (args.backend == "pytorch" or args.onnx is None):
         raise ConfigError("--model is required (or --backend onnxruntime with --onnx DIR)")
     processes = distributed.init(args.device)
     if processes.device.type == "cpu" and (args.threads or processes.local_world_size > 1):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         torch.set_num_threads(args.threads or max(1, cores // processes.local_world_size))
-    if args.backend == "onnxruntime":
+    if args.backend == "onnxruntime" and args.onnx is not None:
         return processes, OnnxRuntimeBackend(args.onnx, processes.device)
+    if args.backend == "onnxruntime":  # exports on the CPU, whatever device runs the graphs
+        network = load_network(resolve_model(args.model), "cpu")
+        return processes, OnnxRuntimeBackend.cached(network, args.onnx_cache, processes.device, model_name=args.model)
     return processes, load_network(resolve_model(args.model), processes.device)
 
 
@@ -155,11 +174,15 @@ class JobProgress:
     def __init__(self, videos: list[EvalVideo], mask_root: Path, enabled: bool):
         self.videos, self.mask_root = videos, mask_root
         self.bar = tqdm(total=sum(v.num_frames for v in videos), unit="frame", disable=not enabled, dynamic_ncols=True)
-        self.own, self.polled = 0, 0.0  # frames of the video this process is computing
+        self.own, self.polled = 0, 0.0  # frames read of the videos this process is computing
 
     def frame(self) -> None:
         self.own += 1
         self.refresh()
+
+    def published(self, frames: int) -> None:
+        """A video of this process's is published: its frames now count among the done."""
+        self.own -= frames
 
     def refresh(self, force: bool = False) -> None:
         if self.bar.disable or (not force and time.monotonic() - self.polled < 2):
@@ -185,13 +208,15 @@ def evaluate(
     protocol: dict | None = None,
     overwrite: bool = False,
     weights_file: str | None = None,
+    videos_per_device: int = 1,
 ) -> dict | None:
     """Segment ``videos`` into ``out_root/<sink.masks_subdir>/<video>/``, every wanted frame
     through ``sink``; every process of the job calls this. ``protocol``: the benchmark's
     settings that change the masks (split, frames read, layout), recorded with the inference
     settings, the weights' fingerprint and the code version. ``network``: a ``GSFM`` or a
-    backend (``inference_backend``). Returns the summary statistics (None on ranks other
-    than 0). ``weights_file``: where the weights were read from, for the record."""
+    backend (``inference_backend``). ``weights_file``: where the weights were read from, for
+    the record. ``videos_per_device``: videos this process computes at once
+    (``_work_together``). Returns the summary statistics (None on ranks other than 0)."""
     network = as_backend(network)
     processes = processes or distributed.init(network.device.type)
     # --amp as it will run (a CPU without bfloat16 falls back to float32): what the record says
@@ -225,26 +250,13 @@ def evaluate(
     )
     progress = JobProgress(videos, mask_root, processes.is_main)
     reset_peak_memory(device)
-    mine: list[dict] = []
-    while queue:
-        claimed_any = False
-        for video in list(queue):
-            if not published(video) and claims.try_claim(video.name) is not None:
-                claimed_any = True
-                try:
-                    if not published(video):  # finished by another process just before we claimed it
-                        mine.append(
-                            _compute(
-                                network, video, mask_root, stats_root, config, processes, sink, progress, record["id"]
-                            )
-                        )
-                finally:
-                    claims.release(video.name)
-            if published(video):
-                queue.remove(video)
-        if queue and not claimed_any:  # the rest is being computed elsewhere: wait for it
-            progress.refresh(force=True)
-            time.sleep(POLL_SECONDS)
+    compute = lambda video: _compute(  # noqa: E731
+        network, video, mask_root, stats_root, config, processes, sink, progress, record["id"]
+    )
+    if videos_per_device == 1:
+        mine = _work(queue, claims, published, compute, progress)
+    else:
+        mine = _work_together(videos_per_device, queue, claims, published, compute, progress, device)
     progress.close()
     rank_stats = {
         "rank": processes.rank,
@@ -254,6 +266,7 @@ def evaluate(
         "frames": sum(s["frames"] for s in mine),
         "seconds": round(sum(s["seconds"] for s in mine), 3),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
+        "videos_per_device": videos_per_device,
     }
     rank_stats["fps"] = round(rank_stats["frames"] / rank_stats["seconds"], 3) if rank_stats["seconds"] else None
     distributed.barrier()
@@ -269,6 +282,67 @@ def evaluate(
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats, indent=1)), out_root / "eval_stats.json")
     sink.finish(videos, out_root)
     return stats
+
+
+def _work(
+    queue: list[EvalVideo],
+    claims: Claims,
+    published: Callable[[EvalVideo], bool],
+    compute: Callable[[EvalVideo], dict],
+    progress: JobProgress,
+    stop: threading.Event | None = None,
+) -> list[dict]:
+    """Claim and compute videos of ``queue`` until every one is published (by anyone);
+    the statistics of those computed here. ``stop``: set when a fellow worker failed."""
+    mine: list[dict] = []
+    while queue and not (stop and stop.is_set()):
+        claimed_any = False
+        for video in list(queue):
+            if stop and stop.is_set():
+                break
+            if not published(video) and claims.try_claim(video.name) is not None:
+                claimed_any = True
+                try:
+                    if not published(video):  # finished by another process just before we claimed it
+                        mine.append(compute(video))
+                finally:
+                    claims.release(video.name)
+            if published(video):
+                queue.remove(video)
+        if queue and not claimed_any:  # the rest is being computed elsewhere: wait for it
+            progress.refresh(force=True)
+            time.sleep(POLL_SECONDS)
+    return mine
+
+
+def _work_together(
+    workers: int,
+    queue: list[EvalVideo],
+    claims: Claims,
+    published: Callable[[EvalVideo], bool],
+    compute: Callable[[EvalVideo], dict],
+    progress: JobProgress,
+    device: torch.device,
+) -> list[dict]:
+    """``_work`` by ``workers`` threads, each with the whole queue, sharing the claims and the network: one
+    video each at a time (the claims keep two threads off one video as they keep two
+    processes off it). On a GPU each thread queues its kernels on its own CUDA stream, so
+    one video's kernels fill the gaps another's leave. The first error stops the others
+    from claiming more and is raised once they have finished their videos."""
+    stop = threading.Event()
+
+    def worker() -> list[dict]:
+        streams = torch.cuda.stream(torch.cuda.Stream(device)) if device.type == "cuda" else contextlib.nullcontext()
+        try:
+            with streams:
+                return _work(list(queue), claims, published, compute, progress, stop)
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
+        futures = [pool.submit(worker) for _ in range(workers)]
+    return [stats for future in futures for stats in future.result()]
 
 
 def _compute(
@@ -310,7 +384,7 @@ def _compute(
     }
     atomic_save(lambda tmp: tmp.write_text(json.dumps(stats)), stats_root / f"{video.name}.json")
     publish_dir(tmp_dir, mask_root / video.name)
-    progress.own = 0
+    progress.published(video.num_frames)
     return stats
 
 

@@ -12,14 +12,22 @@ cos/sin matrices of that size (``model.spectral``, real form), so no graph holds
 tensor or a DFT operator. ``manifest.json`` beside the graphs records, per size, the graph
 files and every input's and output's shape; a folder may hold several sizes of one
 checkpoint.
+
+``ensure_size`` is the export cache's entry point: it exports a size a folder lacks, one
+process at a time (an exclusive lock on the folder), so processes that want the same size
+at once (torchrun ranks, independent runs) export it once and the others wait and reuse it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import time
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -36,6 +44,7 @@ OPSET = 18
 GRAPHS = ("key_encoder", "value_encoder", "decoder")
 OBJECTS = "objects"  # the name of the dynamic axis
 MAX_OBJECTS = 255  # masks are uint8 index maps
+LOCK = ".export.lock"
 
 
 class KeyEncoderGraph(nn.Module):
@@ -150,15 +159,59 @@ def import_export_packages():
     return onnx
 
 
-def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: int, model_name: str = "") -> dict:
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold the folder's export lock (waiting for it). A POSIX lock: the kernel drops it
+    when its process dies, so a crashed export never blocks the next one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # drops the lock
+
+
+def ensure_size(
+    network: GSFM, folder: str | os.PathLike, height: int, width: int, model_name: str = "", weights: str | None = None
+) -> tuple[dict, float | None]:
+    """The manifest entry of ``height`` x ``width`` (padded) in ``folder``, exported first if
+    the folder lacks it; with the seconds the export took (None when it was there). The
+    folder must hold ``network``'s weights (``weights``: their fingerprint, if known)."""
+    folder = Path(folder)
+    key = size_key(*padded_size(height, width))
+    with _exclusive(folder):  # the manifest is read under the lock: another process may just have added the size
+        manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else None
+        weights = weights or fingerprint(network.state_dict())
+        if manifest is not None and manifest["weights_sha256"] != weights:
+            raise ConfigError(
+                f"{folder / MANIFEST}: holds graphs of other weights (sha256 {manifest['weights_sha256'][:12]}, "
+                f"not {weights[:12]}); it is not used"
+            )
+        if manifest is not None and key in manifest["sizes"]:
+            return manifest["sizes"][key], None
+        started = time.perf_counter()
+        entry = export_size(network, folder, height, width, model_name, weights)
+        return entry, time.perf_counter() - started
+
+
+def export_size(
+    network: GSFM,
+    folder: str | os.PathLike,
+    height: int,
+    width: int,
+    model_name: str = "",
+    weights: str | None = None,
+) -> dict:
     """Export the three graphs of ``network`` for frames of ``height`` x ``width`` (padded to
     the stride) into ``folder`` and add the size to its manifest (made if absent). A size
-    already there is replaced. Returns the size's manifest entry."""
+    already there is replaced. ``weights``: the network's fingerprint, if known. Returns the
+    size's manifest entry."""
     if network.single_object:
         raise ConfigError("the ONNX export takes the multi-object network (scripts load it with load_network)")
     folder = Path(folder)
     height, width = padded_size(height, width)
-    weights = fingerprint(network.state_dict())
+    weights = weights or fingerprint(network.state_dict())
     manifest_path = folder / MANIFEST
     manifest = (
         read_manifest(folder)
@@ -180,18 +233,21 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
         for name, shape in graph["inputs"].items()
     }
     modules = {
-        "key_encoder": KeyEncoderGraph(network),
-        "value_encoder": ValueEncoderGraph(network),
-        "decoder": DecoderGraph(network),
+        "key_encoder": KeyEncoderGraph(network).eval(),
+        "value_encoder": ValueEncoderGraph(network).eval(),
+        "decoder": DecoderGraph(network).eval(),
     }
     entry = {"height": height, "width": width, "graphs": {}, "io": io}
     objects = torch.export.Dim(OBJECTS, min=1, max=MAX_OBJECTS)
     with real_dft_form(network), torch.no_grad(), warnings.catch_warnings():
         # masks and others share the objects axis, which the exporter reports as a warning
         warnings.filterwarnings("ignore", message=".*axis name.*shares the same shape constraints")
+        # the filters' caches are filled outside the trace (LFM on the 1/16 features, HFM on the 1/4)
+        network.lfm.prepare(height // STRIDE, width // STRIDE, device)
+        network.decoder.hfm.prepare(height // 4, width // 4, device)
+        cached = [m.cached_sizes() for m in (network.lfm, network.decoder.hfm)]
         for name in GRAPHS:
             inputs = list(io[name]["inputs"])
-            modules[name].eval()(*(example[i] for i in inputs))  # fills the filters' caches outside the trace
             dynamic = {i: ({0: objects} if io[name]["inputs"][i][0] == OBJECTS else None) for i in inputs}
             program = torch.onnx.export(
                 modules[name],
@@ -207,6 +263,8 @@ def export_size(network: GSFM, folder: str | os.PathLike, height: int, width: in
                 program.save(tmp, external_data=False)
                 onnx.checker.check_model(str(tmp), full_check=True)
 
+            if [m.cached_sizes() for m in (network.lfm, network.decoder.hfm)] != cached:
+                raise RuntimeError(f"{name}: a spectral filter saw a size not prepared before the trace")
             file = f"{name}_{size_key(height, width)}.onnx"
             atomic_save(write, folder / file)
             entry["graphs"][name] = file

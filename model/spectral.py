@@ -112,6 +112,17 @@ class SpectralFilterModule(nn.Module):
             self._dft_cache[key] = dft_matrices(n, dtype, device)
         return self._dft_cache[key]
 
+    def prepare(self, height: int, width: int, device: torch.device) -> None:
+        """Fill the real form's caches for float32 inputs of ``height`` x ``width``: what an
+        export needs before tracing (built inside a trace they would not be constants), at
+        no convolution's cost."""
+        self._filter(height, width, device)
+        self._dft(height, torch.float32, device)
+        self._dft(width, torch.float32, device)
+
+    def cached_sizes(self) -> int:
+        return len(self._window_cache) + len(self._dft_cache)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
         with torch.autocast(device_type=x.device.type, enabled=False):

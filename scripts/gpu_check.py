@@ -9,7 +9,9 @@ project imports); 2. the tests marked ``cuda``; 3. the benchmark at 854x480 (60 
 1 and 3 objects, float32 and --amp, --amp both in channels-last (as it runs) and in NCHW,
 with the 3x3 convolution and the key encoder timed in each precision and layout; 200 frames
 with 1 object, for memory; one training step at crop 384 and the reference's batch of 8);
-4. a profile of a few frames of each implementation (what dominates); 5. the targets: >= 2x
+4. a profile of a few frames of each implementation (what dominates); 5. the throughput of
+``--videos_per_device`` 1, 2, 4 and 8 over a generated 8-video benchmark, with the GPU's
+memory (``scripts.videos_per_device``); 6. the targets: >= 2x
 the reference's frames/s in float32 with the same masks outside near-ties, >= 3x with --amp
 (channels-last; NCHW and the agreement with float32 alongside), <= 1/3 of its peak memory at
 200 frames, a training step >= 1.3x. A step that no longer fits the budget is skipped and
@@ -125,6 +127,20 @@ def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
     return json.loads((out / "benchmark.json").read_text())
 
 
+def videos_per_device(out: Path, args: list[str], timeout: float) -> dict:
+    """scripts.videos_per_device in its own process."""
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "scripts.videos_per_device", "--output", str(out), *args],
+            cwd=REPO,
+            check=True,
+            timeout=timeout,
+        )
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    return json.loads((out / "videos_per_device.json").read_text())
+
+
 def profile(video_dir: Path, device: torch.device, frames: int) -> dict:
     """The most expensive operations over the first frames of each implementation."""
     from scripts.benchmarking import benchmark_network, run_engine, run_oracle
@@ -220,6 +236,24 @@ def markdown(report: dict) -> str:
         if bench:
             body = bench["error"] if "error" in bench else Path(bench["markdown"]).read_text()
             lines += ["", f"## {title}", "", body]
+    several = report.get("videos_per_device")
+    if several:
+        lines += ["", "## Several videos at once (--videos_per_device)", ""]
+        if "error" in several:
+            lines.append(several["error"])
+        else:
+            lines += [
+                f"{several['videos']} generated videos of {several['frames_per_video']} frames at "
+                f"{several['size'][1]}x{several['size'][0]}, evaluated whole for each N.",
+                "",
+                "| N | frames/s | peak memory MB | masks equal to N = 1 |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {r['videos_per_device']} | {r['throughput_fps']} | {r['peak_memory_mb']} | "
+                f"{'yes' if r['masks_equal_to_first'] else 'NO'} |"
+                for r in several["rows"]
+            ]
     for role, table in report.get("profile", {}).items():
         lines += ["", f"## Profile: {role}", "", "```", table, "```"]
     if report["skipped"]:
@@ -263,6 +297,19 @@ def main(argv: list[str] | None = None) -> dict:
             lambda: benchmark(
                 out / "benchmark_long",
                 ["--device", args.device, "--frames", str(frames[1]), "--objects", "1", *size],
+                budget.left(),
+            ),
+        ),
+        (
+            "videos_per_device",
+            lambda: videos_per_device(
+                out / "videos_per_device",
+                ["--device", args.device]
+                + (
+                    ["--height", "64", "--width", "96", "--frames", "4", "--videos", "4", "--counts", "1", "2"]
+                    if args.quick
+                    else []
+                ),
                 budget.left(),
             ),
         ),

@@ -7,8 +7,9 @@ A generated block of a page in docs/ lies between two markers,
     <!-- end of generated block -->
 
 and is the rendering of docs/results/NAME.json: a benchmark report (written by
-``python -m scripts.benchmark`` as benchmark.json) or a demo summary (written by
-``python demo.py`` as summary.json). Every result file carries the stamp of the machine and
+``python -m scripts.benchmark`` as benchmark.json), a whole-process benchmark (written by
+``python -m scripts.benchmark_process``) or a demo summary (written by ``python demo.py`` as
+summary.json). Every result file carries the stamp of the machine and
 code that measured it (util/stamp.py), and its table shows that stamp. To publish a new
 measurement, copy its result file into docs/results/, point a block at it and run:
 
@@ -23,6 +24,7 @@ import re
 import sys
 from pathlib import Path
 
+from scripts.benchmark_process import markdown as process_markdown
 from scripts.benchmark_report import markdown as benchmark_markdown
 from util import cli
 from util.atomic import atomic_save
@@ -87,6 +89,8 @@ def render_result(path: Path) -> str:
         return demo_table(result)
     if "scoring" in result:
         return scoring_table(result)
+    if result.get("rows") and all("run" in row for row in result["rows"]):
+        return process_markdown(result)
     raise GSFMError(f"{path}: neither a benchmark report nor a demo summary")
 
 

@@ -184,7 +184,7 @@ def test_performance_numbers_come_from_stamped_result_files():
         kinds.add("benchmark" if "inference" in result else "demo" if "model_jf" in result else name)
         assert body == render_docs.render_result(REPO / "docs" / "results" / name), f"{name}: run scripts.render_docs"
         assert f"Measured on {render_docs.describe(result['stamp'])}" in body
-    assert kinds == {"benchmark", "demo"}
+    assert {"benchmark", "demo"} <= kinds
     prose = render_docs.BLOCK.sub("", text)
     measured = re.findall(
         r"(?<![\w.])\d+(?:\.\d+)?\s*(?:x|%|s|ms|min|minutes|seconds|MB|GB|MiB|GiB|frames/s|fps|"

@@ -38,6 +38,15 @@ def test_verdicts_and_report(tmp_path):
             "markdown": str(table),
         },
         "benchmark_long": {"inference": [{**row(1, 1, 1, 0.3), "frames": 200}], "markdown": str(table)},
+        "videos_per_device": {
+            "videos": 8,
+            "frames_per_video": 30,
+            "size": [480, 854],
+            "rows": [
+                {"videos_per_device": n, "throughput_fps": fps, "peak_memory_mb": mb, "masks_equal_to_first": same}
+                for n, fps, mb, same in ((1, 20.0, 900.0, True), (4, 51.5, 2400.0, False))
+            ],
+        },
     }
     verdicts = gpu_check.verdicts(report)
     assert verdicts["float32 speed-up, 3 objects"]["met"]
@@ -50,3 +59,4 @@ def test_verdicts_and_report(tmp_path):
     assert "| float32 speed-up, 1 object | 2.5 | >= 2.0 | NO |" in text
     assert "| memory ratio at 200 frames | 0.3 | <= 0.333 | yes |" in text
     assert "| the benchmark's table |" in text and "- profile" in text
+    assert "| 1 | 20.0 | 900.0 | yes |" in text and "| 4 | 51.5 | 2400.0 | NO |" in text

@@ -201,9 +201,10 @@ def test_frame_of_another_size_names_both_sizes_and_the_command(onnx_backend, ex
 
 @pytest.mark.slow
 @pytest.mark.golden
-def test_eval_script_with_the_onnxruntime_backend(exported, tmp_path):
+def test_eval_script_with_the_onnxruntime_backend(exported, tmp_path, golden_weights_file):
     """eval_generic.py --backend onnxruntime --onnx DIR on the golden DAVIS video: the
-    reference's masks (outside near-ties); without --onnx, an error saying so."""
+    reference's masks (outside near-ties); without --onnx and --model, an error saying so;
+    with --model, the same masks from the export cache."""
     g = load("propagation")
     (tmp_path / "frames").mkdir()
     for t, image in enumerate(g["rgb_uint8"]):
@@ -231,5 +232,13 @@ def test_eval_script_with_the_onnxruntime_backend(exported, tmp_path):
             cropped(g, "prob", t),
             f"mask {t}",
         )
-    with pytest.raises(SystemExit, match="--backend onnxruntime needs --onnx DIR"):
+    with pytest.raises(SystemExit, match="--model is required.*--onnx DIR"):
         cli_run(lambda: eval_generic.main([*map(str, common), "--output", str(tmp_path / "x")]))
+    # --model without --onnx: the graphs come from the export cache, here holding this export
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / read_manifest(exported)["weights_sha256"]).symlink_to(exported)
+    cached = ["--model", str(golden_weights_file), "--onnx_cache", str(tmp_path / "cache")]
+    cli_run(lambda: eval_generic.main([*map(str, common), *cached, "--output", str(tmp_path / "cached")]))
+    for t in range(len(g["rgb_uint8"])):
+        name = f"{t:05d}.png"
+        assert (read_mask(tmp_path / "cached" / "frames" / name) == read_mask(tmp_path / "out" / "frames" / name)).all()
