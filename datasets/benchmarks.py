@@ -61,6 +61,7 @@ from util.benchmark_metrics import (
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
 from util.palette import davis_palette, read_mask
+from util.paths import checked_names
 
 Scorer = Callable[[Path], dict]  # the folder of the output masks -> {"overall": ..., "per_object": [...]}
 
@@ -86,9 +87,11 @@ class Benchmark:
 
 def _json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())["videos"]
+        videos = json.loads(path.read_text())["videos"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise DatasetError(f"{path}: not a readable meta file with a 'videos' entry ({e})") from None
+    checked_names(videos, path)
+    return videos
 
 
 def _subfolders(folder: Path) -> list[str]:
