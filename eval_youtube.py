@@ -11,6 +11,9 @@ from pathlib import Path
 import inference_core_yv
 from evaluation.run import add_common_args, evaluate_from_arguments
 from util import cli
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 def main(argv=None) -> None:
@@ -36,7 +39,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     if args.sparse_frames:
-        print(
+        logger.info(
             "--sparse_frames: reading the every-5th-frame JPEGImages, not the all-frames archive; the results "
             "are not comparable with published YouTube-VOS numbers (recorded in eval_stats.json)"
         )

@@ -26,7 +26,10 @@ import numpy as np
 from PIL import Image
 
 from util import cli
+from util.log import get_logger
 from util.palette import davis_palette
+
+logger = get_logger(__name__)
 
 PALETTE = davis_palette()
 
@@ -435,8 +438,8 @@ def main(argv: list[str] | None = None) -> None:
             args.max_objects,
         )
     )
-    print(f"synthetic datasets written to {args.root}")
+    logger.info(f"synthetic datasets written to {args.root}")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

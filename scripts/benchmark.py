@@ -691,4 +691,4 @@ def print_row(row: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

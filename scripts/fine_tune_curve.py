@@ -23,7 +23,10 @@ from model.checkpoint import read_checkpoint
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import TrainConfig
+from util.log import get_logger
 from util.stamp import describe, machine_stamp
+
+logger = get_logger(__name__)
 
 # The demo's data style (one object per video, larger objects, a low-contrast background)
 STYLE = {k: FULL["data"][k] for k in ("max_objects", "object_size", "background_contrast")}
@@ -118,9 +121,9 @@ def main(argv: list[str] | None = None) -> dict:
     args.output.mkdir(parents=True, exist_ok=True)
     atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.output / "fine_tuning_results.json")
     draw_curve([(c["it"], c["J&F"]) for c in results["curve"]], args.output / "fine_tuning_curve.png", describe(stamp))
-    print(json.dumps({k: v for k, v in results.items() if k != "stamp"}, indent=1))
+    logger.info(json.dumps({k: v for k, v in results.items() if k != "stamp"}, indent=1))
     return results
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

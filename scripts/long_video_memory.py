@@ -35,8 +35,11 @@ from scripts.benchmark import benchmark_network, make_benchmark_video
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
+from util.log import get_logger
 from util.memory import current_memory_mb
 from util.stamp import describe, machine_stamp
+
+logger = get_logger(__name__)
 
 HEIGHT, WIDTH = 480, 854
 BYTES = 4  # float32
@@ -112,10 +115,12 @@ def main(argv: list[str] | None = None) -> dict:
         "check": check,
     }
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), args.output)
-    print(f"{report['video']} ({describe(report['stamp'])}):")
+    logger.info(f"{report['video']} ({describe(report['stamp'])}):")
     for row in formula:
-        print(f"  max_memory_frames={row['max_memory_frames']}: {row['bank_frames']} bank frames, {row['bank_mb']} MB")
-    print(
+        logger.info(
+            f"  max_memory_frames={row['max_memory_frames']}: {row['bank_frames']} bank frames, {row['bank_mb']} MB"
+        )
+    logger.info(
         f"  check, {check['frames']} frames: bank allocated {check['bank_allocated_mb']} MB (formula "
         f"{check['bank_formula_mb']}), resident {check['rss_min_mb']}-{check['rss_max_mb']} MB, growth after the "
         f"second frame (the first segmented one) {check['rss_growth_after_second_frame_mb']} MB, "
@@ -125,4 +130,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -27,8 +27,10 @@ from scripts.benchmark import markdown as benchmark_markdown
 from util import cli
 from util.atomic import atomic_save
 from util.errors import GSFMError
+from util.log import get_logger
 from util.stamp import describe
 
+logger = get_logger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 RESULTS = DOCS / "results"
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--docs", type=Path, default=DOCS, help="folder of the pages (results/ inside it)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is out of date")
     args = parser.parse_args(argv)
+    if not args.docs.is_dir():
+        raise GSFMError(f"{args.docs}: docs folder not found")
     stale = []
     for page in sorted(args.docs.glob("*.md")):
         text = page.read_text()
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
             if not args.check:
                 atomic_save(lambda tmp: tmp.write_text(rendered), page)
     for page in stale:
-        print(f"{page}: {'out of date' if args.check else 'rewritten'}")
+        logger.info(f"{page}: {'out of date' if args.check else 'rewritten'}")
     if args.check and stale:
         sys.exit(1)
     return stale
