@@ -1,6 +1,8 @@
 """Training samples as the reference draws them: every copy of a repeated dataset its own
 clip, static masks warped bicubically and kept soft."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,23 @@ def test_boundary_targets_of_soft_masks_match_an_independent_laplacian(size):
     expected = np.clip(ndimage.convolve(mask, kernel, mode="constant"), 0, None) > 0.1
     ours = boundary_target(torch.from_numpy(mask).float()[None, None])[0, 0].numpy() > 0.5
     assert np.array_equal(ours, expected)
+
+
+def test_only_undecodable_files_are_skipped(synthetic_root, tmp_path, monkeypatch):
+    folder = tmp_path / "static"
+    shutil.copytree(synthetic_root / "static" / "DUTS-TR", folder)
+    dataset = StaticTransformDataset(folder, crop_size=48)
+    broken = dataset.images[0]
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated JPEG
+    with pytest.warns(UserWarning, match=f"skipping unreadable training sample 0: {broken}: unreadable image"):
+        sample = dataset[0]
+    assert sample["info"]["name"] == str(dataset.images[1])  # the next sample stands in
+    assert len(dataset.bad_files) == 1 and next(iter(dataset.bad_files)).startswith(f"{broken}: unreadable image")
+
+    # a bug (here: a transform that raises ValueError) is not an unreadable file
+    def bug(*_):
+        raise ValueError("a bug in an augmentation")
+
+    monkeypatch.setattr(dataset, "pair_im_lone", bug)
+    with pytest.raises(ValueError, match="a bug in an augmentation"):
+        dataset[1]

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from util.atomic import atomic_save
-from util.errors import DatasetError
+from util.errors import DatasetError, UnreadableImage
 
 
 def davis_palette() -> list[int]:
@@ -86,13 +86,20 @@ def _colour_mask_ids(path: str | os.PathLike, rgb: np.ndarray) -> np.ndarray:
     return np.array(ids, dtype=np.uint8)[inverse.reshape(-1)].reshape(rgb.shape[:2])
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; greyscale and RGBA are converted; clear error when unreadable."""
+def open_image(path: str | os.PathLike, mode: str) -> Image.Image:
+    """The image decoded and converted to ``mode``; ``UnreadableImage`` naming the file when
+    it cannot be opened or decoded (PIL reports these as OSError, SyntaxError for a broken
+    PNG, ValueError or DecompressionBombError), and only then."""
     try:
         with Image.open(path) as img:
-            return np.array(img.convert("RGB"))
-    except (OSError, SyntaxError) as e:
-        raise DatasetError(f"{path}: unreadable image ({e})") from None
+            return img.convert(mode)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(f"{path}: unreadable image ({e})") from None
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; greyscale and RGBA are converted; clear error when unreadable."""
+    return np.array(open_image(path, "RGB"))
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
