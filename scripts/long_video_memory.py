@@ -11,10 +11,11 @@ with the default settings and with ``--max_memory_frames``, and checks the arith
 short run: ``--frames`` frames of a generated 854x480 video streamed from disk through
 ``InferenceCore`` (deterministic synthetic weights, default settings): the bank the engine
 allocates equals the formula for that length, and the resident memory does not grow from
-frame to frame once the first frame has been segmented (it holds the weights, the
-libraries, one frame's working buffers and the bank). The engine zero-fills the bank when
-it reserves it (at the first memory write), so the whole bank of a video is resident from
-its first frames on.
+frame to frame once the first frame has been segmented but by the bank's pages as memory
+frames fill them (it holds the weights, the libraries, one frame's working buffers and the
+bank). The engine reserves the bank uninitialised (at the first memory write), so only the
+part already written is resident. ``scripts.render_docs`` renders the report into
+docs/BENCHMARKS.md.
 
     python -m scripts.long_video_memory [--frames 9] [--output docs/results/long_video_memory_cpu.json]
 """
