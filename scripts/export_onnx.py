@@ -18,6 +18,9 @@ from pathlib import Path
 from model.checkpoint import load_network
 from model.export import export_size
 from util import cli
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = ", ".join(
         f"{name} {(args.output / file).stat().st_size / 2**20:.0f} MB" for name, file in entry["graphs"].items()
     )
-    print(
+    logger.info(
         f"exported {entry['height']}x{entry['width']} into {args.output} in "
         f"{time.perf_counter() - started:.0f} s: {sizes}"
     )
