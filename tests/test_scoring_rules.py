@@ -130,6 +130,21 @@ def test_mose2_disappearance_and_reappearance_segments(tmp_path):
         assert result["overall"][key] == pytest.approx(official[key]), key
 
 
+def test_mose2_segments_use_the_adaptive_boundary(tmp_path):
+    """At 120x160 (F's width 2, F_new's 1 for a 10x10 object) a 2-pixel shift after the
+    reappearance costs F_new, not F: the reappearance J&F_new is built on F_new."""
+    shape = (120, 160)
+    obj, empty = box(shape, 40, 50, 40, 50), np.zeros(shape, np.uint8)
+    gt = np.stack([obj, obj, obj, empty, empty, obj, obj, obj])
+    pred = gt.copy()
+    pred[5] = pred[6] = box(shape, 40, 50, 42, 52)
+    result = mose2_video(tmp_path, gt, pred)
+    row = result["per_object"][0]
+    assert result["overall"]["F"] == 1 and row["reappear_F_new"] < 0.8
+    official = ref.mose2_overall([ref.mose2_object(gt, pred, 1)])
+    assert result["overall"]["reappear_J&F_new"] == pytest.approx(official["reappear_J&F_new"])
+
+
 # ---- LVOS -----------------------------------------------------------------------------------
 
 
