@@ -82,6 +82,8 @@ class SeededDataset(Dataset):
                 warnings.warn(f"skipping unreadable training sample {index}: {e}")
                 if len(self.bad_files) > MAX_BAD_FILES:
                     raise DatasetError(f"more than {MAX_BAD_FILES} unreadable training files, last: {e}") from None
+                if attempt + 1 >= len(self):  # every sample tried: none left to stand in
+                    raise DatasetError(f"no readable sample in this training set, last: {e}") from None
                 index = (index + 1) % len(self)
                 attempt += 1
 

@@ -13,6 +13,7 @@ from torchvision.transforms import InterpolationMode
 from datasets.train_datasets import ConcatTrainSet, StaticTransformDataset, build_train_set
 from model.losses import boundary_target
 from util.configuration import TrainConfig
+from util.errors import DatasetError
 
 
 def stage_config(root, stage, **overrides):
@@ -115,7 +116,11 @@ def test_boundary_targets_of_soft_masks_match_an_independent_laplacian(size):
 
 def test_only_undecodable_files_are_skipped(synthetic_root, tmp_path, monkeypatch):
     folder = tmp_path / "static"
-    shutil.copytree(synthetic_root / "static" / "DUTS-TR", folder)
+    folder.mkdir()
+    source = sorted((synthetic_root / "static" / "DUTS-TR").glob("*.jpg"))[0]
+    for name in ("a", "b", "c"):  # three readable samples, the first of which is then truncated
+        shutil.copy(source, folder / f"{name}.jpg")
+        shutil.copy(source.with_suffix(".png"), folder / f"{name}.png")
     dataset = StaticTransformDataset(folder, crop_size=48)
     broken = dataset.images[0]
     broken.write_bytes(broken.read_bytes()[:40])  # a truncated JPEG
@@ -131,3 +136,14 @@ def test_only_undecodable_files_are_skipped(synthetic_root, tmp_path, monkeypatc
     monkeypatch.setattr(dataset, "pair_im_lone", bug)
     with pytest.raises(ValueError, match="a bug in an augmentation"):
         dataset[1]
+
+
+def test_a_training_set_of_unreadable_files_stops(tmp_path):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+        (folder / f"{name}.png").write_bytes(b"not a PNG")
+    dataset = StaticTransformDataset(folder, crop_size=48)
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no readable sample in this training set"):
+        dataset[0]
