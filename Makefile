@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv browser demo test test-fast lint benchmark gpu-check clean
+.PHONY: venv browser demo test test-fast lint benchmark gpu-check mutation-check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-export.txt requirements-app.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: venv
 
 benchmark: venv
 	$(PY) -m scripts.benchmark $(BENCH_ARGS)
+
+# Plants a change of each scoring rule and checks that the scorer tests fail (scripts/mutation_check.py)
+mutation-check: venv
+	$(PY) -m scripts.mutation_check $(MUTATION_ARGS)
 
 # On a GPU machine: its own python3 and packages (nothing is installed); report in output/gpu_check/
 gpu-check:

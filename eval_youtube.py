@@ -12,6 +12,9 @@ import inference_core_yv
 from benchmarks.registry import BENCHMARKS, run_benchmark
 from evaluation.run import add_common_args
 from util import cli
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 def main(argv=None) -> None:
@@ -37,7 +40,7 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     if args.sparse_frames:
-        print(
+        logger.info(
             "--sparse_frames: reading the every-5th-frame JPEGImages, not the all-frames archive; the results "
             "are not comparable with published YouTube-VOS numbers (recorded in eval_stats.json)"
         )

@@ -28,9 +28,12 @@ from model.zoo import resolve_model
 from util import cli, distributed
 from util.configuration import InferenceConfig, TrainConfig
 from util.errors import GSFMError
+from util.log import get_logger
 from util.logger import IntervalMeans, Logger
 from util.rng import seed_everything, set_rng_state
 from util.signals import StopRequests
+
+console = get_logger(__name__)
 
 
 def build_network(config: TrainConfig, resumed: bool, processes: distributed.Processes, log) -> GSFM:
@@ -67,7 +70,7 @@ def train(config: TrainConfig, local_rank: int | None = None) -> Path | None:
     ``local_rank``: the legacy torch.distributed.launch's --local_rank (torchrun sets
     LOCAL_RANK instead)."""
     processes = distributed.init(config.device, local_rank)
-    log = print if processes.is_main else (lambda *_: None)
+    log = console.info if processes.is_main else (lambda *_: None)
     batch_size = config.batch_per_process(processes.world_size)
     log(
         f"stage {config.stage}: batch {batch_size} per process x {processes.world_size} processes = "

@@ -63,6 +63,7 @@ from datasets.eval_datasets import (
 from util.errors import ConfigError, DatasetError
 from util.metrics import evaluate_folders
 from util.palette import davis_palette, read_mask
+from util.paths import checked_names
 
 # (the folder of the output masks, the videos to score or None for all) -> {"overall": ..., "per_object": [...]}
 Scorer = Callable[..., dict]
@@ -77,9 +78,11 @@ class BenchmarkSet:
 
 def _json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())["videos"]
+        videos = json.loads(path.read_text())["videos"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise DatasetError(f"{path}: not a readable meta file with a 'videos' entry ({e})") from None
+    checked_names(videos, path)
+    return videos
 
 
 def _subfolders(folder: Path) -> list[str]:

@@ -23,6 +23,7 @@ from PIL import Image
 from util.errors import DatasetError
 from util.log import get_logger
 from util.palette import davis_palette, image_files, read_image, read_mask, read_palette
+from util.paths import checked_names
 
 logger = get_logger(__name__)
 DIGITS = re.compile(r"\d+")  # frame names differ in their digits: 00005, frame_0005
@@ -261,7 +262,7 @@ def require_dir(path: Path, what: str) -> Path:
 def read_image_set(path: Path) -> list[str]:
     if not path.is_file():
         raise DatasetError(f"{path}: image set file not found")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return checked_names([line.strip() for line in path.read_text().splitlines() if line.strip()], path)
 
 
 def find_palette(candidates: list[Path], annotation_root: Path) -> list[int]:
@@ -351,6 +352,7 @@ def youtube_videos(
         meta = json.loads(meta_path.read_text())["videos"]
     except (json.JSONDecodeError, KeyError) as e:
         raise DatasetError(f"{meta_path}: not a YouTube-VOS meta.json ({e})") from None
+    checked_names(meta, meta_path)
     if sparse_frames:
         image_root = require_dir(split_root / "JPEGImages", "YouTube-VOS JPEGImages")
     else:

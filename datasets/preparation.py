@@ -25,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from util.atomic import atomic_save
+from util.errors import DatasetError
 from util.log import get_logger
 
 logger = get_logger(__name__)
@@ -58,7 +59,7 @@ def resize_short_side_pil(job: ResizeJob, short: int) -> None:
         with Image.open(job.src) as img:
             img.load()
     except (OSError, SyntaxError) as e:
-        raise ValueError(f"{job.src}: unreadable image ({e})") from None
+        raise DatasetError(f"{job.src}: unreadable image ({e})") from None
     resample = Image.Resampling.NEAREST if job.is_mask else Image.Resampling.BICUBIC
     img = img.resize(short_side_size(*img.size, short), resample)
     fmt = "PNG" if job.dst.suffix.lower() == ".png" else "JPEG"
@@ -69,7 +70,7 @@ def resize_min_length_cv2(job: ResizeJob, min_length: int) -> None:
     """One static image or mask: short side to ``min_length`` with INTER_AREA."""
     img = cv2.imread(str(job.src))
     if img is None:
-        raise ValueError(f"{job.src}: unreadable image")
+        raise DatasetError(f"{job.src}: unreadable image")
     h, w = img.shape[:2]
     img = cv2.resize(img, min_length_size(w, h, min_length), interpolation=cv2.INTER_AREA)
 

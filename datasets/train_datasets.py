@@ -28,8 +28,8 @@ from torchvision.transforms import InterpolationMode
 from datasets.tps import random_tps_warp
 from datasets.video_layout import find_video_layout
 from util.configuration import CLIP_FRAMES, ImageFolders, TrainConfig, VideoFolders
-from util.errors import ConfigError, DatasetError
-from util.palette import image_files
+from util.errors import ConfigError, DatasetError, UnreadableImage
+from util.palette import image_files, open_image
 from util.rng import seeded
 from util.tensor_util import IMAGENET_MEAN, IMAGENET_STD
 
@@ -51,7 +51,8 @@ def reseed(seed: int) -> None:
 
 
 class SeededDataset(Dataset):
-    """Per-sample seeds, skipping (with a count) files that cannot be read."""
+    """Per-sample seeds, skipping (with a count) image files that cannot be decoded; any
+    other error is a bug or a bad setting and is raised."""
 
     def __init__(self):
         self.seed, self.epoch = 0, 0
@@ -76,11 +77,13 @@ class SeededDataset(Dataset):
             try:
                 with seeded(self.sample_seed(seed_index, attempt)):
                     return self.load(index)
-            except (OSError, SyntaxError, ValueError) as e:
-                self.bad_files.add(str(getattr(e, "filename", None) or e))
+            except UnreadableImage as e:
+                self.bad_files.add(str(e))
                 warnings.warn(f"skipping unreadable training sample {index}: {e}")
                 if len(self.bad_files) > MAX_BAD_FILES:
-                    raise RuntimeError(f"more than {MAX_BAD_FILES} unreadable training files, last: {e}") from None
+                    raise DatasetError(f"more than {MAX_BAD_FILES} unreadable training files, last: {e}") from None
+                if attempt + 1 >= len(self):  # every sample tried: none left to stand in
+                    raise DatasetError(f"no readable sample in this training set, last: {e}") from None
                 index = (index + 1) % len(self)
                 attempt += 1
 
@@ -143,8 +146,8 @@ class StaticTransformDataset(SeededDataset):
 
     def load(self, index: int) -> dict:
         path = self.images[index]
-        im = Image.open(path).convert("RGB")
-        gt = Image.open(path.with_suffix(".png")).convert("L")
+        im = open_image(path, "RGB")
+        gt = open_image(path.with_suffix(".png"), "L")
         sequence_seed = np.random.randint(2**31 - 1)
         images, masks = [], []
         for _ in range(CLIP_FRAMES):
@@ -271,10 +274,10 @@ class VOSDataset(SeededDataset):
             images, masks = [], []
             for f in picked:
                 reseed(sequence_seed)
-                im = Image.open(self.im_root / video / f"{frames[f]}.jpg").convert("RGB")
+                im = open_image(self.im_root / video / f"{frames[f]}.jpg", "RGB")
                 im = self.all_im_lone(self.all_im_dual(im))
                 reseed(sequence_seed)
-                gt = self.all_gt_dual(Image.open(self.gt_root / video / f"{frames[f]}.png").convert("P"))
+                gt = self.all_gt_dual(open_image(self.gt_root / video / f"{frames[f]}.png", "P"))
                 pair_seed = np.random.randint(2**31 - 1)
                 reseed(pair_seed)
                 im = self.pair_im_lone(self.pair_im_dual(im))

@@ -49,6 +49,7 @@ from util.configuration import InferenceConfig, add_arguments, from_arguments
 from util.errors import ConfigError
 from util.log import get_logger
 from util.memory import peak_memory_mb, reset_peak_memory, synchronize
+from util.paths import remove_tree_inside
 from util.precision import autocast_enabled
 from util.stamp import code_version
 
@@ -234,7 +235,7 @@ def evaluate(
     )
     if overwrite and processes.is_main:
         for video in videos:
-            shutil.rmtree(mask_root / video.name, ignore_errors=True)
+            remove_tree_inside(out_root, mask_root / video.name)
             (stats_root / f"{video.name}.json").unlink(missing_ok=True)
         replace_record(out_root, record)
     distributed.barrier()

@@ -58,6 +58,13 @@ NOT_TRAINING_SETTINGS = frozenset(
         "global_batch_size",  # compared as the batch per process and the global batch
     }
 )
+# Settings a resume may change, said once: a longer --iterations continues the shorter run
+# (the learning-rate steps and the bootstrapped-CE warm-up count absolute iterations), and
+# validation never touches the weights (test_training::test_validation_does_not_change_training).
+# A shorter --iterations stays a difference: the run would stop somewhere its schedule was not
+# planned for.
+CONTINUATION_SETTINGS = ("iterations", "val_videos", "val_interval", "val_max_size")
+VALIDATION_DATA = ("val_videos", "val_max_size")  # another one makes the best J&F so far incomparable
 PATH_SETTINGS = ("static_root", "bl_root", "yv_root", "davis_root", "davis_subset", "yv_subset")
 
 
@@ -119,14 +126,10 @@ def training_differences(checkpoint: dict, config: TrainConfig, world_size: int)
     for name, value in now.items():
         if name in NOT_TRAINING_SETTINGS or name not in recorded:
             continue
-        before = recorded[name]
-        same = (
-            os.path.normpath(str(before)) == os.path.normpath(str(value))
-            if name in PATH_SETTINGS
-            else (tuple(before) == tuple(value) if isinstance(value, tuple) else before == value)
-        )
-        if not same:
-            differences.append(f"--{name}: {_shown(before)} in the checkpoint, {_shown(value)} now")
+        if name in CONTINUATION_SETTINGS and (name != "iterations" or value >= recorded[name]):
+            continue
+        if not _same(name, recorded[name], value):
+            differences.append(f"--{name}: {_shown(recorded[name])} in the checkpoint, {_shown(value)} now")
     processes = len(checkpoint.get("rng") or ())
     if processes and "batch_size" in recorded:
         recorded_global = recorded.get("global_batch_size") or recorded["batch_size"] * processes
@@ -137,6 +140,34 @@ def training_differences(checkpoint: dict, config: TrainConfig, world_size: int)
                 f"checkpoint, {batch} x {world_size} now"
             )
     return differences
+
+
+def continuation_changes(checkpoint: dict, config: TrainConfig) -> list[str]:
+    """The settings of ``CONTINUATION_SETTINGS`` that ``config`` changes and a resume
+    accepts (a longer --iterations, any validation setting), one line each."""
+    recorded = checkpoint.get("config")
+    if not isinstance(recorded, dict):
+        return []
+    now = dataclasses.asdict(config)
+    changes = []
+    for name in CONTINUATION_SETTINGS:
+        if name not in recorded or _same(name, recorded[name], now[name]):
+            continue
+        if name == "iterations" and now[name] < recorded[name]:
+            continue  # a difference (training_differences), not a continuation
+        line = f"--{name}: {_shown(recorded[name])} in the checkpoint, {_shown(now[name])} now"
+        if name == "iterations" and config.stage_preset.skip_fractions:
+            line += " (the max-skip curriculum, set in fractions of all epochs, is spread over the new total)"
+        changes.append(line)
+    return changes
+
+
+def _same(name: str, before: object, value: object) -> bool:
+    if name in PATH_SETTINGS or name == "val_videos":
+        return before == value or (
+            before is not None and value is not None and os.path.normpath(str(before)) == os.path.normpath(str(value))
+        )
+    return tuple(before) == tuple(value) if isinstance(value, tuple) else before == value
 
 
 def _shown(value: object) -> str:
@@ -157,6 +188,7 @@ class TrainingRun:
         if path is not None:
             self._check_network(path)
             self._check_settings(path, world_size, log)
+            self._note_continuation(path, log)
             self.folder = path.parent
             missing = [k for k in ("scaler", "rng") if k not in self.resume]
             if missing:  # the reference's own checkpoints hold it, network, optimizer, scheduler
@@ -173,8 +205,31 @@ class TrainingRun:
             # a new run's folder is made by its first file: a run that fails to start leaves none
             check_writable(self.folder if path is not None else self.folder.parent)
         self._written = {"weights": -1, "checkpoint": -1}  # the iteration each was last written at
-        # the best validation so far ({"it", "jf"}), kept across resumes
+        # the best validation so far ({"it", "jf"}), kept across resumes of the same validation
         self.best: dict | None = (self.resume or {}).get("best")
+        if self.resume is not None and self.best is not None and self._validation_changed():
+            self.best = None
+
+    def _validation_changed(self) -> bool:
+        recorded = self.resume.get("config")
+        now = dataclasses.asdict(self.config)
+        return isinstance(recorded, dict) and any(
+            not _same(name, recorded.get(name), now[name]) for name in VALIDATION_DATA
+        )
+
+    def _note_continuation(self, path: Path, log: Callable[[str], None]) -> None:
+        changes = continuation_changes(self.resume, self.config)
+        if not changes:
+            return
+        listed = "\n".join(f"  {line}" for line in changes)
+        best = self.resume.get("best")
+        dropped = (
+            f"\n  the best validation so far (J&F {best['jf']:.4f} at iteration {best['it']}) was measured "
+            f"on other videos or sizes: {path.parent.name}_best.pth will be replaced by this validation's best"
+            if best is not None and self._validation_changed()
+            else ""
+        )
+        log(f"note: {path} continues with settings that do not change what it trained so far:\n{listed}{dropped}")
 
     def _check_network(self, path: Path) -> None:
         network = self.resume.get("network")

@@ -30,7 +30,10 @@ from scripts.benchmark import REPO
 from scripts.benchmarking import StageClock, agreement, benchmark_network, make_benchmark_video, run_engine
 from util import cli
 from util.atomic import atomic_save
+from util.log import get_logger
 from util.stamp import describe, machine_stamp
+
+logger = get_logger(__name__)
 
 BACKEND_CALLS = ("key encoding", "decoding", "value encoding")  # the stages of the three network calls
 WARM_UP_FRAMES = 2
@@ -93,24 +96,24 @@ def main(argv: list[str] | None = None) -> dict:
             name: round((out / "onnx" / file).stat().st_size / 2**20, 1) for name, file in entry["graphs"].items()
         },
     }
-    print(f"export: {report['export']}", flush=True)
+    logger.info(f"export: {report['export']}")
     for objects in args.objects:
         video = make_benchmark_video(out / "videos", args.frames, objects, args.height, args.width)
         row = {"objects": objects}
         backends = {"pytorch": PyTorchBackend(network), "onnxruntime": OnnxRuntimeBackend(out / "onnx", "cpu", threads)}
         for name, backend in backends.items():
             row[name] = timed_run(backend, video, out / "runs" / f"{video.name}_{name}")
-            print(f"{objects} object(s), {name}: {row[name]}", flush=True)
+            logger.info(f"{objects} object(s), {name}: {row[name]}")
         row["speedup"] = round(row["onnxruntime"]["fps"] / row["pytorch"]["fps"], 3)
         row["agreement"] = agreement(
             out / "runs" / f"{video.name}_onnxruntime" / "masks", out / "runs" / f"{video.name}_pytorch" / "masks"
         )
-        print(f"  agreement: {row['agreement']}", flush=True)
+        logger.info(f"  agreement: {row['agreement']}")
         report["rows"].append(row)
     report["load_average_after"] = os.getloadavg()
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), out / "benchmark_onnx.json")
     atomic_save(lambda tmp: tmp.write_text(markdown(report)), out / "benchmark_onnx.md")
-    print(markdown(report))
+    logger.info(markdown(report))
     return report
 
 
@@ -155,4 +158,4 @@ def markdown(report: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

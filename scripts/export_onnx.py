@@ -19,6 +19,9 @@ from model.checkpoint import load_network
 from model.export import export_size
 from model.zoo import resolve_model
 from util import cli
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = ", ".join(
         f"{name} {(args.output / file).stat().st_size / 2**20:.0f} MB" for name, file in entry["graphs"].items()
     )
-    print(
+    logger.info(
         f"exported {entry['height']}x{entry['width']} into {args.output} in "
         f"{time.perf_counter() - started:.0f} s: {sizes}"
     )

@@ -1,7 +1,8 @@
 """Fine-tuning on your own videos, measured: the demo's stage-0 network fine-tuned on a
 generated folder of custom videos (``--videos``) with validation every few iterations
 (``--val_videos``); writes the validation curve (J&F against iteration) as a PNG and the
-numbers, with the machine stamp, as JSON.
+numbers, with the machine stamp, as JSON (``results/fine_tuning_cpu.json``, which
+``scripts.render_docs`` renders into docs/FINE_TUNING.md).
 
     python -m scripts.fine_tune_curve [--output docs] [--work output/fine_tune]
 """
@@ -23,7 +24,10 @@ from model.checkpoint import read_checkpoint
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import TrainConfig
+from util.log import get_logger
 from util.stamp import describe, machine_stamp
+
+logger = get_logger(__name__)
 
 CUSTOM = FINE_TUNING_EXAMPLE  # what python -m datasets.synthetic --custom writes
 FINE_TUNE_ITERATIONS = 40
@@ -67,7 +71,12 @@ def draw_curve(points: list[tuple[int, float]], path: Path, caption: str, size=(
 
 def main(argv: list[str] | None = None) -> dict:
     p = cli.argument_parser(__doc__)
-    p.add_argument("--output", type=Path, default=Path("docs"), help="where the PNG and the JSON go")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("docs"),
+        help="where the PNG goes, and the JSON (results/fine_tuning_cpu.json)",
+    )
     p.add_argument("--work", type=Path, default=Path("output/fine_tune"), help="data and runs")
     p.add_argument("--threads", type=int, default=2, help="CPU threads")
     args = p.parse_args(argv)
@@ -114,12 +123,13 @@ def main(argv: list[str] | None = None) -> dict:
         "total_seconds": round(time.time() - start, 1),
         "stamp": stamp,
     }
-    args.output.mkdir(parents=True, exist_ok=True)
-    atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.output / "fine_tuning_results.json")
+    atomic_save(
+        lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.output / "results" / "fine_tuning_cpu.json"
+    )
     draw_curve([(c["it"], c["J&F"]) for c in results["curve"]], args.output / "fine_tuning_curve.png", describe(stamp))
-    print(json.dumps({k: v for k, v in results.items() if k != "stamp"}, indent=1))
+    logger.info(json.dumps({k: v for k, v in results.items() if k != "stamp"}, indent=1))
     return results
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -34,6 +34,9 @@ import torch
 
 from util import cli
 from util.atomic import atomic_save
+from util.log import get_logger
+
+logger = get_logger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("numpy", "PIL", "cv2", "tqdm", "torchvision", "tensorboard", "pytest", "scipy")  # runtime, then tests
@@ -322,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
         if budget.left() < 20:
             report["skipped"].append(name)
             continue
-        print(f"[gpu check] {name} ({budget.left():.0f} s left)", flush=True)
+        logger.info(f"[gpu check] {name} ({budget.left():.0f} s left)")
         try:
             result = step()
         except Exception as e:  # a broken step must not cost the rest of the report
@@ -335,9 +338,9 @@ def main(argv: list[str] | None = None) -> dict:
     report["seconds"] = round(time.monotonic() - started, 1)
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1, default=str)), out / "gpu_check.json")
     atomic_save(lambda tmp: tmp.write_text(markdown(report)), out / "gpu_check.md")
-    print(f"[gpu check] report: {out / 'gpu_check.md'} and {out / 'gpu_check.json'} ({report['seconds']:.0f} s)")
+    logger.info(f"[gpu check] report: {out / 'gpu_check.md'} and {out / 'gpu_check.json'} ({report['seconds']:.0f} s)")
     return report
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -11,10 +11,11 @@ with the default settings and with ``--max_memory_frames``, and checks the arith
 short run: ``--frames`` frames of a generated 854x480 video streamed from disk through
 ``InferenceCore`` (deterministic synthetic weights, default settings): the bank the engine
 allocates equals the formula for that length, and the resident memory does not grow from
-frame to frame once the first frame has been segmented (it holds the weights, the
-libraries, one frame's working buffers and the bank). The engine zero-fills the bank when
-it reserves it (at the first memory write), so the whole bank of a video is resident from
-its first frames on.
+frame to frame once the first frame has been segmented but by the bank's pages as memory
+frames fill them (it holds the weights, the libraries, one frame's working buffers and the
+bank). The engine reserves the bank uninitialised (at the first memory write), so only the
+part already written is resident. ``scripts.render_docs`` renders the report into
+docs/BENCHMARKS.md.
 
     python -m scripts.long_video_memory [--frames 9] [--output docs/results/long_video_memory_cpu.json]
 """
@@ -35,8 +36,11 @@ from scripts.benchmarking import benchmark_network, make_benchmark_video
 from util import cli
 from util.atomic import atomic_save
 from util.configuration import InferenceConfig
+from util.log import get_logger
 from util.memory import current_memory_mb
 from util.stamp import describe, machine_stamp
+
+logger = get_logger(__name__)
 
 HEIGHT, WIDTH = 480, 854
 BYTES = 4  # float32
@@ -112,10 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
         "check": check,
     }
     atomic_save(lambda tmp: tmp.write_text(json.dumps(report, indent=1)), args.output)
-    print(f"{report['video']} ({describe(report['stamp'])}):")
+    logger.info(f"{report['video']} ({describe(report['stamp'])}):")
     for row in formula:
-        print(f"  max_memory_frames={row['max_memory_frames']}: {row['bank_frames']} bank frames, {row['bank_mb']} MB")
-    print(
+        logger.info(
+            f"  max_memory_frames={row['max_memory_frames']}: {row['bank_frames']} bank frames, {row['bank_mb']} MB"
+        )
+    logger.info(
         f"  check, {check['frames']} frames: bank allocated {check['bank_allocated_mb']} MB (formula "
         f"{check['bank_formula_mb']}), resident {check['rss_min_mb']}-{check['rss_max_mb']} MB, growth after the "
         f"second frame (the first segmented one) {check['rss_growth_after_second_frame_mb']} MB, "
@@ -125,4 +131,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

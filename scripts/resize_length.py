@@ -9,7 +9,6 @@ Resumable: files already in the output are skipped (each is written atomically).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from datasets.preparation import flat_folder_jobs, run_jobs, static_resize
@@ -27,7 +26,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    cli.run(main)

@@ -9,7 +9,6 @@ Resumable: files already in the output are skipped (each is written atomically).
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from datasets.preparation import run_jobs, youtube_jobs, youtube_resize
@@ -30,7 +29,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    cli.run(main)

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from torch.distributed.run import get_args_parser as torchrun_parser
 
-from scripts import render_docs
+from scripts import render_docs, test_suite_stamp
 from tests.helpers import REPO
 from util import cli
 from util.configuration import STAGES
@@ -185,13 +185,78 @@ def test_performance_numbers_come_from_stamped_result_files():
         assert body == render_docs.render_result(REPO / "docs" / "results" / name), f"{name}: run scripts.render_docs"
         assert f"Measured on {render_docs.describe(result['stamp'])}" in body
     assert {"benchmark", "demo"} <= kinds
-    prose = render_docs.BLOCK.sub("", text)
-    measured = re.findall(
+    measured = measured_numbers(render_docs.BLOCK.sub("", text))
+    assert not measured, f"numbers in docs/PERFORMANCE.md outside generated blocks: {measured}"
+
+
+def measured_numbers(text: str) -> list[str]:
+    """What looks like a measurement: a number with a unit of time, size, speed or share, or
+    any decimal."""
+    return re.findall(
         r"(?<![\w.])\d+(?:\.\d+)?\s*(?:x|%|s|ms|min|minutes|seconds|MB|GB|MiB|GiB|frames/s|fps|"
         r"GFLOP/s|GFLOP)(?![\w/])|(?<![\w.])\d+\.\d+",
-        prose,
+        text,
     )
-    assert not measured, f"numbers in docs/PERFORMANCE.md outside generated blocks: {measured}"
+
+
+def section(text: str, heading: str) -> str:
+    """A page's section, from its heading to the next heading of the same level or above."""
+    start = text.index(heading)
+    level = heading.split(" ")[0]
+    rest = text[start + len(heading) :]
+    ends = [m.start() for m in re.finditer(r"^#{1,%d} " % len(level), rest, re.M)]
+    return rest[: ends[0]] if ends else rest
+
+
+# the measured sections of the docs and the README: every number in them is rendered
+MEASURED_SECTIONS = {
+    "docs/MIXED_PRECISION.md": "## Measured",
+    "docs/FINE_TUNING.md": "## Measured",
+    "docs/BENCHMARKS.md": "## Long videos and memory",
+    "README.md": "## Tests",
+}
+
+
+def test_every_generated_block_equals_its_result_file():
+    pages = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+    stale = [p.name for p in pages if render_docs.render_page(p.read_text()) != p.read_text()]
+    assert not stale, f"out of date (run python -m scripts.render_docs): {stale}"
+    for page, heading in MEASURED_SECTIONS.items():
+        text = section((REPO / page).read_text(), heading)
+        assert render_docs.generated_blocks(text), f"{page}: no generated block under {heading}"
+        measured = measured_numbers(render_docs.BLOCK.sub("", text))
+        assert not measured, f"{page} ({heading}): numbers outside generated blocks: {measured}"
+
+
+def test_a_page_that_disagrees_with_its_result_file_is_found(tmp_path):
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    for name in ("long_video_memory_cpu.json", "test_suite_cpu.json"):
+        shutil.copy(REPO / "docs" / "results" / name, tmp_path / "docs" / "results" / name)
+    begin = "<!-- generated from results/{} by python -m scripts.render_docs -->\n"
+    page, readme = tmp_path / "docs" / "PAGE.md", tmp_path / "README.md"
+    page.write_text(begin.format("long_video_memory_cpu.json") + "old\n<!-- end of generated block -->\n")
+    readme.write_text(begin.format("test_suite_cpu.json") + "old\n<!-- end of generated block -->\n")
+    assert render_docs.main(["--docs", str(tmp_path / "docs")]) == [page, readme]
+    report = json.loads((tmp_path / "docs" / "results" / "test_suite_cpu.json").read_text())
+    assert f"ran {report['passed']} tests" in readme.read_text() and "| 1,002 | 3,566.7 MB |" in page.read_text()
+    report["passed"] += 1  # the result changes, the page does not: --check names it
+    (tmp_path / "docs" / "results" / "test_suite_cpu.json").write_text(json.dumps(report))
+    with pytest.raises(SystemExit):
+        render_docs.main(["--docs", str(tmp_path / "docs"), "--check"])
+    assert render_docs.main(["--docs", str(tmp_path / "docs")]) == [readme]
+
+
+def test_test_suite_stamp_reads_pytest_summaries():
+    assert test_suite_stamp.summary_counts("....\n194 passed, 10 skipped, 3 deselected in 381.20s (0:06:21)\n") == {
+        "passed": 194,
+        "failed": 0,
+        "errors": 0,
+        "skipped": 10,
+        "deselected": 3,
+        "xfailed": 0,
+        "xpassed": 0,
+    }
+    assert test_suite_stamp.summary_counts("F.\n1 failed, 1 passed, 1 error in 2.0s")["errors"] == 1
 
 
 def test_render_docs_rewrites_blocks_and_refuses_unstamped_results(tmp_path):

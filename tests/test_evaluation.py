@@ -37,7 +37,21 @@ def test_eval_davis_val_writes_masks_stats_and_jf(synthetic_root, golden_weights
     stats = json.loads((out / "eval_stats.json").read_text())
     assert stats["videos_processed"] == 2 and stats["frames"] == 14 and stats["fps"] > 0
     jf = json.loads((out / "jf_results.json").read_text())
-    assert 0 <= jf["overall"]["J&F-Mean"] <= 1 and len(jf["per_object"]) >= 2
+    # the summary scores the masks written, against the ground truth: J recomputed literally
+    expected_j = {}
+    for video in ("val00", "val01"):
+        frames = sorted((out / video).glob("*.png"))[1:-1]  # DAVIS scores neither the first nor the last
+        gt_dir = davis / "trainval" / "Annotations" / "480p" / video
+        gts = [np.array(Image.open(gt_dir / f.name)) for f in frames]
+        preds = [np.array(Image.open(f)) for f in frames]
+        for obj in range(1, int(gts[0].max()) + 1):
+            ious = [
+                ((p == obj) & (g == obj)).sum() / max(((p == obj) | (g == obj)).sum(), 1) for p, g in zip(preds, gts)
+            ]
+            ious = [iou if ((p == obj) | (g == obj)).any() else 1.0 for iou, p, g in zip(ious, preds, gts)]
+            expected_j[f"{video}_{obj}"] = float(np.mean(ious))
+    assert {k: v["J-Mean"] for k, v in jf["per_object"].items()} == pytest.approx(expected_j)
+    assert jf["overall"]["J-Mean"] == pytest.approx(np.mean(list(expected_j.values())))
     scores = json.loads((out / "scores.json").read_text())  # beside it, as score.py writes them
     assert scores["overall"]["J&F-Mean"] == pytest.approx(jf["overall"]["J&F-Mean"]) and (out / "report.html").is_file()
     assert not list(out.glob(".tmp_*"))

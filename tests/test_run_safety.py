@@ -84,6 +84,52 @@ def test_resume_auto_matches_the_id_exactly_and_refuses_other_settings(tmp_path)
     assert run.folder == s0.parent and "--lr: 4e-05 in the checkpoint" in notes[0]
 
 
+def test_resume_accepts_a_longer_run_and_new_validation_saying_so_once(tmp_path):
+    def parse(*extra):
+        return TrainConfig.parse(
+            ["--stage", "3", "--save_root", str(tmp_path), "--id", "s", "--resume", "auto", *extra]
+        )[0]
+
+    folder = tmp_path / "Nov29_10.00.00_s"
+    folder.mkdir()
+    recorded = parse("-i", "40", "--val_videos", "data/val", "--val_interval", "10")
+    best = {"it": 20, "jf": 0.5}
+    torch.save(
+        {"it": 20, "network": {}, "config": dataclasses.asdict(recorded), "best": best, "scaler": {}, "rng": [{}]},
+        folder / "s_checkpoint.pth",
+    )
+
+    notes = []
+    same_validation = parse("-i", "60", "--val_videos", "data/val/", "--val_interval", "5")
+    run = TrainingRun(same_validation, main_process=True, log=notes.append)
+    assert run.start_iteration == 20 and run.best == best  # the same videos: the best so far stands
+    assert len(notes) == 1 and "continues with settings that do not change" in notes[0]
+    assert "--iterations: 40 in the checkpoint, 60 now (the max-skip curriculum" in notes[0]
+    assert "--val_interval: 10 in the checkpoint, 5 now" in notes[0] and "--val_videos" not in notes[0]
+
+    notes = []
+    run = TrainingRun(parse("-i", "40", "--val_videos", "other", "--val_max_size", "64"), True, log=notes.append)
+    assert run.best is None  # measured on other videos: not comparable
+    assert len(notes) == 1 and "--val_videos: data/val in the checkpoint, other now" in notes[0]
+    assert "--val_max_size: None in the checkpoint, 64 now" in notes[0] and "J&F 0.5000 at iteration 20" in notes[0]
+    assert "--iterations" not in notes[0]
+
+    notes = []
+    TrainingRun(parse("-i", "40"), True, log=notes.append)  # validation dropped: said, accepted
+    assert len(notes) == 1 and "--val_videos: data/val in the checkpoint, None now" in notes[0]
+
+    # what changes training is still refused, a longer run or not
+    for extra, difference in (
+        (("-i", "30"), "--iterations: 40 in the checkpoint, 30 now"),
+        (("-i", "80", "--lr", "1e-3"), "--lr: 4e-05 in the checkpoint, 0.001 now"),
+        (("-i", "80", "--steps", "50"), "--steps: 25000 in the checkpoint, 50 now"),
+        (("-i", "80", "--crop_size", "192"), "--crop_size: 384 in the checkpoint, 192 now"),
+    ):
+        with pytest.raises(ConfigError, match="other settings that change training") as refused:
+            TrainingRun(parse(*extra, "--val_videos", "data/val"), True, log=notes.append)
+        assert difference in str(refused.value) and "--iterations: 40 in the checkpoint, 80" not in str(refused.value)
+
+
 def test_training_differences_name_each_setting_and_the_global_batch():
     recorded = {
         "config": dataclasses.asdict(TrainConfig(stage=3, id="a", davis_root="data/DAVIS")),

@@ -1,6 +1,8 @@
 """Training samples as the reference draws them: every copy of a repeated dataset its own
 clip, static masks warped bicubically and kept soft."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from torchvision.transforms import InterpolationMode
 from datasets.train_datasets import ConcatTrainSet, StaticTransformDataset, build_train_set
 from model.losses import boundary_target
 from util.configuration import TrainConfig
+from util.errors import DatasetError
 
 
 def stage_config(root, stage, **overrides):
@@ -109,3 +112,38 @@ def test_boundary_targets_of_soft_masks_match_an_independent_laplacian(size):
     expected = np.clip(ndimage.convolve(mask, kernel, mode="constant"), 0, None) > 0.1
     ours = boundary_target(torch.from_numpy(mask).float()[None, None])[0, 0].numpy() > 0.5
     assert np.array_equal(ours, expected)
+
+
+def test_only_undecodable_files_are_skipped(synthetic_root, tmp_path, monkeypatch):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    source = sorted((synthetic_root / "static" / "DUTS-TR").glob("*.jpg"))[0]
+    for name in ("a", "b", "c"):  # three readable samples, the first of which is then truncated
+        shutil.copy(source, folder / f"{name}.jpg")
+        shutil.copy(source.with_suffix(".png"), folder / f"{name}.png")
+    dataset = StaticTransformDataset(folder, crop_size=48)
+    broken = dataset.images[0]
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated JPEG
+    with pytest.warns(UserWarning, match=f"skipping unreadable training sample 0: {broken}: unreadable image"):
+        sample = dataset[0]
+    assert sample["info"]["name"] == str(dataset.images[1])  # the next sample stands in
+    assert len(dataset.bad_files) == 1 and next(iter(dataset.bad_files)).startswith(f"{broken}: unreadable image")
+
+    # a bug (here: a transform that raises ValueError) is not an unreadable file
+    def bug(*_):
+        raise ValueError("a bug in an augmentation")
+
+    monkeypatch.setattr(dataset, "pair_im_lone", bug)
+    with pytest.raises(ValueError, match="a bug in an augmentation"):
+        dataset[1]
+
+
+def test_a_training_set_of_unreadable_files_stops(tmp_path):
+    folder = tmp_path / "static"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+        (folder / f"{name}.png").write_bytes(b"not a PNG")
+    dataset = StaticTransformDataset(folder, crop_size=48)
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no readable sample in this training set"):
+        dataset[0]

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from typing import Any, Callable
 
 from util import distributed
 from util.errors import GSFMError
+from util.log import get_logger
+
+BAD_INPUT = 2  # the exit status of a command given input it cannot use
+_logger = get_logger(__name__)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -41,15 +44,17 @@ def argument_parser(description: str | None = None, epilog: str | None = None) -
 
 
 def run(main: Callable[[], object]) -> None:
-    """Call ``main()``; a ``GSFMError`` or ``OSError`` (missing file, disk full) exits with
-    ``error: <message>`` instead of a traceback (exit status 1, or the error's
-    ``exit_code``). The process group, if any, is left."""
+    """Call ``main()``; a ``GSFMError`` or ``OSError`` (bad input: a missing file, a file
+    that cannot be used, a full disk) ends the command with one line, ``error: <message>``,
+    on standard error and no traceback: exit status 2 (as argparse gives for bad
+    arguments), or the error's ``exit_code``. The process group, if any, is left."""
     try:
         main()
     except (GSFMError, OSError) as e:
-        if getattr(e, "exit_code", 1) == 1:
-            sys.exit(f"error: {e}")  # printed to stderr, status 1
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
+        message = f"error: {e}"
+        _logger.error(message)
+        stop = SystemExit(message)  # the message stays readable by a caller that catches it
+        stop.code = getattr(e, "exit_code", BAD_INPUT)
+        raise stop from None
     finally:
         distributed.cleanup()

@@ -17,5 +17,10 @@ class DatasetError(GSFMError, ValueError):
     """A dataset file or folder that cannot be used."""
 
 
+class UnreadableImage(DatasetError):
+    """An image or mask file that cannot be opened or decoded (missing, truncated, corrupt):
+    the one error a training set may skip."""
+
+
 class CheckpointError(GSFMError, RuntimeError):
     """A checkpoint that cannot be read or does not fit the network."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,7 +21,11 @@ import numpy as np
 
 from util import cli
 from util.atomic import atomic_save
+from util.errors import DatasetError
+from util.log import get_logger
 from util.palette import read_mask
+
+logger = get_logger(__name__)
 
 
 def disk(radius: float) -> np.ndarray:
@@ -99,9 +102,9 @@ def evaluate_video(pred: np.ndarray, gt: np.ndarray) -> dict[int, dict[str, list
     gt = np.where(gt == 255, 0, gt)
     num_objects = int(gt[0].max())
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
+        raise DatasetError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
     if int(pred.max(initial=0)) > num_objects:
-        raise ValueError(f"prediction has id {int(pred.max())} but the ground truth has {num_objects} objects")
+        raise DatasetError(f"prediction has id {int(pred.max())} but the ground truth has {num_objects} objects")
     out = {}
     for obj in range(1, num_objects + 1):
         js = [region_j(pred[t] == obj, gt[t] == obj) for t in range(1, len(gt) - 1)]
@@ -136,7 +139,7 @@ def evaluate_folders(pred_root: Path, gt_root: Path, videos: list[str] | None = 
             gt, pred = (gt > 127).astype(np.uint8), (pred > 127).astype(np.uint8)
         per_object.update(object_scores(video, pred, gt))
     if not per_object:
-        raise ValueError(f"no object to evaluate in {pred_root}")
+        raise DatasetError(f"no object to evaluate in {pred_root}")
     return summarise(per_object)
 
 
@@ -188,15 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     for d in (args.pred_dir, args.gt_dir):
         if not d.is_dir():
-            sys.exit(f"error: {d}: folder not found")
-    try:
-        results = evaluate_folders(args.pred_dir, args.gt_dir, args.videos, args.binary)
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    print(format_results(results))
+            raise DatasetError(f"{d}: folder not found")
+    results = evaluate_folders(args.pred_dir, args.gt_dir, args.videos, args.binary)
+    logger.info(format_results(results))
     if args.json:
         atomic_save(lambda tmp: tmp.write_text(json.dumps(results, indent=1)), args.json)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from util.atomic import atomic_save
+from util.errors import DatasetError, UnreadableImage
 
 
 def davis_palette() -> list[int]:
@@ -30,7 +31,7 @@ def davis_palette() -> list[int]:
 def read_palette(path: str | os.PathLike) -> list[int]:
     with Image.open(path) as img:
         if img.mode != "P" or img.getpalette() is None:
-            raise ValueError(f"{path}: not an indexed (palette) PNG, cannot take its palette")
+            raise DatasetError(f"{path}: not an indexed (palette) PNG, cannot take its palette")
         return img.getpalette()
 
 
@@ -58,12 +59,12 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             elif img.mode in ("I;16", "I;16B", "I"):
                 arr = np.array(img).astype(np.int64)
                 if arr.max() > 255:
-                    raise ValueError(f"{path}: 16-bit mask with ids up to {arr.max()} (at most 255 supported)")
+                    raise DatasetError(f"{path}: 16-bit mask with ids up to {arr.max()} (at most 255 supported)")
                 arr = arr.astype(np.uint8)
             else:
                 arr = _colour_mask_ids(path, np.array(img.convert("RGB")))
     except (OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: unreadable mask ({e})") from None
+        raise DatasetError(f"{path}: unreadable mask ({e})") from None
     return arr.astype(np.uint8)
 
 
@@ -81,17 +82,24 @@ def _colour_mask_ids(path: str | os.PathLike, rgb: np.ndarray) -> np.ndarray:
                 f"indexed PNGs with one id per object"
             )
     if max(ids) > 255:
-        raise ValueError(f"{path}: RGB mask with {len(colours)} colours (at most 255 objects supported)")
+        raise DatasetError(f"{path}: RGB mask with {len(colours)} colours (at most 255 objects supported)")
     return np.array(ids, dtype=np.uint8)[inverse.reshape(-1)].reshape(rgb.shape[:2])
+
+
+def open_image(path: str | os.PathLike, mode: str) -> Image.Image:
+    """The image decoded and converted to ``mode``; ``UnreadableImage`` naming the file when
+    it cannot be opened or decoded (PIL reports these as OSError, SyntaxError for a broken
+    PNG, ValueError or DecompressionBombError), and only then."""
+    try:
+        with Image.open(path) as img:
+            return img.convert(mode)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(f"{path}: unreadable image ({e})") from None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB; greyscale and RGBA are converted; clear error when unreadable."""
-    try:
-        with Image.open(path) as img:
-            return np.array(img.convert("RGB"))
-    except (OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: unreadable image ({e})") from None
+    return np.array(open_image(path, "RGB"))
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
