@@ -8,7 +8,7 @@ import pytest
 
 import eval_davis
 import eval_youtube
-from datasets.benchmarks import read_lvos
+from benchmarks.readers import read_lvos
 from util.cli import run as cli_run
 from util.errors import DatasetError
 from util.paths import checked_name, remove_tree_inside

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import reference.benchmark_metrics as ref
-from util import benchmark_metrics as bm
+from benchmarks import scoring as bm
 from util.metrics import boundary_f, evaluate_video
 from util.palette import davis_palette, write_indexed_png
 
