@@ -3,6 +3,7 @@ propagate, correct a frame and propagate again, export the masks (docs/APP.md).
 
     python app.py                                  # the newest `python demo.py` checkpoint
     python app.py --model saves/gsfm.pth --device cuda
+    python app.py --model stcn-s012                # a published name: downloaded once
     python app.py --backend onnxruntime --onnx output/onnx
 
 Serves http://127.0.0.1:7860 (--host 0.0.0.0 to serve other machines). Each browser tab
@@ -39,7 +40,10 @@ class MissingExtra(ConfigError):
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.argument_parser(__doc__)
-    parser.add_argument("--model", help="network weights (.pth); default: the newest from python demo.py")
+    parser.add_argument(
+        "--model",
+        help="network weights (.pth) or a published name (stcn-s012); default: the newest from python demo.py",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")

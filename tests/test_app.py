@@ -9,9 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from datasets.synthetic import make_video
+from model import zoo
+from model.checkpoint import load_network
+from model.network import GSFM
+from tests.test_download_weights import tiny_stcn_checkpoint
 from util.cli import run as cli_run
 from util.errors import CheckpointError, ConfigError, DatasetError
 from util.overlay import write_mp4
@@ -102,6 +107,27 @@ def test_weights_without_model(tmp_path, caplog):
     assert resolve_model(str(run / "run_2.pth")) == run / "run_2.pth"
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         resolve_model(str(tmp_path / "missing.pth"))
+
+
+def test_weights_by_published_name(tmp_path, monkeypatch):
+    """A published name is the zoo's cached file, its recorded sha256 checked (no download:
+    the file is already in the cache)."""
+    monkeypatch.setattr(zoo, "MODELS", {"stcn-test": zoo.PublishedModel("http://127.0.0.1:9/x", "stcn_test.pth", "")})
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = zoo.default_cache_dir() / "stcn_test.pth"
+    cached.parent.mkdir(parents=True)
+    tiny_stcn_checkpoint(cached)
+    (cached.parent / "stcn_test.pth.sha256").write_text(zoo.sha256_of(cached) + "\n")
+    assert resolve_model("stcn-test") == cached
+    assert isinstance(load_network(resolve_model("stcn-test"), torch.device("cpu")), GSFM)  # loadable
+    with open(cached, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(CheckpointError, match="differs from the .* recorded at download"):
+        resolve_model("stcn-test")
+    with pytest.raises(
+        CheckpointError, match="^stcn-s9: no such checkpoint file, nor a published name \\(stcn-test\\)"
+    ):
+        resolve_model("stcn-s9")
 
 
 def test_without_gradio_the_app_says_how_to_install_it(monkeypatch, capsys):
