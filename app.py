@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="gsfm_app_", dir=args.workdir))
     os.environ["GRADIO_TEMP_DIR"] = str(root / "uploads")  # Gradio's copies of uploads go with the app
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from webapp.ui import App, build  # imports Gradio, which reads the variables above
+    from webapp.ui import LAUNCH_OPTIONS, App, build  # imports Gradio, which reads the variables above
 
     sessions = Sessions(root / "sessions", args.session_ttl)
     stop = threading.Event()
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     page = build(App(network, config, sessions, Caps(args.max_frames, args.max_side)))
     try:
         page.queue(default_concurrency_limit=4).launch(
-            server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True
+            server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS
         )
         logger.info(f"serving on http://{args.host}:{args.port} (Ctrl-C stops)")
         while not stop.wait(EXPIRY_CHECK_SECONDS):

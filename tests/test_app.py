@@ -76,18 +76,28 @@ def test_tools_paint_from_the_shown_mask(tmp_path):
     video, _ = make_clip(tmp_path, frames=4)
     session = Session(tmp_path / "session")
     session.load(video, "clip.mp4", Caps())
-    assert session.paint(0, 10, 5, 1, "rectangle", 8).sum() == 0  # first corner only
-    labels = session.paint(0, 20, 12, 1, "rectangle", 8)
+    assert session.paint(0, [(10, 5)], 1, "rectangle", 8).sum() == 0  # first corner only
+    labels = session.paint(0, [(20, 12)], 1, "rectangle", 8)
     assert (labels == 1).sum() == 11 * 8 and labels[5:13, 10:21].all()
-    labels = session.paint(0, 60, 30, 2, "brush", 3)
+    labels = session.paint(0, [(60, 30)], 2, "brush", 3)  # a click: a disc
     assert labels[30, 60] == 2 and labels[30, 64] == 0 and set(np.unique(labels)) == {0, 1, 2}
-    labels = session.paint(0, 60, 30, 2, "eraser", 5)
+    labels = session.paint(0, [(60, 30)], 2, "eraser", 5)
     assert set(np.unique(labels)) == {0, 1}
+    # a drag: every pixel within the radius of the path, and none further
+    labels = session.paint(0, [(40, 50), (55, 50), (70, 44)], 2, "brush", 2)
+    assert labels[48:53, 40:56].all() and labels[50, 38] == 2 and labels[47, 62] == 2 and labels[44, 70] == 2
+    assert labels[50, 73] == 0 and labels[53, 45] == 0 and labels[46, 45] == 0
+    labels = session.paint(0, [(40, 50), (47, 50)], 2, "eraser", 2)  # erases along its path only
+    assert not (labels[48:53, 40:48] == 2).any() and labels[50, 38] == 0 and labels[50, 52] == 2 and labels[10, 12] == 1
+    labels = session.paint(0, [(-5, 60), (200, 99)], 3, "rectangle", 0)  # a drag past the edges
+    assert (labels[60:, :] == 3).all() and (labels[:60] != 3).all()
+    with pytest.raises(ValueError, match="a stroke has 1 to"):
+        session.paint(0, [], 1, "brush", 3)
     # a frame with a propagated mask and no annotation: the correction starts from that mask
     propagated = np.zeros((64, 96), np.uint8)
     propagated[40:50, 40:50] = 2
     png(propagated, session.result_path(2))
-    labels = session.paint(2, 5, 5, 1, "brush", 2)
+    labels = session.paint(2, [(5, 5)], 1, "brush", 2)
     assert (labels == 2).sum() == 100 and labels[5, 5] == 1
     assert sorted(session.annotations()) == [0, 2]
     session.set_annotation(2, np.zeros_like(labels))  # erased to nothing: no annotation
