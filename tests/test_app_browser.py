@@ -78,7 +78,7 @@ class Page:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def status(self) -> str:
-        return self.find("#status textarea")[0].get_attribute("value")
+        return self.driver.execute_script("return document.querySelector('#status textarea').value")
 
     def until_status(self, text: str) -> str:
         self.wait.until(lambda _: text in self.status())
@@ -114,11 +114,9 @@ class Page:
     def _at(self, x: int, y: int) -> tuple[int, int]:
         """The viewport point, in whole CSS pixels as pointer events have them, that lands on
         frame pixel (x, y): the first at or right of (below) the pixel's left (top) edge."""
-        image = self.find("#viewer img")[0]
         left, top, scale_x, scale_y = self.driver.execute_script(
-            "const r = arguments[0].getBoundingClientRect();"
-            "return [r.left, r.top, r.width / arguments[0].naturalWidth, r.height / arguments[0].naturalHeight];",
-            image,
+            "const i = document.querySelector('#viewer img'), r = i.getBoundingClientRect();"
+            "return [r.left, r.top, r.width / i.naturalWidth, r.height / i.naturalHeight];"
         )
         return math.ceil(left + x * scale_x), math.ceil(top + y * scale_y)
 
@@ -141,16 +139,20 @@ class Page:
             self._pointer([point])
             self.until_status(expect)
 
+    def _frame_src(self) -> str | None:
+        # read in one step: Gradio may replace the <img> between a lookup and a read
+        return self.driver.execute_script("return document.querySelector('#viewer img')?.src")
+
     def drag(self, path: list[tuple[int, int]], steps: int = 4) -> None:
         """A drag through the frame pixels ``path``, each segment in ``steps`` moves."""
-        old = self.find("#viewer img")[0].get_attribute("src")
+        old = self._frame_src()
         moves = [path[0]]
         for (xa, ya), (xb, yb) in zip(path, path[1:]):
             moves += [
                 (round(xa + (xb - xa) * i / steps), round(ya + (yb - ya) * i / steps)) for i in range(1, steps + 1)
             ]
         self._pointer(moves)
-        self.wait.until(lambda _: self.find("#viewer img")[0].get_attribute("src") != old)  # the new mask
+        self.wait.until(lambda _: self._frame_src() != old)  # the new mask
         self.until_status("annotation")
 
     def propagate(self) -> str:
@@ -159,10 +161,11 @@ class Page:
 
     def export(self, folder: Path) -> Path:
         """Click Export and download the masks zip the page links to."""
-        old = {a.get_attribute("href") for a in self.find("#export-zip a")}
+        links = "return [...document.querySelectorAll('#export-zip a')].map(a => a.href)"  # one step, as _frame_src
+        old = set(self.driver.execute_script(links))
         self.click("#export")
-        self.wait.until(lambda _: {a.get_attribute("href") for a in self.find("#export-zip a")} - old)
-        (href,) = {a.get_attribute("href") for a in self.find("#export-zip a")} - old
+        self.wait.until(lambda _: set(self.driver.execute_script(links)) - old)
+        (href,) = set(self.driver.execute_script(links)) - old
         folder.mkdir(parents=True)
         target = folder / "masks.zip"
         with urllib.request.urlopen(href, timeout=60) as response, open(target, "wb") as out:

@@ -2,12 +2,13 @@
   // Drag painting on the frame viewer (#viewer). A stroke's points, in the frame's own
   // pixels, go to the hidden #stroke textbox when the button is released; its input event
   // has the server paint them (webapp/session.py, Session.paint). While dragging, the path
-  // is drawn on a canvas laid over the frame, so the user sees the stroke before the server
-  // answers with the new mask. Listeners sit on the document: Gradio re-creates the <img>.
+  // is drawn on a canvas laid over the frame, so the user sees the stroke until the server's
+  // new mask has loaded. Listeners sit on the document: Gradio re-creates the <img>.
   let points = null;
   let image = null;
   let canvas = null;
   let sent = 0;
+  const strokes = [];  // drawn canvases waiting for the server's mask
 
   const pixel = (event) => {
     const box = image.getBoundingClientRect();
@@ -72,6 +73,14 @@
     box.dispatchEvent(new Event("input", { bubbles: true }));
     points = null;
     const drawn = canvas;
-    setTimeout(() => drawn.remove(), 1000);  // until the server's mask has come, about
+    strokes.push(drawn);
+    setTimeout(() => drawn.remove(), 5000);  // in case no new frame image comes
   });
+
+  // the server's new mask has arrived: the drawn strokes go
+  document.addEventListener("load", (event) => {
+    if (!points && event.target.closest && event.target.closest("#viewer")) {
+      strokes.splice(0).forEach((drawn) => drawn.remove());
+    }
+  }, true);
 }
