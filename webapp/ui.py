@@ -202,7 +202,16 @@ def build(app: App) -> gr.Blocks:
         stop.click(cancel, None, [status], api_name="cancel")
         save.click(export_files, None, files, api_name="export")
         frame.change(show, [frame], [viewer, status], api_visibility="private")
-        stroke.change(paint, [frame, object_id, tool, radius, stroke], [viewer, status], api_visibility="private")
+        # every stroke is painted, one at a time and in order: each starts from the mask the
+        # one before left (a stroke takes milliseconds)
+        stroke.change(
+            paint,
+            [frame, object_id, tool, radius, stroke],
+            [viewer, status],
+            api_visibility="private",
+            trigger_mode="multiple",
+            concurrency_limit=1,
+        )
         clear_frame.click(clear, [frame], [viewer, status], api_visibility="private")
         add_object.click(new_object, [ids], [object_id, ids], api_visibility="private")
         page.unload(end)
