@@ -104,6 +104,16 @@ def test_tools_paint_from_the_shown_mask(tmp_path):
     assert sorted(session.annotations()) == [0]
 
 
+def test_strokes_from_the_page_are_checked():
+    pytest.importorskip("gradio", reason="the app's extra: pip install -r requirements-app.txt")
+    from webapp.ui import _stroke_points
+
+    assert _stroke_points('{"stroke": 3, "points": [[1, 2], [3, 4]]}') == [(1, 2), (3, 4)]
+    for text in ("[1, 2]", '{"points": [[1, 2, 3]]}', '{"points": [["a", 2]]}', "{"):
+        with pytest.raises(ValueError, match="not a stroke"):
+            _stroke_points(text)
+
+
 def test_weights_without_model(tmp_path, caplog):
     with pytest.raises(ConfigError, match="python demo.py"):
         resolve_model(None, tmp_path / "saves")

@@ -201,7 +201,7 @@ def test_paint_propagate_correct_export_in_a_browser(browser, golden_weights_fil
         first = page.export(tmp_path / "first")
         app, engine = app_export_and_engine(golden_weights_file, video, first, tmp_path / "first")
         drawn = read_mask(tmp_path / "first" / "export" / "annotations" / "00000.png")
-        assert _is_filled_rectangle(drawn, 1) and 25 * 25 <= (drawn == 1).sum() <= 35 * 35
+        assert _is_filled_rectangle(drawn, 1) and drawn[10:41, 20:51].all() and (drawn == 1).sum() == 31 * 31
         assert len(app) == FRAMES and all(np.array_equal(app[n], engine[n]) for n in app)
 
         page.go_to_frame(K)
