@@ -3,6 +3,7 @@ propagate, correct a frame and propagate again, export the masks (docs/APP.md).
 
     python app.py                                  # the newest `python demo.py` checkpoint
     python app.py --model saves/gsfm.pth --device cuda
+    python app.py --model stcn-s012                # a published name: downloaded once
     python app.py --backend onnxruntime --onnx output/onnx
 
 Serves http://127.0.0.1:7860 (--host 0.0.0.0 to serve other machines). Each browser tab
@@ -39,7 +40,10 @@ class MissingExtra(ConfigError):
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.argument_parser(__doc__)
-    parser.add_argument("--model", help="network weights (.pth); default: the newest from python demo.py")
+    parser.add_argument(
+        "--model",
+        help="network weights (.pth) or a published name (stcn-s012); default: the newest from python demo.py",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="gsfm_app_", dir=args.workdir))
     os.environ["GRADIO_TEMP_DIR"] = str(root / "uploads")  # Gradio's copies of uploads go with the app
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from webapp.ui import App, build  # imports Gradio, which reads the variables above
+    from webapp.ui import LAUNCH_OPTIONS, App, build  # imports Gradio, which reads the variables above
 
     sessions = Sessions(root / "sessions", args.session_ttl)
     stop = threading.Event()
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     page = build(App(network, config, sessions, Caps(args.max_frames, args.max_side)))
     try:
         page.queue(default_concurrency_limit=4).launch(
-            server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True
+            server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS
         )
         logger.info(f"serving on http://{args.host}:{args.port} (Ctrl-C stops)")
         while not stop.wait(EXPIRY_CHECK_SECONDS):

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from datasets.synthetic import make_video
+from model import zoo
+from model.checkpoint import load_network
+from model.network import GSFM
+from tests.test_download_weights import tiny_stcn_checkpoint
 from util.cli import run as cli_run
 from util.errors import CheckpointError, ConfigError, DatasetError
 from util.overlay import write_mp4
@@ -71,22 +76,42 @@ def test_tools_paint_from_the_shown_mask(tmp_path):
     video, _ = make_clip(tmp_path, frames=4)
     session = Session(tmp_path / "session")
     session.load(video, "clip.mp4", Caps())
-    assert session.paint(0, 10, 5, 1, "rectangle", 8).sum() == 0  # first corner only
-    labels = session.paint(0, 20, 12, 1, "rectangle", 8)
+    assert session.paint(0, [(10, 5)], 1, "rectangle", 8).sum() == 0  # first corner only
+    labels = session.paint(0, [(20, 12)], 1, "rectangle", 8)
     assert (labels == 1).sum() == 11 * 8 and labels[5:13, 10:21].all()
-    labels = session.paint(0, 60, 30, 2, "brush", 3)
+    labels = session.paint(0, [(60, 30)], 2, "brush", 3)  # a click: a disc
     assert labels[30, 60] == 2 and labels[30, 64] == 0 and set(np.unique(labels)) == {0, 1, 2}
-    labels = session.paint(0, 60, 30, 2, "eraser", 5)
+    labels = session.paint(0, [(60, 30)], 2, "eraser", 5)
     assert set(np.unique(labels)) == {0, 1}
+    # a drag: every pixel within the radius of the path, and none further
+    labels = session.paint(0, [(40, 50), (55, 50), (70, 44)], 2, "brush", 2)
+    assert labels[48:53, 40:56].all() and labels[50, 38] == 2 and labels[47, 62] == 2 and labels[44, 70] == 2
+    assert labels[50, 73] == 0 and labels[53, 45] == 0 and labels[46, 45] == 0
+    labels = session.paint(0, [(40, 50), (47, 50)], 2, "eraser", 2)  # erases along its path only
+    assert not (labels[48:53, 40:48] == 2).any() and labels[50, 38] == 0 and labels[50, 52] == 2 and labels[10, 12] == 1
+    labels = session.paint(0, [(-5, 60), (200, 99)], 3, "rectangle", 0)  # a drag past the edges
+    assert (labels[60:, :] == 3).all() and (labels[:60] != 3).all()
+    with pytest.raises(ValueError, match="a stroke has 1 to"):
+        session.paint(0, [], 1, "brush", 3)
     # a frame with a propagated mask and no annotation: the correction starts from that mask
     propagated = np.zeros((64, 96), np.uint8)
     propagated[40:50, 40:50] = 2
     png(propagated, session.result_path(2))
-    labels = session.paint(2, 5, 5, 1, "brush", 2)
+    labels = session.paint(2, [(5, 5)], 1, "brush", 2)
     assert (labels == 2).sum() == 100 and labels[5, 5] == 1
     assert sorted(session.annotations()) == [0, 2]
     session.set_annotation(2, np.zeros_like(labels))  # erased to nothing: no annotation
     assert sorted(session.annotations()) == [0]
+
+
+def test_strokes_from_the_page_are_checked():
+    pytest.importorskip("gradio", reason="the app's extra: pip install -r requirements-app.txt")
+    from webapp.ui import _stroke_points
+
+    assert _stroke_points('{"stroke": 3, "points": [[1, 2], [3, 4]]}') == [(1, 2), (3, 4)]
+    for text in ("[1, 2]", '{"points": [[1, 2, 3]]}', '{"points": [["a", 2]]}', "{"):
+        with pytest.raises(ValueError, match="not a stroke"):
+            _stroke_points(text)
 
 
 def test_weights_without_model(tmp_path, caplog):
@@ -102,6 +127,27 @@ def test_weights_without_model(tmp_path, caplog):
     assert resolve_model(str(run / "run_2.pth")) == run / "run_2.pth"
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         resolve_model(str(tmp_path / "missing.pth"))
+
+
+def test_weights_by_published_name(tmp_path, monkeypatch):
+    """A published name is the zoo's cached file, its recorded sha256 checked (no download:
+    the file is already in the cache)."""
+    monkeypatch.setattr(zoo, "MODELS", {"stcn-test": zoo.PublishedModel("http://127.0.0.1:9/x", "stcn_test.pth", "")})
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = zoo.default_cache_dir() / "stcn_test.pth"
+    cached.parent.mkdir(parents=True)
+    tiny_stcn_checkpoint(cached)
+    (cached.parent / "stcn_test.pth.sha256").write_text(zoo.sha256_of(cached) + "\n")
+    assert resolve_model("stcn-test") == cached
+    assert isinstance(load_network(resolve_model("stcn-test"), torch.device("cpu")), GSFM)  # loadable
+    with open(cached, "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(CheckpointError, match="differs from the .* recorded at download"):
+        resolve_model("stcn-test")
+    with pytest.raises(
+        CheckpointError, match="^stcn-s9: no such checkpoint file, nor a published name \\(stcn-test\\)"
+    ):
+        resolve_model("stcn-s9")
 
 
 def test_without_gradio_the_app_says_how_to_install_it(monkeypatch, capsys):

@@ -30,6 +30,7 @@ from util.palette import davis_palette, read_image, read_mask, write_indexed_png
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 PALETTE = davis_palette()  # every session's masks and exports use the DAVIS palette
+MAX_STROKE_POINTS = 10000  # a long drag sends a few hundred
 
 
 @dataclass(frozen=True)
@@ -177,26 +178,39 @@ class Session:
         self.set_annotation(index, labels)
         return labels
 
-    def paint(self, index: int, x: int, y: int, object_id: int, tool: str, radius: int) -> np.ndarray:
-        """One click of a tool on frame ``index`` at pixel (x, y): a disc of ``object_id``
-        (brush) or of background (eraser), or a rectangle's corner (the second click fills
-        it). The frame's shown mask (its propagated one when it has no annotation yet) is
-        the starting point, so a correction keeps the rest of the frame as it was."""
+    def paint(self, index: int, points: list[tuple[int, int]], object_id: int, tool: str, radius: int) -> np.ndarray:
+        """One stroke of a tool on frame ``index`` through the pixels ``points`` (x, y; a click
+        is one point): a band of ``object_id`` ``radius`` pixels either side of the path
+        (brush) or of background where it was ``object_id`` (eraser); the rectangle tool fills
+        the rectangle between a drag's ends, or between two clicks. The frame's shown mask
+        (its propagated one when it has no annotation yet) is the starting point, so a
+        correction keeps the rest of the frame as it was."""
         labels, _ = self.labels(index)
         labels = labels.copy()
+        height, width = labels.shape
+        if not points or len(points) > MAX_STROKE_POINTS:
+            raise ValueError(f"a stroke has 1 to {MAX_STROKE_POINTS} points, not {len(points)}")
+        # points come from the page: kept inside the frame, so a slice never wraps around
+        points = [(min(max(int(x), 0), width - 1), min(max(int(y), 0), height - 1)) for x, y in points]
         if tool == "rectangle":
-            if self.corner is None:
-                self.corner = (x, y)
-                return labels
-            (x0, y0), self.corner = self.corner, None
+            (x0, y0), (x, y) = points[0], points[-1]
+            if (x0, y0) == (x, y):  # a click: the first corner, or the opposite one
+                if self.corner is None:
+                    self.corner = (x, y)
+                    return labels
+                x0, y0 = self.corner
+            self.corner = None
             labels[min(y0, y) : max(y0, y) + 1, min(x0, x) : max(x0, x) + 1] = object_id
         else:
-            disc = np.zeros(labels.shape, np.uint8)
-            cv2.circle(disc, (x, y), radius, 1, thickness=-1)
+            band = np.zeros(labels.shape, np.uint8)
+            for (xa, ya), (xb, yb) in zip(points, points[1:]):
+                cv2.line(band, (xa, ya), (xb, yb), 1, thickness=max(2 * radius, 1))  # as wide as the discs
+            for x, y in points:  # round ends and joints
+                cv2.circle(band, (x, y), radius, 1, thickness=-1)
             if tool == "eraser":
-                labels[(disc > 0) & (labels == object_id)] = 0
+                labels[(band > 0) & (labels == object_id)] = 0
             else:
-                labels[disc > 0] = object_id
+                labels[band > 0] = object_id
         self.set_annotation(index, labels)
         return labels
 

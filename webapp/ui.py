@@ -7,6 +7,7 @@ exception). The API names ``/load_video``, ``/add_mask``, ``/propagate``, ``/can
 from __future__ import annotations
 
 import functools
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,12 @@ from webapp.session import PALETTE, Caps, Session, Sessions
 TOOLS = ("brush", "eraser", "rectangle")
 REFRESH_SECONDS = 0.3  # how often a propagation updates the page
 USER_ERRORS = (GSFMError, ValueError, OSError)
+# what Gradio's launch adds to the page: drag painting on the viewer, and no native image
+# dragging or touch scrolling over it
+LAUNCH_OPTIONS = {
+    "js": (Path(__file__).parent / "brush.js").read_text(),
+    "css": "#viewer img { touch-action: none; user-select: none; cursor: crosshair; }",
+}
 
 
 @dataclass
@@ -53,6 +60,14 @@ def _user_errors(fn):
             raise gr.Error(str(e)) from None
 
     return wrapped
+
+
+def _stroke_points(text: str) -> list[tuple[int, int]]:
+    """The pixels of a stroke as brush.js sends them: ``{"points": [[x, y], ...]}``."""
+    try:
+        return [(int(x), int(y)) for x, y in json.loads(text)["points"]]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"not a stroke: {text[:80]!r}") from None
 
 
 def _view(session: Session, index: int) -> tuple[np.ndarray, str]:
@@ -95,15 +110,15 @@ def build(app: App) -> gr.Blocks:
         return _view(session, int(frame))
 
     @_user_errors
-    def paint(frame, object_id, tool, radius, event: gr.SelectData, request: gr.Request):
+    def paint(frame, object_id, tool, radius, stroke, request: gr.Request):
+        """A stroke painted on the viewer (webapp/brush.js sends its points)."""
         session = session_of(request)
-        if event.index is None:  # a click beside the picture
+        if not stroke:
             return _view(session, int(frame))
-        x, y = (int(v) for v in event.index)
-        session.paint(int(frame), x, y, int(object_id), tool, int(radius))
+        session.paint(int(frame), _stroke_points(stroke), int(object_id), tool, int(radius))
         image, what = _view(session, int(frame))
         if tool == "rectangle" and session.corner is not None:
-            what = f"rectangle from ({x}, {y}): click the opposite corner"
+            what = f"rectangle from {session.corner}: click the opposite corner"
         return image, what
 
     @_user_errors
@@ -150,9 +165,9 @@ def build(app: App) -> gr.Blocks:
     with gr.Blocks(title="GSFM: segment a video", delete_cache=(60, int(app.sessions.ttl))) as page:
         gr.Markdown(
             "## GSFM video object segmentation\n"
-            "1. Open a video (or a zip of frames). 2. Pick an object and paint it on a frame (click: brush; "
-            "rectangle: two corners), or upload an indexed PNG. 3. Propagate. 4. Correct any frame and "
-            "propagate again. 5. Export."
+            "1. Open a video (or a zip of frames). 2. Pick an object and paint it on a frame: drag the brush "
+            "or the eraser over it, or the rectangle tool from corner to corner (or click two corners); or "
+            "upload an indexed PNG. 3. Propagate. 4. Correct any frame and propagate again. 5. Export."
         )
         with gr.Row():
             video = gr.File(label="video file or zip of frames", elem_id="video-file")
@@ -160,6 +175,7 @@ def build(app: App) -> gr.Blocks:
         status = gr.Textbox(label="status", interactive=False, elem_id="status")
         viewer = gr.Image(label="frame", interactive=False, type="numpy", format="png", elem_id="viewer")
         frame = gr.Slider(0, 1, value=0, step=1, label="frame", elem_id="frame")
+        stroke = gr.Textbox(visible="hidden", elem_id="stroke")  # filled by brush.js
         with gr.Row():
             ids = gr.State([1])
             object_id = gr.Dropdown(choices=[1], value=1, label="object", elem_id="object")
@@ -186,7 +202,16 @@ def build(app: App) -> gr.Blocks:
         stop.click(cancel, None, [status], api_name="cancel")
         save.click(export_files, None, files, api_name="export")
         frame.change(show, [frame], [viewer, status], api_visibility="private")
-        viewer.select(paint, [frame, object_id, tool, radius], [viewer, status], api_visibility="private")
+        # every stroke is painted, one at a time and in order: each starts from the mask the
+        # one before left (a stroke takes milliseconds)
+        stroke.change(
+            paint,
+            [frame, object_id, tool, radius, stroke],
+            [viewer, status],
+            api_visibility="private",
+            trigger_mode="multiple",
+            concurrency_limit=1,
+        )
         clear_frame.click(clear, [frame], [viewer, status], api_visibility="private")
         add_object.click(new_object, [ids], [object_id, ids], api_visibility="private")
         page.unload(end)

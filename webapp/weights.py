@@ -1,25 +1,28 @@
-"""Which weights the app runs: ``--model``, or else the newest checkpoint ``python demo.py``
-trained, saying so. One function, so that named downloadable weights plug in here."""
+"""Which weights the app runs: ``--model`` (a checkpoint path, or a published name that
+``model.zoo`` downloads once into its cache), or else the newest checkpoint
+``python demo.py`` trained, saying so."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from model import zoo
 from util.errors import CheckpointError, ConfigError
 from util.log import get_logger
 
 logger = get_logger(__name__)
 DEMO_SAVES = Path("output/demo/saves")  # demo.py's default --output, then train.py's run folders
-BETTER = "for real videos pass --model with GSFM weights (README.md, Model zoo)"
+BETTER = "for real videos pass --model with GSFM weights or a published name such as stcn-s012 (README.md, Model zoo)"
 
 
 def resolve_model(model: str | None, demo_saves: Path = DEMO_SAVES) -> Path:
-    """The checkpoint file to load: ``model`` when given, else the newest network weights
+    """The checkpoint file to load: ``model`` when given (a published name resolves to its
+    cached file, downloaded first if needed), else the newest network weights
     (``<run>_<iteration>.pth``) under ``demo_saves``."""
     if model is not None:
-        path = Path(model)
+        path = Path(zoo.resolve_model(model))
         if not path.is_file():
-            raise CheckpointError(f"{model}: no such checkpoint file")
+            raise CheckpointError(f"{model}: no such checkpoint file, nor a published name ({', '.join(zoo.MODELS)})")
         return path
     candidates = [p for p in demo_saves.glob("*/*.pth") if not p.stem.endswith(("_checkpoint", "_prev"))]
     if not candidates:
