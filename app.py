@@ -4,7 +4,7 @@ propagate, correct a frame and propagate again, export the masks (docs/APP.md).
     python app.py                                  # the newest `python demo.py` checkpoint
     python app.py --model saves/gsfm.pth --device cuda
     python app.py --model stcn-s012                # a published name: downloaded once
-    python app.py --backend onnxruntime --onnx output/onnx
+    python app.py --model saves/gsfm.pth --backend onnxruntime   # graphs exported on first use
 
 Serves http://127.0.0.1:7860 (--host 0.0.0.0 to serve other machines). Each browser tab
 (or gradio_client) has its own session folder under a temporary folder, deleted when the
@@ -21,8 +21,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from evaluation.run import start
-from inference_backend import BACKENDS
+from evaluation.run import add_network_args, start
 from util import cli
 from util.configuration import InferenceConfig, add_arguments, from_arguments
 from util.errors import ConfigError
@@ -40,16 +39,11 @@ class MissingExtra(ConfigError):
 
 def main(argv: list[str] | None = None) -> None:
     parser = cli.argument_parser(__doc__)
-    parser.add_argument(
-        "--model",
-        help="network weights (.pth) or a published name (stcn-s012); default: the newest from python demo.py",
+    add_network_args(
+        parser, "network weights (.pth) or a published name (stcn-s012); default: the newest from python demo.py"
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
-    parser.add_argument("--backend", choices=BACKENDS, default="pytorch", help="what runs the per-frame networks")
-    parser.add_argument("--onnx", type=Path, help="export folder of the onnxruntime backend")
     add_arguments(parser, InferenceConfig)
     parser.add_argument("--max_frames", type=int, default=Caps.max_frames, help="longest video accepted")
     parser.add_argument("--max_side", type=int, default=Caps.max_side, help="largest frame side accepted (pixels)")
@@ -63,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         raise MissingExtra("the app needs Gradio: pip install -r requirements-app.txt -c constraints.txt") from None
     config = from_arguments(InferenceConfig, args)
-    if args.backend == "pytorch":
+    if args.onnx is None:  # the weights run, or the ones whose graphs the onnxruntime backend exports
         args.model = str(resolve_model(args.model))
     _, network = start(args)
 

@@ -58,12 +58,13 @@ STATS_FOLDER = ".eval_stats"  # one JSON per published video, for the summary
 POLL_SECONDS = 1.0  # how often a process with nothing left to claim looks again
 
 
-def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
+def add_network_args(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    """The options that say what runs the network and where: the weights, the device, the
+    CPU threads and the backend (the eval scripts' and the app's, read by ``start``)."""
     parser.add_argument(
-        "--model", help="network weights (.pth) or a published name (stcn-s012, ...); needed by the pytorch backend"
+        "--model",
+        help=model_help or "network weights (.pth) or a published name (stcn-s012, ...); needed by the pytorch backend",
     )
-    parser.add_argument("--output", required=True, type=Path, help="output folder")
-    add_arguments(parser, InferenceConfig, **inference_defaults)
     parser.add_argument(
         "--device", help="cuda or cpu (default: cuda when available; under torchrun each process uses cuda:LOCAL_RANK)"
     )
@@ -71,20 +72,6 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
         "--threads",
         type=int,
         help="CPU threads per process (default: torch's, divided among this machine's processes under torchrun)",
-    )
-    parser.add_argument(
-        "--videos_per_device",
-        type=int,
-        default=1,
-        help="videos computed at once by this process, each by its own worker thread sharing the network "
-        "(on a GPU each in its own CUDA stream); the masks are those of one at a time",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="recompute every video, also when the output "
-        "folder holds results of other weights or settings (not with several runs sharing the "
-        "folder)",
     )
     parser.add_argument(
         "--backend",
@@ -107,11 +94,35 @@ def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> No
     )
 
 
+def add_common_args(parser: argparse.ArgumentParser, **inference_defaults) -> None:
+    """Every eval script's options: the network's, the output folder, the inference settings,
+    how many videos at once, overwriting."""
+    add_network_args(parser)
+    parser.add_argument("--output", required=True, type=Path, help="output folder")
+    add_arguments(parser, InferenceConfig, **inference_defaults)
+    parser.add_argument(
+        "--videos_per_device",
+        type=int,
+        default=1,
+        help="videos computed at once by this process, each by its own worker thread sharing the network "
+        "(on a GPU each in its own CUDA stream); the masks are those of one at a time",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every video, also when the output "
+        "folder holds results of other weights or settings (not with several runs sharing the "
+        "folder)",
+    )
+
+
 def evaluate_from_arguments(
     args: argparse.Namespace, videos: list[EvalVideo], sink: OutputSink, protocol: dict, **settings
 ) -> dict | None:
     """The eval scripts' common end: the inference settings from ``args`` (``settings``
     overriding them), this process's place in the job, the network, then ``evaluate``."""
+    if args.videos_per_device < 1:
+        raise ConfigError(f"--videos_per_device must be at least 1, got {args.videos_per_device}")
     config = from_arguments(InferenceConfig, args, **settings)
     processes, network = start(args)
     fresh = not (Path(args.output) / RECORD_FILE).exists()
@@ -140,8 +151,6 @@ def evaluate_from_arguments(
 def start(args: argparse.Namespace) -> tuple[distributed.Processes, GSFM | OnnxRuntimeBackend]:
     """This process's place in the job (its device, its CPU threads) and the network (or
     the ONNX Runtime backend that stands for it)."""
-    if args.videos_per_device < 1:
-        raise ConfigError(f"--videos_per_device must be at least 1, got {args.videos_per_device}")
     if args.backend == "onnxruntime" and args.amp:
         raise ConfigError("--amp does not apply to --backend onnxruntime (its graphs are float32)")
     if args.model is None and (args.backend == "pytorch" or args.onnx is None):

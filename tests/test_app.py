@@ -202,8 +202,8 @@ def test_app_options_are_checked_before_serving(tmp_path):
     import app
 
     pytest.importorskip("gradio", reason="the app's extra: pip install -r requirements-app.txt")
-    with pytest.raises(ConfigError, match="--backend onnxruntime needs --onnx DIR"):
-        app.main(["--backend", "onnxruntime"])
+    with pytest.raises(ConfigError, match="--amp does not apply to --backend onnxruntime"):
+        app.main(["--backend", "onnxruntime", "--onnx", str(tmp_path / "graphs"), "--amp"])
     with pytest.raises(CheckpointError, match="missing.pth: no such checkpoint file"):
         app.main(["--model", str(tmp_path / "missing.pth")])
     assert not list(tmp_path.iterdir())  # nothing made, nothing served
