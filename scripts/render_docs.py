@@ -38,8 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 RESULTS = DOCS / "results"
 BLOCK = re.compile(
-    r"(?P<begin><!-- generated from results/(?P<name>[\w.-]+\.json) by python -m scripts\.render_docs "
-    r"-->\n)(?P<body>.*?)(?P<end><!-- end of generated block -->)",
+    r"(?P<begin><!-- generated from results/(?P<name>[\w.-]+\.json)(?:#(?P<view>\w+))? "
+    r"by python -m scripts\.render_docs -->\n)(?P<body>.*?)(?P<end><!-- end of generated block -->)",
     re.S,
 )
 STAMP_KEYS = ("cpu", "cpu_flags", "threads", "gpu", "torch", "commit")
@@ -176,9 +176,31 @@ def render_result(path: Path) -> str:
     raise GSFMError(f"{path}: not a result file of a known kind ({', '.join(kind for kind, _, _ in RENDERERS)})")
 
 
+def own_video_speed(result: dict) -> str:
+    """One sentence for the own-video quick start: the engine's float32 speed on an 854x480
+    video with one object, from the benchmark report."""
+    row = next(r for r in result["inference"] if r["objects"] == 1)
+    return (
+        f"a CPU segments 854x480 at {row['engine']['fps']:.2f} frames/s with one object "
+        f"({describe(result['stamp'])}).\n"
+    )
+
+
+# a part of a result file that a page quotes on its own: ``results/NAME.json#VIEW``
+VIEWS: dict[str, Callable[[dict], str]] = {"own_video_speed": own_video_speed}
+
+
+def render_block(results: Path, name: str, view: str | None) -> str:
+    if view is None:
+        return render_result(results / name)
+    if view not in VIEWS:
+        raise GSFMError(f"results/{name}#{view}: no such view ({', '.join(VIEWS)})")
+    return VIEWS[view](read_result(results / name))
+
+
 def render_page(text: str, results: Path = RESULTS) -> str:
     """The page with each generated block rewritten from its result file."""
-    return BLOCK.sub(lambda m: m["begin"] + render_result(results / m["name"]) + m["end"], text)
+    return BLOCK.sub(lambda m: m["begin"] + render_block(results, m["name"], m["view"]) + m["end"], text)
 
 
 def generated_blocks(text: str) -> list[tuple[str, str]]:

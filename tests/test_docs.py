@@ -334,7 +334,7 @@ def test_readme_is_a_short_read():
         "--stage 3",
         "--resume auto",
         "eval_generic.py",
-        "python -m util.metrics",
+        "python score.py",
         "make test",
         "make test-fast",
     ):
