@@ -37,9 +37,9 @@ def train_steps(network: GSFM, steps: int) -> dict[str, list[bool]]:
     nonzero: dict[str, list[bool]] = {name: [] for name, _ in network.named_parameters()}
     network.train()
     for it in range(steps):
-        out = clip_forward(network, data["rgb"], data["gt"], data["sec_gt"], data["selector"])
+        frames = clip_forward(network, data["rgb"], data["gt"], data["sec_gt"], data["selector"])
         optimizer.zero_grad(set_to_none=False)
-        losses.compute({**data, **out}, it)["total_loss"].backward()
+        losses.compute(data, frames, it).total.backward()
         for name, p in network.named_parameters():
             nonzero[name].append(bool(p.grad is not None and p.grad.abs().sum() > 0))
         optimizer.step()
