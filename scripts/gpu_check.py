@@ -116,32 +116,19 @@ def cuda_tests(out: Path, timeout: float) -> dict:
     return summary
 
 
-def benchmark(out: Path, args: list[str], timeout: float) -> dict | None:
-    """scripts.benchmark in its own process (it starts one per implementation)."""
+def measurement(module: str, out: Path, args: list[str], timeout: float) -> dict:
+    """``python -m scripts.<module> --output out`` in its own process (each starts its own
+    runs), then the JSON it wrote (``<module>.json``), or the error that stopped it."""
     try:
         subprocess.run(
-            [sys.executable, "-m", "scripts.benchmark", "--output", str(out), *args],
+            [sys.executable, "-m", f"scripts.{module}", "--output", str(out), *args],
             cwd=REPO,
             check=True,
             timeout=timeout,
         )
     except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
         return {"error": f"{type(e).__name__}: {e}"}
-    return json.loads((out / "benchmark.json").read_text())
-
-
-def videos_per_device(out: Path, args: list[str], timeout: float) -> dict:
-    """scripts.videos_per_device in its own process."""
-    try:
-        subprocess.run(
-            [sys.executable, "-m", "scripts.videos_per_device", "--output", str(out), *args],
-            cwd=REPO,
-            check=True,
-            timeout=timeout,
-        )
-    except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as e:
-        return {"error": f"{type(e).__name__}: {e}"}
-    return json.loads((out / "videos_per_device.json").read_text())
+    return json.loads((out / f"{module}.json").read_text())
 
 
 def profile(video_dir: Path, device: torch.device, frames: int) -> dict:
@@ -289,7 +276,8 @@ def main(argv: list[str] | None = None) -> dict:
         ("tests", lambda: None if args.skip_tests else cuda_tests(out, min(budget.left() * 0.4, 300))),
         (
             "benchmark_short",
-            lambda: benchmark(
+            lambda: measurement(
+                "benchmark",
                 out / "benchmark_short",
                 ["--device", args.device, "--frames", str(frames[0]), "--objects", "1", "3", *amp, *size, *train],
                 budget.left(),
@@ -297,7 +285,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         (
             "benchmark_long",
-            lambda: benchmark(
+            lambda: measurement(
+                "benchmark",
                 out / "benchmark_long",
                 ["--device", args.device, "--frames", str(frames[1]), "--objects", "1", *size],
                 budget.left(),
@@ -305,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         (
             "videos_per_device",
-            lambda: videos_per_device(
+            lambda: measurement(
+                "videos_per_device",
                 out / "videos_per_device",
                 ["--device", args.device]
                 + (
