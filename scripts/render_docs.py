@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from scripts.benchmark_onnx import markdown as onnx_markdown
 from scripts.benchmark_process import markdown as process_markdown
 from scripts.benchmark_report import markdown as benchmark_markdown
 from util import cli
@@ -159,6 +160,7 @@ RENDERERS: tuple[tuple[str, Callable[[dict], bool], Callable[[dict], str]], ...]
     ("fine-tuning curve", lambda r: "curve" in r and "validation_share" in r, fine_tuning_summary),
     ("test-suite run", lambda r: "passed" in r and "command" in r, test_suite_line),
     ("scoring speed", lambda r: "scoring" in r, scoring_table),
+    ("ONNX Runtime benchmark", lambda r: "export" in r and "rows" in r, onnx_markdown),
     (
         "whole-process benchmark",
         lambda r: bool(r.get("rows")) and all("run" in row for row in r["rows"]),

@@ -213,6 +213,7 @@ MEASURED_SECTIONS = {
     "docs/MIXED_PRECISION.md": "## Measured",
     "docs/FINE_TUNING.md": "## Measured",
     "docs/BENCHMARKS.md": "## Long videos and memory",
+    "docs/ONNX.md": "## Speed (ONNX Runtime against PyTorch, CPU)",
     "README.md": "## Tests",
 }
 
