@@ -49,6 +49,7 @@ import torch
 from scripts.benchmark_report import log_row, markdown
 from scripts.benchmarking import (
     AMP_ROLES,
+    REPO,
     compare,
     make_benchmark_video,
     measure,
@@ -61,7 +62,6 @@ from util.log import get_logger
 from util.precision import cpu_bfloat16_instructions
 from util.stamp import machine_stamp
 
-REPO = Path(__file__).resolve().parents[1]
 logger = get_logger(__name__)
 
 

@@ -26,8 +26,7 @@ import torch
 
 from inference_backend import OnnxRuntimeBackend, PyTorchBackend
 from model.export import export_size
-from scripts.benchmark import REPO
-from scripts.benchmarking import StageClock, agreement, benchmark_network, make_benchmark_video, run_engine
+from scripts.benchmarking import REPO, StageClock, agreement, benchmark_network, make_benchmark_video, run_engine
 from util import cli
 from util.atomic import atomic_save
 from util.log import get_logger
