@@ -28,6 +28,7 @@ from typing import Callable
 from scripts.benchmark_onnx import markdown as onnx_markdown
 from scripts.benchmark_process import markdown as process_markdown
 from scripts.benchmark_report import markdown as benchmark_markdown
+from scripts.videos_per_device import markdown as videos_per_device_markdown
 from util import cli
 from util.atomic import atomic_save
 from util.errors import GSFMError
@@ -161,6 +162,11 @@ RENDERERS: tuple[tuple[str, Callable[[dict], bool], Callable[[dict], str]], ...]
     ("test-suite run", lambda r: "passed" in r and "command" in r, test_suite_line),
     ("scoring speed", lambda r: "scoring" in r, scoring_table),
     ("ONNX Runtime benchmark", lambda r: "export" in r and "rows" in r, onnx_markdown),
+    (
+        "several videos at once",
+        lambda r: bool(r.get("rows")) and all("videos_per_device" in row for row in r["rows"]),
+        videos_per_device_markdown,
+    ),
     (
         "whole-process benchmark",
         lambda r: bool(r.get("rows")) and all("run" in row for row in r["rows"]),
