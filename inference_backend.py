@@ -28,6 +28,7 @@ import torch
 from model.export import GRAPHS, ensure_size, read_manifest, size_key
 from model.network import GSFM, KeyFeatures, other_objects
 from model.synthetic_weights import fingerprint
+from model.winograd import use_winograd
 from util.errors import ConfigError
 from util.log import get_logger
 
@@ -55,6 +56,9 @@ class Backend(Protocol):
     def use_channels_last(self, enabled: bool) -> None:
         """The convolutions' layout (``GSFM.use_channels_last``)."""
 
+    def use_winograd(self, enabled: bool) -> None:
+        """Winograd 3x3 convolutions on the CPU (``model.winograd``), or the direct ones."""
+
 
 class PyTorchBackend:
     name = "pytorch"
@@ -69,6 +73,13 @@ class PyTorchBackend:
 
     def use_channels_last(self, enabled: bool) -> None:
         self.network.use_channels_last(enabled)
+
+    def use_winograd(self, enabled: bool) -> None:
+        if enabled and self.device.type != "cpu":
+            raise ConfigError(
+                f"--winograd runs on the CPU (NNPACK); on {self.device.type} the library picks its own kernels"
+            )
+        use_winograd(self.network, enabled)
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         return self.network.encode_key(frame)
@@ -162,6 +173,10 @@ class OnnxRuntimeBackend:
     def use_channels_last(self, enabled: bool) -> None:
         if enabled:  # the graphs' layout is fixed at export
             raise ConfigError("the channels-last layout (--amp) applies to the pytorch backend, not to onnxruntime")
+
+    def use_winograd(self, enabled: bool) -> None:
+        if enabled:  # the graphs' convolutions are ONNX Runtime's own
+            raise ConfigError("--winograd applies to the pytorch backend, not to onnxruntime")
 
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         outputs = self._run("key_encoder", tuple(frame.shape[-2:]), frame=frame)

@@ -61,6 +61,7 @@ class InferenceCore:
         # channels-last convolutions; float32 keeps the plain layout (exact outputs)
         self.amp = autocast_enabled(self.device, config.amp, config.amp_anyway)
         self.backend.use_channels_last(self.amp if config.channels_last is None else config.channels_last)
+        self.backend.use_winograd(config.winograd)
         reserved = 0
         if num_frames is not None:  # first frame + every mem_every-th + temp (+ one written before an eviction)
             reserved = num_frames // config.mem_every + 2

@@ -14,11 +14,12 @@ masks written):
 - ``onnxruntime, cold``: ``eval_davis.py --backend onnxruntime`` with an empty export cache
   (the export's seconds are reported apart);
 - ``onnxruntime, warm``: the same again, the cache now holding the graphs;
-- ``pytorch --amp`` (where the CPU has bfloat16 instructions; ``--amp on|off`` decides).
+- ``pytorch --amp`` (where the CPU has bfloat16 instructions; ``--amp on|off`` decides);
+- ``pytorch --winograd`` (where PyTorch has NNPACK): Winograd 3x3 convolutions, float32.
 Every run gets the same ``--threads``. Reported: seconds, the speed-up over the reference,
 and the share of mask pixels equal to the reference's. The report is saved after each run.
 
-    python -m scripts.benchmark_process [--frames 30] [--objects 2] [--threads 2] [--amp auto|on|off]
+    python -m scripts.benchmark_process [--frames 30] [--objects 2] [--threads 2] [--amp auto|on|off] [--runs NAME ...]
 Results: ``<output>/benchmark_process.json`` (with the machine stamp and the load average
 before and after); docs/PERFORMANCE.md renders a copy in docs/results/ (scripts.render_docs).
 """
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from model.winograd import nnpack_available
 from scripts.benchmarking import REPO, benchmark_network, make_benchmark_video
 from util import cli
 from util.atomic import atomic_save
@@ -53,6 +55,7 @@ FOLDERS = {
     "onnxruntime, cold cache": "onnx_cold",
     "onnxruntime, warm cache": "onnx_warm",
     "pytorch --amp": "amp",
+    "pytorch --winograd": "winograd",
 }
 EXPORTED = re.compile(r"exported the ONNX graphs of \S+ frames into .* in (\d+) s")
 
@@ -69,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
         choices=("auto", "on", "off"),
         default="auto",
         help="a run with --amp (auto: where the CPU has bfloat16)",
+    )
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        choices=[name for name in FOLDERS if name != "reference"],
+        help="only these runs (and the reference's)",
     )
     p.add_argument("--output", type=Path, default=REPO / "output" / "benchmark_process")
     p.add_argument("--reference_run", nargs=3, type=Path, metavar=("VIDEO", "MASKS", "WEIGHTS"), help=argparse.SUPPRESS)
@@ -146,6 +155,10 @@ def measure(args: argparse.Namespace, path: Path) -> dict:
     }
     if args.amp == "on" or (args.amp == "auto" and cpu_bfloat16_instructions()):
         runs["pytorch --amp"] = [*eval_davis, "--amp"]
+    if nnpack_available():
+        runs["pytorch --winograd"] = [*eval_davis, "--winograd"]
+    if args.runs:
+        runs = {name: command for name, command in runs.items() if name == "reference" or name in args.runs}
     for name in runs:
         if name != "reference":
             runs[name] += ["--output", str(masks[name])]

@@ -141,6 +141,9 @@ class TimedBackend:
     def use_channels_last(self, enabled: bool) -> None:
         self.backend.use_channels_last(enabled)
 
+    def use_winograd(self, enabled: bool) -> None:
+        self.backend.use_winograd(enabled)
+
     def encode_key(self, frame: torch.Tensor) -> KeyFeatures:
         return self.stages.time("key encoding", self.backend.encode_key, frame)
 
