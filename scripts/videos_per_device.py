@@ -4,11 +4,12 @@ through the engine, the eval scripts' path) and ``batched`` (N videos advance to
 by frame; each per-frame network call runs once on the stacked batch of their N frames, while
 each video keeps its own memory bank, memory read and soft aggregation: ``LockstepNetwork``).
 
-A generated DAVIS 2017 validation set is segmented whole once per mode and N, each into a
-fresh folder, in this process, after a one-video warm-up (the batched mode also warms its
-batch of N on the first two frames). Reported per run: frames/s over its wall time, its peak
-memory (GPU: max allocated; CPU: peak resident set), and the share of mask pixels equal to
-the first run's (by default workers with N = 1, the eval scripts' normal path).
+A generated DAVIS 2017 validation set is segmented whole once per N and mode (in that
+order), each into a fresh folder, in this process, after a one-video warm-up (the batched
+mode also warms its batch of N on the first two frames). Reported per run: frames/s over its
+wall time, its peak memory (GPU: max allocated; CPU: peak resident set), the share of mask
+pixels equal to the first run's (by default workers with N = 1, the eval scripts' normal
+path) and the load average after it.
 
     python -m scripts.videos_per_device --device cuda [--modes workers batched] [--counts 1 2 4 8]
         [--videos 8] [--frames 30]
@@ -241,7 +242,9 @@ def measure(args: argparse.Namespace) -> dict:
     shutil.rmtree(args.output / "runs", ignore_errors=True)
     evaluate(network, videos[:1], args.output / "runs" / "warm_up", config, DavisScores(palette))
     first = None
-    runs = [(mode, count) for mode in args.modes for count in args.counts]
+    # each N's ways one after the other, so that a change in the machine's load between the
+    # runs weighs on both ways alike
+    runs = [(mode, count) for count in args.counts for mode in args.modes]
     for index, (mode, count) in enumerate(runs):
         out = args.output / "runs" / f"{index}_{mode}_n{count}"
         videos, palette = davis_videos(root, listing)
@@ -271,6 +274,7 @@ def measure(args: argparse.Namespace) -> dict:
             "pixels_equal_to_first": equal / total,
             "pixels_different_from_first": total - equal,
             "masks_equal_to_first": equal == total,
+            "load_average_after": os.getloadavg()[0],
         }
         logger.info(f"{mode}, {count} videos at once: {row}")
         report["rows"].append(row)
@@ -289,12 +293,13 @@ def markdown(report: dict) -> str:
         f"{first['videos_per_device']}); load average {report['load_average_before'][0]:.1f} before, "
         f"{report['load_average_after'][0]:.1f} after.",
         "",
-        "| way | N | frames/s | peak memory MB | pixels equal to the first row's |",
-        "|---|---|---|---|---|",
+        "| way | N | frames/s | peak memory MB | pixels equal to the first row's | load average after |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['mode']} | {r['videos_per_device']} | {r['throughput_fps']:.3f} | {r['peak_memory_mb']:,.1f} | "
-        f"{100 * r['pixels_equal_to_first']:.4f} % ({r['pixels_different_from_first']:,} differ) |"
+        f"{100 * r['pixels_equal_to_first']:.4f} % ({r['pixels_different_from_first']:,} differ) | "
+        f"{r['load_average_after']:.1f} |"
         for r in report["rows"]
     ]
     return "\n".join(lines) + "\n"
