@@ -136,7 +136,9 @@ class InferenceCore:
     def prob_to_mask(self, prob: torch.Tensor) -> np.ndarray:
         """(K+1, H, W) probabilities from ``step`` -> (H, W) uint8 object ids (argmax; ties go
         to the lowest channel)."""
-        return self.objects.id_lookup(prob.device)[torch.argmax(prob, dim=0)].cpu().numpy()
+        # max's indices, not argmax: the same first-maximum rule, and argmax's CPU kernel
+        # reduces over a few channels of a large map several times slower
+        return self.objects.id_lookup(prob.device)[prob.max(dim=0).indices].cpu().numpy()
 
     # ---- a frame's path ------------------------------------------------------------
     def _prepare(self, x: torch.Tensor, interpolation: InterpolationMode) -> tuple[torch.Tensor, tuple]:

@@ -40,3 +40,19 @@ def test_memory_keeps_the_groups_of_objects_that_joined_together():
     early.add_memory(keys[1], second[:1], [0])
     assert torch.allclose(readout[1:], late.read(query), atol=1e-6)
     assert torch.allclose(readout[:1], early.read(query), atol=1e-6)
+
+
+def test_masks_take_the_first_maximum_as_argmax_does():
+    """The engine's masks: each pixel's most probable channel as its object id, a tie going
+    to the lowest channel (the background first), as ``torch.argmax`` decides."""
+    from inference_core import InferenceCore
+    from tests.golden import golden_network
+
+    core = InferenceCore(golden_network(), object_ids=[4, 9])
+    torch.manual_seed(0)
+    prob = torch.rand(3, 6, 7).round(decimals=1)  # many exact ties
+    prob[:, 0, 0] = torch.tensor([0.2, 0.4, 0.4])
+    prob[:, 0, 1] = torch.tensor([0.5, 0.2, 0.5])
+    expected = torch.tensor([0, 4, 9])[torch.argmax(prob, dim=0)].numpy()
+    mask = core.prob_to_mask(prob)
+    assert (mask == expected).all() and mask[0, 0] == 4 and mask[0, 1] == 0
