@@ -201,4 +201,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    # the oracle with the C library's allocator as it is by default, as the reference's code runs
+    cli.run(main, keep_freed_memory="oracle" not in sys.argv)

@@ -226,4 +226,5 @@ def main(argv: list[str] | None = None) -> dict | None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    # the reference's run with the C library's allocator as it is by default, as the reference's code runs
+    cli.run(main, keep_freed_memory="--reference_run" not in sys.argv)

@@ -7,10 +7,9 @@ import argparse
 import copy
 from typing import Any, Callable
 
-from util import distributed
+from util import distributed, memory
 from util.errors import GSFMError
 from util.log import get_logger
-from util.memory import keep_freed_memory
 
 BAD_INPUT = 2  # the exit status of a command given input it cannot use
 _logger = get_logger(__name__)
@@ -44,14 +43,16 @@ def argument_parser(description: str | None = None, epilog: str | None = None) -
     return argparse.ArgumentParser(description=description, epilog=epilog, formatter_class=HelpFormatter)
 
 
-def run(main: Callable[[], object]) -> None:
+def run(main: Callable[[], object], keep_freed_memory: bool = True) -> None:
     """Call ``main()``; a ``GSFMError`` or ``OSError`` (bad input: a missing file, a file
     that cannot be used, a full disk) ends the command with one line, ``error: <message>``,
     on standard error and no traceback: exit status 2 (as argparse gives for bad
     arguments), or the error's ``exit_code``. The process group, if any, is left. Freed
     memory is kept for reuse (``util.memory.keep_freed_memory``: fewer page faults, the
-    same results)."""
-    keep_freed_memory()
+    same results) unless ``keep_freed_memory`` is False (the benchmarks' reference runs,
+    timed with the C library's defaults as the reference's code runs)."""
+    if keep_freed_memory:
+        memory.keep_freed_memory()
     try:
         main()
     except (GSFMError, OSError) as e:
