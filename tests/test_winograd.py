@@ -1,15 +1,20 @@
 """--winograd: which convolutions switch, how close they stay to the direct ones, the
-engine's agreement with the reference's propagation, and the combinations refused."""
+engine's agreement with the reference's propagation, the evaluation's record, and the
+combinations refused."""
+
+import json
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evaluation.record import RECORD_FILE, RecordMismatch
 from inference_backend import PyTorchBackend
 from inference_core import InferenceCore
 from model.winograd import eligible, nnpack_available, use_winograd
 from tests.golden import golden_network, load
+from tests.test_videos_per_device import davis, evaluate, masks  # noqa: F401  (davis: a fixture)
 from util.configuration import InferenceConfig
 from util.errors import ConfigError
 
@@ -86,3 +91,25 @@ def test_refused_combinations():
     backend.device = torch.device("cuda")
     with pytest.raises(ConfigError, match="CPU"):
         backend.use_winograd(True)
+
+
+@needs_nnpack
+@pytest.mark.slow
+def test_evaluation_records_it_and_several_videos_at_once_agree(davis, golden_weights_file, tmp_path):  # noqa: F811
+    """eval_davis.py --winograd: the record says so (a later run without it is refused, or recomputes
+    every video with --overwrite), and
+    three videos at once (worker threads calling NNPACK together) give the masks of one at a
+    time, bit for bit."""
+    one = evaluate(davis, golden_weights_file, tmp_path / "one", "--winograd")
+    three = evaluate(davis, golden_weights_file, tmp_path / "three", "--winograd", "--videos_per_device", "3")
+    record = json.loads((tmp_path / "one" / RECORD_FILE).read_text())
+    assert record["inference"]["winograd"] is True
+    expected, actual = masks(tmp_path / "one"), masks(tmp_path / "three")
+    assert len(expected) == 4 * 5 and list(actual) == list(expected)
+    assert all((actual[name] == mask).all() for name, mask in expected.items())
+    assert one["frames"] == three["frames"]
+    with pytest.raises(RecordMismatch, match="inference.winograd: True -> False"):  # never mixed silently
+        evaluate(davis, golden_weights_file, tmp_path / "one")
+    direct = evaluate(davis, golden_weights_file, tmp_path / "one", "--overwrite")
+    assert direct["videos_processed"] == 4
+    assert json.loads((tmp_path / "one" / RECORD_FILE).read_text())["inference"]["winograd"] is False
