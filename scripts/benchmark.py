@@ -200,6 +200,12 @@ def main(argv: list[str] | None = None) -> dict:
     return report
 
 
+def runs_the_reference(argv: list[str]) -> bool:
+    """Whether this process is a worker of one of the reference's roles (``oracle``,
+    ``train_oracle``)."""
+    return "--worker" in argv[:-1] and argv[argv.index("--worker") + 1].endswith("oracle")
+
+
 if __name__ == "__main__":
-    # the oracle with the C library's allocator as it is by default, as the reference's code runs
-    cli.run(main, keep_freed_memory="oracle" not in sys.argv)
+    # the reference's roles with the C library's allocator as it is by default, as the reference's code runs
+    cli.run(main, keep_freed_memory=not runs_the_reference(sys.argv))
