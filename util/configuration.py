@@ -405,15 +405,15 @@ class InferenceConfig:
         "autocast: float16 on CUDA as the reference; bfloat16 on CPU (changes numerics); "
         "channels-last convolutions. On a CPU without bfloat16 instructions: a warning and float32",
     )
-    winograd: bool = option(
-        False,
-        "3x3 convolutions as Winograd F(6x6, 3x3) through NNPACK (CPU, float32): 2-4x faster "
-        "convolutions, outputs within about 1e-4 of the direct convolution's (changes numerics)",
-    )
     amp_anyway: bool = option(
         False,
         "with --amp on a CPU without bfloat16 instructions: bfloat16 anyway (many times "
         "slower than float32 there) instead of falling back to float32",
+    )
+    winograd: bool = option(
+        False,
+        "3x3 convolutions as Winograd F(6x6, 3x3) through NNPACK (CPU, float32): 2-4x faster "
+        "convolutions, outputs within about 1e-4 of the direct convolution's (changes numerics)",
     )
     max_memory_frames: int | None = option(
         None,
