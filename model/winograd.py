@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from util.errors import ConfigError
@@ -47,7 +46,7 @@ def winograd_forward(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` through NNPACK's Winograd kernels where they apply, else as usual."""
     if x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1 and conv.weight.dtype == torch.float32:
         return torch._nnpack_spatial_convolution(x.contiguous(), conv.weight.contiguous(), conv.bias, [1, 1])
-    return F.conv2d(x, conv.weight, conv.bias, padding=1)
+    return nn.Conv2d.forward(conv, x)
 
 
 def use_winograd(network: nn.Module, enabled: bool = True) -> int:
